@@ -1,0 +1,49 @@
+# cnmctl: `make lab` walks the lesson, `make test` runs every test.
+# Both install what they need on a fresh Debian machine (run as root).
+
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+APT_PKGS := python3-venv iproute2 util-linux nftables dnsutils iputils-ping busybox-static procps
+APT_STAMP := $(VENV)/.apt-installed
+
+.PHONY: all deps deps-apt test unit lint lab bench clean
+
+all: test
+
+# Debian packages: installed once per machine (checked with dpkg, not a stamp, so
+# a new machine always installs them even when the venv came along).
+deps-apt:
+	@if ! dpkg -s $(APT_PKGS) >/dev/null 2>&1; then \
+		echo "installing Debian packages: $(APT_PKGS)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+deps: deps-apt $(VENV)/.installed
+
+lint: deps
+	$(VENV)/bin/ruff check cnmctl tests bench
+
+# The whole suite: unit tests, then (as root, inside private namespaces) integration tests.
+test: deps lint
+	$(PY) -m pytest -q tests
+
+unit: deps
+	$(PY) -m pytest -q tests/unit
+
+# The lesson's tasks, printed command by command, in a throwaway namespace.
+lab: deps
+	unshare --net --mount --pid --fork --mount-proc --propagation private \
+		env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash tests/lab/walkthrough.sh
+
+bench: deps
+	unshare --net --mount --pid --fork --mount-proc --propagation private \
+		$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

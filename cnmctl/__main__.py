@@ -1,0 +1,5 @@
+"""`python -m cnmctl` runs the CLI."""
+
+from cnmctl.cli import main
+
+main()

@@ -1,0 +1,204 @@
+"""`cnmctl network ...`: create, ls, inspect, rm, prune."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import click
+
+from cnmctl.cli.params import KeyValue, format_option, parse_filters, to_dict
+
+LS_FILTERS = ("driver", "id", "label", "name", "scope", "type", "dangling")
+PRUNE_FILTERS = ("until", "label")
+LS_DEFAULT_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
+LS_HEADERS = {
+    "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
+    "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT",
+}
+
+
+@click.group()
+def network() -> None:
+    """Manage networks."""
+
+
+@network.command("create")
+@click.option("-d", "--driver", default="bridge", show_default=True, help="Driver to manage the network.")
+@click.option("--subnet", multiple=True, metavar="CIDR", help="Subnet in CIDR format (repeatable).")
+@click.option("--ip-range", multiple=True, metavar="CIDR", help="Allocate container addresses from a sub-range.")
+@click.option("--gateway", multiple=True, metavar="IP", help="Gateway for the subnet.")
+@click.option("--aux-address", multiple=True, metavar="NAME=IP",
+              help="Auxiliary addresses the IPAM must not hand out.")
+@click.option("--ipv6", is_flag=True, help="Enable IPv6 networking.")
+@click.option("--internal", is_flag=True, help="Restrict external access to the network.")
+@click.option("--attachable", is_flag=True, help="Enable manual container attachment.")
+@click.option("-o", "--opt", multiple=True, type=KeyValue(), help="Driver specific options.")
+@click.option("--label", multiple=True, type=KeyValue(allow_bare=True), help="Metadata on the network.")
+@click.option("--ipam-driver", default="default", show_default=True, help="IP address management driver.")
+@click.option("--ipam-opt", multiple=True, type=KeyValue(), help="IPAM driver specific options.")
+@click.argument("name")
+@click.pass_obj
+def create(obj, name, driver, subnet, ip_range, gateway, aux_address, ipv6, internal,
+           attachable, opt, label, ipam_driver, ipam_opt) -> None:
+    """Create a network and print its ID."""
+    net = obj.engine.create_network(
+        name, driver=driver, subnets=subnet, ip_ranges=ip_range, gateways=gateway,
+        aux_addresses=aux_address, enable_ipv6=ipv6, internal=internal,
+        attachable=attachable, options=to_dict(opt), labels=to_dict(label),
+        ipam_driver=ipam_driver, ipam_options=to_dict(ipam_opt),
+    )
+    click.echo(net.id)
+
+
+def _matches(pattern: str, text: str) -> bool:
+    """Docker's filter match: equal, or the value as a regular expression."""
+    if pattern == text:
+        return True
+    try:
+        return re.search(pattern, text) is not None
+    except re.error:
+        return False
+
+
+def _label_matches(labels: dict[str, str], wanted: str) -> bool:
+    key, sep, value = wanted.partition("=")
+    return key in labels and (not sep or labels[key] == value)
+
+
+def _network_filter(filters: dict, busy: set[str] | None):
+    """A predicate for `network ls -f`: same key ORs, different keys AND."""
+    from cnmctl.errors import InvalidArgument
+
+    for value in filters.get("type", []):
+        if value not in ("custom", "builtin"):
+            raise InvalidArgument(f"invalid filter: 'type'='{value}'")
+    for value in filters.get("dangling", []):
+        if value not in ("true", "1", "false", "0"):
+            raise InvalidArgument(f"invalid filter 'dangling={value}'")
+    tests = {
+        "driver": lambda n, v: n.driver == v,
+        "id": lambda n, v: _matches(v, n.id),
+        "name": lambda n, v: _matches(v, n.name),
+        "label": lambda n, v: _label_matches(n.labels, v),
+        "scope": lambda n, v: n.scope == v,
+        "type": lambda n, v: n.predefined == (v == "builtin"),
+        "dangling": lambda n, v: (n.id not in busy) == (v in ("true", "1")),
+    }
+    return lambda net: all(any(tests[key](net, v) for v in values)
+                           for key, values in filters.items())
+
+
+@network.command("ls")
+@click.option("-f", "--filter", "filters", multiple=True, type=KeyValue(),
+              help="Filter output (driver, id, label, name, scope, type, dangling).")
+@click.option("--format", "fmt", metavar="TEMPLATE",
+              help="'table', 'table TEMPLATE', 'json', or a Go template.")
+@click.option("--no-trunc", is_flag=True, help="Do not truncate the output.")
+@click.option("-q", "--quiet", is_flag=True, help="Only display network IDs.")
+@click.pass_obj
+def ls(obj, filters, fmt, no_trunc, quiet) -> None:
+    """List networks."""
+    from cnmctl.cli.render import format_rows
+    from cnmctl.views import NetworkRow
+
+    wanted = parse_filters(filters, LS_FILTERS)
+    engine = obj.engine
+    busy = {e.network_id for e in engine.endpoints()} if "dangling" in wanted else None
+    keep = _network_filter(wanted, busy)
+    rows = [NetworkRow(n, truncate=not no_trunc) for n in engine.networks() if keep(n)]
+    if quiet:
+        click.echo("".join(f"{r.ID}\n" for r in rows), nl=False)
+        return
+    if not fmt or fmt == "table":
+        fmt = LS_DEFAULT_FORMAT
+    click.echo(format_rows(fmt, rows, header=LS_HEADERS), nl=False)
+
+
+network.add_command(ls, "list")
+
+
+@network.command("inspect")
+@format_option()
+@click.option("-v", "--verbose", is_flag=True, help="Verbose output (accepted for compatibility).")
+@click.argument("networks", nargs=-1, required=True)
+@click.pass_obj
+def inspect(obj, fmt, verbose, networks) -> None:
+    """Display detailed information on one or more networks."""
+    from cnmctl.cli.render import inspect_output
+    from cnmctl.errors import CnmError
+    from cnmctl.views import network_inspect
+
+    engine = obj.engine
+    found, errors = [], []
+    for ref in networks:
+        try:
+            net = engine.find_network(ref)
+        except CnmError as exc:
+            errors.append(str(exc))
+            continue
+        found.append(network_inspect(net, engine.endpoints(net.id)))
+    if found or not fmt:
+        click.echo(inspect_output(found, fmt), nl=False)
+    for message in errors:
+        click.echo(f"Error: {message}", err=True)
+    if errors:
+        sys.exit(1)
+
+
+def _remove_each(refs, action) -> None:
+    from cnmctl.cli.render import each_or_error
+
+    status = each_or_error(refs, action, lambda msg: click.echo(f"Error: {msg}", err=True))
+    if status:
+        sys.exit(status)
+
+
+@network.command("rm")
+@click.argument("networks", nargs=-1, required=True)
+@click.pass_obj
+def rm(obj, networks) -> None:
+    """Remove one or more networks."""
+    engine = obj.engine
+
+    def remove(ref: str) -> None:
+        engine.remove_network(ref)
+        click.echo(ref)
+
+    _remove_each(networks, remove)
+
+
+network.add_command(rm, "remove")
+
+
+def _prune_keep(filters: dict):
+    """A predicate: True for networks that `prune --filter` must keep."""
+    from cnmctl.cli.timefilter import parse_until
+
+    limits = [parse_until(v) for v in filters.get("until", [])]
+
+    def keep(net) -> bool:
+        if limits and not any(net.created_ns <= limit for limit in limits):
+            return True
+        if "label" in filters and not any(_label_matches(net.labels, v) for v in filters["label"]):
+            return True
+        return any(_label_matches(net.labels, v) for v in filters.get("label!", []))
+
+    return keep
+
+
+@network.command("prune")
+@click.option("--filter", "filters", multiple=True, type=KeyValue(),
+              help="Provide filter values (e.g. 'until=24h', 'label=k=v', 'label!=k').")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@click.pass_obj
+def prune(obj, filters, force) -> None:
+    """Remove all unused user-defined networks."""
+    keep = _prune_keep(parse_filters(filters, PRUNE_FILTERS))
+    if not force:
+        click.echo("WARNING! This will remove all custom networks not used by at least one container.")
+        if not click.confirm("Are you sure you want to continue?", default=False):
+            return
+    removed = obj.engine.prune_networks(keep)
+    if removed:
+        click.echo("Deleted Networks:\n" + "".join(f"{n}\n" for n in removed))

@@ -1,0 +1,100 @@
+"""Output: Docker's JSON, tables and `--format` templates.
+
+Tables are aligned as Go's text/tabwriter does with Docker's settings
+(minwidth 10, padding 3): hand-written because tabulate cannot reproduce
+those column widths and its import costs more than a whole `network ls`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+
+TAB_MINWIDTH = 10
+TAB_PADDING = 3
+
+# Go's encoding/json escapes these even inside strings; Docker's inspect shows them so.
+_GO_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                    "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def go_json(value: object, indent: int | None = None) -> str:
+    """JSON text as Go's json.Marshal(Indent) writes it."""
+    if indent is None:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    else:
+        text = json.dumps(value, ensure_ascii=False, indent=indent)
+    for char, escape in _GO_JSON_ESCAPES.items():
+        if char in text:
+            text = text.replace(char, escape)
+    return text
+
+
+def tabwrite(lines: Iterable[str]) -> str:
+    """Align tab-separated cells into columns as Go's tabwriter does."""
+    rows = [line.split("\t") for line in lines]
+    widths: list[int] = []
+    for cells in rows:
+        for col, cell in enumerate(cells[:-1]):  # the last cell is not aligned
+            if col == len(widths):
+                widths.append(TAB_MINWIDTH)
+            widths[col] = max(widths[col], len(cell) + TAB_PADDING)
+    out = []
+    for cells in rows:
+        padded = [cell.ljust(widths[col]) for col, cell in enumerate(cells[:-1])]
+        out.append("".join(padded) + cells[-1])
+    return "".join(line + "\n" for line in out)
+
+
+def prepare_format(fmt: str) -> tuple[str, bool]:
+    """Docker's preFormat: strip the `table` key, expand literal \\t and \\n.
+
+    Returns the template text and whether the output is a table.
+    """
+    is_table = fmt.startswith("table")
+    if is_table:
+        fmt = fmt[len("table"):]
+    elif fmt == "json":
+        fmt = "{{json .}}"
+    fmt = fmt.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
+    return fmt, is_table
+
+
+def format_rows(fmt: str, rows: list, header: object | None = None) -> str:
+    """Render `rows` with a Docker `--format` value (template, `table ...` or `json`)."""
+    from cnmctl.gotemplate import compile_template
+
+    text, is_table = prepare_format(fmt)
+    template = compile_template(text)
+    body = [template.execute(row) for row in rows]
+    if not is_table:
+        return "".join(line + "\n" for line in body)
+    head = [template.execute(header)] if header is not None else []
+    return tabwrite("\n".join(head + body).split("\n"))
+
+
+def inspect_output(objects: list[dict], fmt: str | None) -> str:
+    """`inspect` output: an indented JSON array, or one template line per object."""
+    if not fmt:
+        return go_json(objects, indent=4) + "\n"
+    if fmt == "json":
+        return go_json(objects) + "\n"
+    from cnmctl.gotemplate import compile_template
+
+    template = compile_template(prepare_format(fmt)[0])
+    return "".join(template.execute(obj) + "\n" for obj in objects)
+
+
+def each_or_error(refs: Iterable[str], action: Callable[[str], object],
+                  report: Callable[[str], None]) -> int:
+    """Apply `action` to every ref, reporting each failure; return the exit status."""
+    from cnmctl.errors import CnmError
+
+    status = 0
+    for ref in refs:
+        try:
+            action(ref)
+        except CnmError as exc:
+            report(str(exc))
+            status = exc.exit_code
+    return status

@@ -1,0 +1,287 @@
+"""The controller: each verb as one transaction over store, IPAM and drivers.
+
+The CLI calls these methods and renders what they return; they never print.
+Every mutation validates first, then takes the store lock, changes the kernel
+through a driver, records the result, and undoes the kernel change if the
+record cannot be written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+
+from cnmctl.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from cnmctl.model import (
+    NAME_MAX,
+    NAME_PATTERN,
+    Endpoint,
+    Network,
+    new_id,
+    now_rfc3339nano,
+)
+from cnmctl.store import JsonStore
+
+DEFAULT_ROOT = "/var/lib/cnmctl"
+DEFAULT_RUN_ROOT = "/run/cnmctl"
+DEFAULT_BRIDGE_NAME = "cnm0"
+DEFAULT_BRIDGE_SUBNET = "172.17.0.0/16"
+
+_NAME_RE = re.compile(NAME_PATTERN)
+
+
+def check_name(name: str, what: str) -> None:
+    """Docker's object-name rule; cnmctl applies it to networks too."""
+    if not name:
+        raise InvalidArgument(f"{what} name must not be empty")
+    if not _NAME_RE.fullmatch(name):
+        raise InvalidArgument(
+            f"Invalid {what} name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )
+    if len(name) > NAME_MAX:
+        raise InvalidArgument(f"Invalid {what} name: longer than {NAME_MAX} characters")
+
+
+class Engine:
+    """cnmctl's state and the operations on it, for one store and run root."""
+
+    def __init__(self, root: str | None = None, run_root: str | None = None) -> None:
+        self.root = root or os.environ.get("CNMCTL_ROOT") or DEFAULT_ROOT
+        self.run_root = run_root or os.environ.get("CNMCTL_RUN_ROOT") or DEFAULT_RUN_ROOT
+        self.store = JsonStore(self.root)
+        if not self.store.exists():
+            self._initialise()
+        else:
+            self.store.check_schema()
+
+    # -- first use and reboots ----------------------------------------------
+    def _initialise(self) -> None:
+        """Create the store and the predefined networks `bridge`, `host`, `none`."""
+        with self.store.lock():
+            if self.store.exists():  # another process won the race
+                return
+            self.store.initialise()
+            from cnmctl.drivers.bridge import (
+                DEFAULT_BRIDGE, ENABLE_ICC, ENABLE_IP_MASQUERADE, HOST_BINDING_IPV4, MTU,
+            )
+            from cnmctl.drivers.bridge import BRIDGE_NAME as BRIDGE_NAME_OPT
+
+            created = now_rfc3339nano()
+            bridge = Network(
+                id=new_id(), name="bridge", driver="bridge", created=created,
+                ipam_options=None,
+                ipam_config=[{"Subnet": DEFAULT_BRIDGE_SUBNET,
+                              "Gateway": DEFAULT_BRIDGE_SUBNET.replace("0/16", "1")}],
+                options={
+                    DEFAULT_BRIDGE: "true",
+                    ENABLE_ICC: "true",
+                    ENABLE_IP_MASQUERADE: "true",
+                    HOST_BINDING_IPV4: "0.0.0.0",
+                    BRIDGE_NAME_OPT: DEFAULT_BRIDGE_NAME,
+                    MTU: "1500",
+                },
+            )
+            self._driver(bridge).validate(bridge)
+            self._record_network(bridge)
+            for name, driver in (("host", "host"), ("none", "null")):
+                net = Network(id=new_id(), name=name, driver=driver, created=created,
+                              ipam_options=None)
+                self._record_network(net)
+
+    def ensure_kernel(self) -> None:
+        """Re-make the networks' kernel objects after a reboot (or on first use).
+
+        The run root is on tmpfs: when its marker is missing, the kernel state
+        is assumed lost and every recorded network is restored.
+        """
+        marker = os.path.join(self.run_root, "booted")
+        if os.path.exists(marker):
+            return
+        with self.store.lock():
+            if os.path.exists(marker):
+                return
+            for net in self.networks():
+                self._driver(net).restore_network(net)
+            os.makedirs(self.run_root, mode=0o700, exist_ok=True)
+            with open(marker, "w", encoding="utf-8") as f:
+                f.write(now_rfc3339nano() + "\n")
+
+    # -- lookups ------------------------------------------------------------
+    @staticmethod
+    def _driver(net: Network):
+        from cnmctl.drivers import get_driver
+
+        return get_driver(net.driver)
+
+    def networks(self) -> list[Network]:
+        """Every network, sorted by name."""
+        nets = [Network.from_doc(d) for d in self.store.list("networks")]
+        return sorted(nets, key=lambda n: n.name)
+
+    def find_network(self, ref: str) -> Network:
+        """A network by full ID, exact name, or unique ID prefix (Docker's order)."""
+        nets = self.networks()
+        for net in nets:
+            if net.id == ref:
+                return net
+        for net in nets:
+            if net.name == ref:
+                return net
+        matches = [n for n in nets if ref and n.id.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise Conflict(f"network {ref} is ambiguous ({len(matches)} matches found based on ID prefix)")
+        raise NotFound(f"No such network: {ref}")
+
+    def endpoints(self, network_id: str | None = None) -> list[Endpoint]:
+        """Endpoints, optionally only those on one network."""
+        eps = [Endpoint.from_doc(d) for d in self.store.list("endpoints")]
+        if network_id is not None:
+            eps = [e for e in eps if e.network_id == network_id]
+        return eps
+
+    # -- network create -----------------------------------------------------
+    def create_network(
+        self,
+        name: str,
+        *,
+        driver: str = "bridge",
+        subnets: list[str] = (),
+        ip_ranges: list[str] = (),
+        gateways: list[str] = (),
+        aux_addresses: list[str] = (),
+        enable_ipv6: bool = False,
+        internal: bool = False,
+        attachable: bool = False,
+        options: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
+        ipam_driver: str = "default",
+        ipam_options: dict[str, str] | None = None,
+    ) -> Network:
+        """`network create`: validate everything, then make the bridge and record it."""
+        from cnmctl.drivers import get_driver
+        from cnmctl.ipam import default as ipam
+
+        check_name(name, "network")
+        drv = get_driver(driver)
+        if driver in ("host", "null"):
+            raise Forbidden(f'only one instance of "{driver}" network is allowed')
+        if ipam_driver != "default":
+            raise NotFound(f'plugin "{ipam_driver}" not found')
+        config = ipam.parse_ipam_config(
+            list(subnets), list(ip_ranges), list(gateways), list(aux_addresses), enable_ipv6
+        )
+        net = Network(
+            id=new_id(), name=name, driver=driver, created=now_rfc3339nano(),
+            ipam_options=dict(ipam_options or {}), internal=internal, attachable=attachable,
+            enable_ipv6=enable_ipv6, options=dict(options or {}), labels=dict(labels or {}),
+        )
+        if drv.needs_ipam:
+            # Import netlink before taking the lock: the import is the slow part.
+            from cnmctl import netlink
+        self.ensure_kernel()
+        with self.store.lock():
+            existing = self.networks()
+            if any(n.name == name for n in existing):
+                raise Conflict(f"network with name {name} already exists")
+            if drv.needs_ipam:
+                net.ipam_config = self._complete_ipam(config, existing, enable_ipv6, netlink)
+            drv.validate(net, existing)
+            drv.create_network(net)
+            try:
+                self._record_network(net)
+            except BaseException:
+                drv.delete_network(net)
+                self.store.delete("ipam", net.id)
+                raise
+        return net
+
+    def _complete_ipam(self, config: list[dict], existing: list[Network], enable_ipv6: bool,
+                       netlink) -> list[dict]:
+        """Check explicit subnets against other networks; pick default pools for the rest."""
+        import ipaddress
+
+        from cnmctl.ipam import default as ipam
+
+        in_use = [ipaddress.ip_network(c["Subnet"], strict=False)
+                  for n in existing for c in n.ipam_config]
+        for cfg in config:
+            ipam.check_overlap(ipaddress.ip_network(cfg["Subnet"], strict=False), in_use)
+        versions = {ipaddress.ip_network(c["Subnet"], strict=False).version for c in config}
+        result = list(config)
+        if 4 not in versions:
+            reserved = netlink.host_networks() + _resolver_networks()
+            subnet = ipam.choose_pool(in_use, reserved)
+            result.insert(0, {"Subnet": str(subnet), "Gateway": str(ipam.default_gateway(subnet))})
+        if enable_ipv6 and 6 not in versions:
+            subnet = ipam.choose_pool_v6(in_use, _host_id())
+            result.append({"Subnet": str(subnet), "Gateway": str(ipam.default_gateway(subnet))})
+        return result
+
+    def _record_network(self, net: Network) -> None:
+        """Write the network and its (empty) address allocation state."""
+        if net.ipam_config:
+            from cnmctl.ipam import default as ipam
+
+            allocators = [ipam.SubnetAllocator.from_config(c) for c in net.ipam_config]
+            self.store.put("ipam", net.id, {"subnets": [a.to_doc() for a in allocators]})
+        self.store.put("networks", net.id, net.to_doc())
+
+    # -- network rm / prune -------------------------------------------------
+    def remove_network(self, ref: str) -> Network:
+        """`network rm` of one network; refuses predefined and busy networks."""
+        with self.store.lock():
+            net = self.find_network(ref)
+            if net.predefined:
+                raise Forbidden(f"{net.name} is a pre-defined network and cannot be removed")
+            busy = self.endpoints(net.id)
+            if busy:
+                names = ", ".join(sorted(e.name for e in busy))
+                raise Conflict(
+                    f"error while removing network: network {net.name} has active endpoints ({names})"
+                )
+            self._driver(net).delete_network(net)
+            self.store.delete("networks", net.id)
+            self.store.delete("ipam", net.id)
+        return net
+
+    def prune_networks(self, keep) -> list[str]:
+        """Remove every user-defined network without endpoints for which `keep` is false."""
+        removed = []
+        with self.store.lock():
+            busy = {e.network_id for e in self.endpoints()}
+            for net in self.networks():
+                if net.predefined or net.id in busy or keep(net):
+                    continue
+                self._driver(net).delete_network(net)
+                self.store.delete("networks", net.id)
+                self.store.delete("ipam", net.id)
+                removed.append(net.name)
+        return removed
+
+
+def _resolver_networks() -> list:
+    """The host's nameservers as /32 (/128) networks: Docker keeps pools off them."""
+    import ipaddress
+
+    found = []
+    with contextlib.suppress(OSError):
+        with open("/etc/resolv.conf", encoding="utf-8") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "nameserver":
+                    with contextlib.suppress(ValueError):
+                        found.append(ipaddress.ip_network(parts[1].split("%")[0]))
+    return found
+
+
+def _host_id() -> str:
+    """A stable host identity for the IPv6 ULA prefix (the machine ID)."""
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        with contextlib.suppress(OSError), open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    import socket
+
+    return socket.gethostname()

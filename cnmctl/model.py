@@ -1,0 +1,174 @@
+"""The CNM objects as dataclasses, each mapping one-to-one to a store document.
+
+| object    | kernel form                                   |
+|-----------|-----------------------------------------------|
+| Network   | a Linux bridge (bridge driver), nothing (host, null) |
+| Endpoint  | a veth pair: host side on the bridge, peer in the sandbox |
+| Sandbox   | a network namespace bind-mounted at its key path |
+| Container | a process inside the sandbox                  |
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+
+# Names as Docker validates container names; cnmctl applies the same rule to
+# networks because they become file names and kernel-visible strings.
+NAME_PATTERN = r"[a-zA-Z0-9][a-zA-Z0-9_.-]*"
+NAME_MAX = 64
+
+PREDEFINED_NETWORKS = ("bridge", "host", "none")
+
+
+def new_id() -> str:
+    """A random 64-hex object ID, as Docker makes them."""
+    return os.urandom(32).hex()
+
+
+def now_rfc3339nano() -> str:
+    """The current UTC time in Go's RFC3339Nano form (trailing zeros trimmed)."""
+    ns = time.time_ns()
+    seconds, frac = divmod(ns, 1_000_000_000)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    digits = f"{frac:09d}".rstrip("0")
+    return f"{stamp}.{digits}Z" if digits else f"{stamp}Z"
+
+
+def go_time_string(rfc3339: str) -> str:
+    """RFC3339Nano UTC text -> Go's time.String() form used by `network ls`."""
+    date, _, clock = rfc3339.rstrip("Z").partition("T")
+    return f"{date} {clock} +0000 UTC"
+
+
+def rfc3339_to_ns(stamp: str) -> int:
+    """Inverse of now_rfc3339nano()."""
+    import calendar
+
+    whole, _, frac = stamp.rstrip("Z").partition(".")
+    seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+    return seconds * 1_000_000_000 + int((frac or "0").ljust(9, "0")[:9])
+
+
+class _Document:
+    """Conversion between a dataclass and its JSON store document."""
+
+    @classmethod
+    def from_doc(cls, doc: dict):
+        """Build the object from a store document, ignoring unknown keys."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in doc.items() if k in names})
+
+    def to_doc(self) -> dict:
+        """The store document for this object."""
+        return asdict(self)
+
+
+@dataclass
+class Network(_Document):
+    """A group of endpoints that a driver connects."""
+
+    id: str
+    name: str
+    driver: str
+    created: str
+    scope: str = "local"
+    ipam_driver: str = "default"
+    ipam_options: dict[str, str] | None = field(default_factory=dict)
+    ipam_config: list[dict] = field(default_factory=list)
+    internal: bool = False
+    attachable: bool = False
+    enable_ipv6: bool = False
+    options: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    # Driver-private state, e.g. the bridge's kernel name and fixed MAC.
+    driver_data: dict = field(default_factory=dict)
+
+    @property
+    def created_ns(self) -> int:
+        """Creation time in Unix nanoseconds."""
+        return rfc3339_to_ns(self.created)
+
+    @property
+    def predefined(self) -> bool:
+        """True for `bridge`, `host` and `none`, which cannot be removed."""
+        return self.name in PREDEFINED_NETWORKS
+
+    @property
+    def is_default_bridge(self) -> bool:
+        """True for the default `bridge` network (no DNS, no user addresses)."""
+        return self.options.get("com.docker.network.bridge.default_bridge") == "true"
+
+    def gateway_interfaces(self) -> list[str]:
+        """Each subnet's gateway in CIDR form: the configured one, else the first host."""
+        import ipaddress
+
+        result = []
+        for cfg in self.ipam_config:
+            subnet = ipaddress.ip_network(cfg["Subnet"], strict=False)
+            gateway = cfg.get("Gateway") or str(subnet.network_address + 1)
+            result.append(f"{gateway}/{subnet.prefixlen}")
+        return result
+
+
+@dataclass
+class Endpoint(_Document):
+    """A network interface joining one sandbox to one network."""
+
+    id: str
+    network_id: str
+    container_id: str
+    name: str  # the container's name, as Docker names endpoints
+    mac: str = ""
+    ipv4: str = ""  # CIDR form, e.g. 172.18.0.2/16
+    ipv6: str = ""
+    gateway: str = ""
+    ipv6_gateway: str = ""
+    aliases: list[str] = field(default_factory=list)
+    ifname: str = ""  # inside the sandbox: eth0, eth1, ...
+    host_ifname: str = ""  # host side of the veth
+    static_ipv4: str = ""  # requested with --ip, kept across restarts
+    static_ipv6: str = ""
+
+
+@dataclass
+class Sandbox(_Document):
+    """A network namespace holding a container's endpoints."""
+
+    id: str
+    key: str  # path of the bind-mounted namespace
+    container_id: str
+    endpoint_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Container(_Document):
+    """A process run inside a sandbox, with the networks it asked for."""
+
+    id: str
+    name: str
+    created: str
+    path: str
+    args: list[str] = field(default_factory=list)
+    status: str = "created"  # created, running, exited
+    pid: int = 0
+    pid_start_time: int = 0
+    exit_code: int = 0
+    error: str = ""
+    started_at: str = "0001-01-01T00:00:00Z"
+    finished_at: str = "0001-01-01T00:00:00Z"
+    hostname: str = ""
+    network_mode: str = "bridge"
+    # network name -> {"id", "ip", "ip6", "aliases", "mac"} as requested
+    networks: dict[str, dict] = field(default_factory=dict)
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
+    extra_hosts: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+    workdir: str = ""
+    rootfs: str = ""
+    auto_remove: bool = False
+    interactive: bool = False
+    sandbox_id: str = ""

@@ -1,0 +1,54 @@
+"""Test-suite set-up shared by unit and integration tests.
+
+Run as root, the suite re-executes itself inside private network, mount and
+PID namespaces (`unshare --net --mount --pid --fork --mount-proc`), so every
+bridge, namespace and process a test makes dies with the suite and the host's
+network is never touched. Without root, integration tests are skipped, except
+in CI (CI=true), where a privileged test that would skip fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+import pytest
+
+INSIDE = "CNMCTL_TEST_NAMESPACE"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.geteuid() != 0 or os.environ.get(INSIDE):
+        return
+    if not shutil.which("unshare"):
+        pytest.exit("unshare (util-linux) is needed to run the suite as root", 1)
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        capture.stop_global_capturing()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    env = dict(os.environ, **{INSIDE: "1"})
+    argv = ["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc",
+            "--propagation", "private", sys.executable, "-m", "pytest", *sys.argv[1:]]
+    os.execvpe("unshare", argv, env)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    privileged = os.geteuid() == 0 and os.environ.get(INSIDE)
+    in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    for item in items:
+        if "integration" in item.path.parts or "lab" in item.path.parts:
+            item.add_marker(pytest.mark.root)
+            if privileged:
+                continue
+            reason = "needs root in a private namespace (run the suite as root)"
+            if in_ci:
+                item.add_marker(pytest.mark.usefixtures("_fail_unprivileged"))
+            else:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def _fail_unprivileged() -> None:
+    pytest.fail("CI=true: a privileged test must not be skipped; run the suite as root")
