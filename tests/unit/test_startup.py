@@ -1,0 +1,41 @@
+"""Start-up cost: read-only commands must not import what they do not use.
+
+`import pyroute2` alone costs about 0.17 s, several times a whole `network ls`;
+rich, tabulate and dnslib are also only for the commands that need them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("pyroute2", "rich", "tabulate", "dnslib", "asyncio")
+
+
+def imported_modules(args: list[str], env: dict) -> set[str]:
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "cnmctl", *args],
+                          env=env, capture_output=True, text=True, check=True)
+    return {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
+            if line.startswith("import time:")}
+
+
+@pytest.fixture
+def env(tmp_path):
+    return dict(os.environ, CNMCTL_ROOT=str(tmp_path / "lib"),
+                CNMCTL_RUN_ROOT=str(tmp_path / "run"))
+
+
+@pytest.mark.parametrize("args", [
+    ["network", "ls"],
+    ["network", "ls", "--format", "{{.Name}}"],
+    ["network", "inspect", "bridge"],
+    ["network", "inspect", "-f", "{{.Id}}", "bridge"],
+    ["--help"],
+])
+def test_read_only_commands_stay_light(env, args):
+    modules = imported_modules(args, env)
+    heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
+    assert heavy == [], f"cnmctl {' '.join(args)} imports {heavy}"
