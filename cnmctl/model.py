@@ -140,6 +140,7 @@ class Sandbox(_Document):
     key: str  # path of the bind-mounted namespace
     container_id: str
     endpoint_ids: list[str] = field(default_factory=list)
+    next_index: int = 0  # interface names are not reused: eth2 after eth1 left
 
 
 @dataclass
@@ -153,7 +154,8 @@ class Container(_Document):
     args: list[str] = field(default_factory=list)
     status: str = "created"  # created, running, exited
     pid: int = 0
-    pid_start_time: int = 0
+    pid_start_time: int = 0  # with pid, identifies the process across pid reuse
+    supervisor_pid: int = 0  # the process that records the exit (sh, or `run` itself)
     exit_code: int = 0
     error: str = ""
     started_at: str = "0001-01-01T00:00:00Z"

@@ -10,15 +10,19 @@ from __future__ import annotations
 import contextlib
 import errno
 import ipaddress
+import os
+import socket
 from collections.abc import Iterator
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from cnmctl.errors import Conflict, KernelError, NotFound
+from cnmctl.linux import in_netns
 
 RT_SCOPE_LINK = 253
 RT_TABLE_MAIN = 254
+IFA_F_NODAD = 0x02  # no duplicate address detection: IPv6 usable at once
 
 
 @contextlib.contextmanager
@@ -111,3 +115,88 @@ def host_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
             if dst and msg["dst_len"] > 0:
                 found.append(ipaddress.ip_network(f"{dst}/{msg['dst_len']}", strict=False))
     return [n for n in found if not n.is_loopback and not n.is_link_local]
+
+
+def _add_addresses(ipr: IPRoute, index: int, addresses: list[str]) -> None:
+    for cidr in addresses:
+        iface = ipaddress.ip_interface(cidr)
+        extra: dict = {}
+        if iface.version == 4:
+            extra["broadcast"] = str(iface.network.broadcast_address)
+        else:
+            extra["flags"] = IFA_F_NODAD
+        ipr.addr("add", index=index, address=str(iface.ip),
+                 prefixlen=iface.network.prefixlen, **extra)
+
+
+def plug_veth(host_ifname: str, bridge: str, sandbox_key: str, ifname: str, mac: str,
+              mtu: int) -> None:
+    """Create a veth pair whose peer is born inside the sandbox as `ifname`.
+
+    Making the peer directly in the namespace (IFLA_NET_NS_FD) costs about
+    1 ms; creating it on the host and moving it costs about 22 ms. The host
+    side is enslaved to `bridge` and brought up.
+    """
+    with _route(f"create veth {host_ifname} for {ifname}") as ipr:
+        master = _index(ipr, bridge)
+        if master is None:
+            raise NotFound(f"create veth {host_ifname}: bridge {bridge} does not exist")
+        ns_fd = os.open(sandbox_key, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            ipr.link("add", ifname=host_ifname, kind="veth", mtu=mtu,
+                     peer={"ifname": ifname, "net_ns_fd": ns_fd, "address": mac, "mtu": mtu})
+        finally:
+            os.close(ns_fd)
+        try:
+            ipr.link("set", index=_index(ipr, host_ifname), master=master, state="up")
+        except BaseException:
+            with contextlib.suppress(NetlinkError):
+                ipr.link("del", ifname=host_ifname)
+            raise
+
+
+def configure_interface(sandbox_key: str, ifname: str, addresses: list[str],
+                        routes: list[tuple[str, str]]) -> None:
+    """Inside the sandbox: give `ifname` its addresses, bring it up and add
+    `routes` as (destination CIDR, gateway) pairs."""
+    with in_netns(sandbox_key), _route(f"configure {ifname} in {sandbox_key}") as ipr:
+        index = _index(ipr, ifname)
+        if index is None:
+            raise NotFound(f"configure {ifname}: no such interface in the sandbox")
+        _add_addresses(ipr, index, addresses)
+        ipr.link("set", index=index, state="up")
+        for dst, gateway in routes:
+            ipr.route("add", dst=dst, gateway=gateway, oif=index)
+
+
+def loopback_up(sandbox_key: str) -> None:
+    """Bring up `lo` in a new sandbox."""
+    with in_netns(sandbox_key), _route(f"bring up lo in {sandbox_key}") as ipr:
+        ipr.link("set", index=_index(ipr, "lo"), state="up")
+
+
+def add_default_route(sandbox_key: str, ifname: str, gateway: str) -> None:
+    """Route the sandbox's default traffic via `gateway` on `ifname`."""
+    dst = "::/0" if ":" in gateway else "0.0.0.0/0"
+    with in_netns(sandbox_key), _route(f"add default route in {sandbox_key}") as ipr:
+        ipr.route("add", dst=dst, gateway=gateway, oif=_index(ipr, ifname))
+
+
+def remove_interface(sandbox_key: str, ifname: str) -> None:
+    """Delete an interface inside the sandbox (a veth's peer goes with it)."""
+    with in_netns(sandbox_key), _route(f"delete {ifname} in {sandbox_key}") as ipr:
+        index = _index(ipr, ifname)
+        if index is not None:
+            ipr.link("del", index=index)
+
+
+def default_routes(sandbox_key: str) -> list[tuple[str, str]]:
+    """The sandbox's default routes as (interface name, gateway)."""
+    with in_netns(sandbox_key), _route(f"read routes in {sandbox_key}") as ipr:
+        names = {msg["index"]: msg.get("IFLA_IFNAME") for msg in ipr.get_links()}
+        found = []
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for msg in ipr.get_routes(family=family, table=RT_TABLE_MAIN):
+                if msg["dst_len"] == 0 and msg.get("RTA_GATEWAY"):
+                    found.append((names.get(msg.get("RTA_OIF")), msg.get("RTA_GATEWAY")))
+        return found

@@ -6,7 +6,7 @@ reference recordings in shared/reference/docker), since scripts index into them.
 
 from __future__ import annotations
 
-from cnmctl.model import Endpoint, Network, go_time_string
+from cnmctl.model import Container, Endpoint, Network, go_time_string
 
 
 def network_inspect(net: Network, endpoints: list[Endpoint]) -> dict:
@@ -45,32 +45,267 @@ def network_inspect(net: Network, endpoints: list[Endpoint]) -> dict:
 
 
 class NetworkRow:
-    """One `network ls` row: the fields and methods `--format` templates use."""
+    """One `network ls` row: the fields and methods `--format` templates use.
+
+    Attributes are set in sorted order because `{{json .}}` writes them in
+    that order, as Docker does.
+    """
 
     def __init__(self, net: Network, truncate: bool = True) -> None:
         self._net = net
-        self.ID = net.id[:12] if truncate else net.id
-        self.Name = net.name
-        self.Driver = net.driver
-        self.Scope = net.scope
-        self.IPv6 = "true" if net.enable_ipv6 else "false"
-        self.Internal = "true" if net.internal else "false"
-        self.Labels = ",".join(f"{k}={v}" for k, v in sorted(net.labels.items()))
-        self.CreatedAt = go_time_string(net.created)
+        fields = {
+            "CreatedAt": go_time_string(net.created),
+            "Driver": net.driver,
+            "ID": net.id[:12] if truncate else net.id,
+            "IPv6": "true" if net.enable_ipv6 else "false",
+            "Internal": "true" if net.internal else "false",
+            "Labels": ",".join(f"{k}={v}" for k, v in sorted(net.labels.items())),
+            "Name": net.name,
+            "Scope": net.scope,
+        }
+        self.__dict__.update(fields)
 
     def Label(self, key: str) -> str:  # noqa: N802 - Docker's template method name
         """The value of one label, or empty."""
         return self._net.labels.get(key, "")
 
-    def json_object(self) -> dict:
-        """`--format json` / `{{json .}}`: every field as a string, keys sorted."""
-        return {
-            "CreatedAt": self.CreatedAt,
-            "Driver": self.Driver,
-            "ID": self.ID,
-            "IPv6": self.IPv6,
-            "Internal": self.Internal,
-            "Labels": self.Labels,
-            "Name": self.Name,
-            "Scope": self.Scope,
+
+# HostConfig fields cnmctl has no use for, with the values Docker shows for a
+# plain `docker run`, so that scripts indexing into them find what they expect.
+_HOSTCONFIG_DEFAULTS = {
+    "VolumeDriver": "", "VolumesFrom": None, "CapAdd": None, "CapDrop": None,
+    "CgroupnsMode": "host", "GroupAdd": None, "IpcMode": "private", "Cgroup": "",
+    "Links": None, "OomScoreAdj": 0, "PidMode": "", "Privileged": False,
+    "PublishAllPorts": False, "ReadonlyRootfs": False, "SecurityOpt": None, "UTSMode": "",
+    "UsernsMode": "", "ShmSize": 67108864, "Runtime": "cnmctl", "ConsoleSize": [0, 0],
+    "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "",
+    "BlkioWeight": 0, "BlkioWeightDevice": [], "BlkioDeviceReadBps": None,
+    "BlkioDeviceWriteBps": None, "BlkioDeviceReadIOps": None, "BlkioDeviceWriteIOps": None,
+    "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0,
+    "CpusetCpus": "", "CpusetMems": "", "Devices": [], "DeviceCgroupRules": None,
+    "DeviceRequests": None, "KernelMemory": 0, "KernelMemoryTCP": 0, "MemoryReservation": 0,
+    "MemorySwap": 0, "MemorySwappiness": None, "OomKillDisable": False, "PidsLimit": None,
+    "Ulimits": None, "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
+    "IOMaximumBandwidth": 0, "MaskedPaths": [], "ReadonlyPaths": [],
+}
+
+
+def _endpoint_settings(req: dict | None, ep: Endpoint | None, network_id: str,
+                       user_defined: bool) -> dict:
+    """One entry of NetworkSettings.Networks (empty placeholders until the container runs)."""
+    ipam = None
+    if req and (req.get("ip") or req.get("ip6")):
+        ipam = {k: v for k, v in (("IPv4Address", req.get("ip")),
+                                  ("IPv6Address", req.get("ip6"))) if v}
+    elif req and req.get("connected"):
+        ipam = {}
+    ipv4, _, plen4 = (ep.ipv4 if ep else "").partition("/")
+    ipv6, _, plen6 = (ep.ipv6 if ep else "").partition("/")
+    return {
+        "IPAMConfig": ipam,
+        "Links": None,
+        "Aliases": (ep.aliases or None) if ep and user_defined else None,
+        "NetworkID": network_id,
+        "EndpointID": ep.id if ep else "",
+        "Gateway": ep.gateway if ep else "",
+        "IPAddress": ipv4,
+        "IPPrefixLen": int(plen4 or 0),
+        "IPv6Gateway": ep.ipv6_gateway if ep else "",
+        "GlobalIPv6Address": ipv6,
+        "GlobalIPv6PrefixLen": int(plen6 or 0),
+        "MacAddress": ep.mac if ep else "",
+        "DriverOpts": {} if req and req.get("connected") else None,
+    }
+
+
+def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[str, Network],
+                      sandbox_key: str, folder: str) -> dict:
+    """The `inspect` object of one container, in Docker 20.10's shape.
+
+    `networks` maps each requested network name to its Network (missing if it
+    was removed meanwhile); `endpoints` are the live ones of a running container.
+    """
+    by_network = {ep.network_id: ep for ep in endpoints}
+    settings = {}
+    for name, req in ctr.networks.items():
+        net = networks.get(name)
+        ep = by_network.get(net.id) if net else None
+        started = ctr.status != "created"
+        settings[name] = _endpoint_settings(req, ep, net.id if net and started else "",
+                                            bool(net) and not net.is_default_bridge)
+    default = next((ep for ep in endpoints if networks.get("bridge")
+                    and ep.network_id == networks["bridge"].id), None)
+    legacy = _endpoint_settings(None, default, "", False)
+    running = ctr.status == "running"
+    return {
+        "Id": ctr.id,
+        "Created": ctr.created,
+        "Path": ctr.path,
+        "Args": ctr.args,
+        "State": {
+            "Status": ctr.status,
+            "Running": running,
+            "Paused": False,
+            "Restarting": False,
+            "OOMKilled": False,
+            "Dead": False,
+            "Pid": ctr.pid if running else 0,
+            "ExitCode": ctr.exit_code,
+            "Error": ctr.error,
+            "StartedAt": ctr.started_at,
+            "FinishedAt": ctr.finished_at,
+        },
+        "Image": "",
+        "ResolvConfPath": f"{folder}/resolv.conf",
+        "HostnamePath": f"{folder}/hostname",
+        "HostsPath": f"{folder}/hosts",
+        "LogPath": f"{folder}/stdout.log",
+        "Name": "/" + ctr.name,
+        "RestartCount": 0,
+        "Driver": "",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": {
+            "Binds": None,
+            "ContainerIDFile": "",
+            "LogConfig": {"Type": "cnmctl-file", "Config": {}},
+            "NetworkMode": ctr.network_mode,
+            "PortBindings": {},
+            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "AutoRemove": ctr.auto_remove,
+            **{k: v for k, v in _HOSTCONFIG_DEFAULTS.items()
+               if k in ("VolumeDriver", "VolumesFrom", "CapAdd", "CapDrop", "CgroupnsMode")},
+            "Dns": ctr.dns,
+            "DnsOptions": ctr.dns_options,
+            "DnsSearch": ctr.dns_search,
+            "ExtraHosts": ctr.extra_hosts or None,
+            **{k: v for k, v in _HOSTCONFIG_DEFAULTS.items()
+               if k not in ("VolumeDriver", "VolumesFrom", "CapAdd", "CapDrop", "CgroupnsMode")},
+        },
+        "GraphDriver": {"Data": {"MergedDir": ctr.rootfs or "/"}, "Name": "cnmctl-rootfs"},
+        "Mounts": [],
+        "Config": {
+            "Hostname": ctr.hostname or ctr.id[:12],
+            "Domainname": "",
+            "User": "",
+            "AttachStdin": ctr.interactive,
+            "AttachStdout": False,
+            "AttachStderr": False,
+            "Tty": False,
+            "OpenStdin": ctr.interactive,
+            "StdinOnce": ctr.interactive,
+            "Env": ctr.env or None,
+            "Cmd": [ctr.path, *ctr.args],
+            "Image": ctr.rootfs or "host",
+            "Volumes": None,
+            "WorkingDir": ctr.workdir,
+            "Entrypoint": None,
+            "OnBuild": None,
+            "Labels": {},
+        },
+        "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": ctr.sandbox_id if running else "",
+            "HairpinMode": False,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "Ports": {},
+            "SandboxKey": sandbox_key if running else "",
+            "SecondaryIPAddresses": None,
+            "SecondaryIPv6Addresses": None,
+            "EndpointID": legacy["EndpointID"],
+            "Gateway": legacy["Gateway"],
+            "GlobalIPv6Address": legacy["GlobalIPv6Address"],
+            "GlobalIPv6PrefixLen": legacy["GlobalIPv6PrefixLen"],
+            "IPAddress": legacy["IPAddress"],
+            "IPPrefixLen": legacy["IPPrefixLen"],
+            "IPv6Gateway": legacy["IPv6Gateway"],
+            "MacAddress": legacy["MacAddress"],
+            "Networks": settings,
+        },
+    }
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's go-units HumanDuration: 'Less than a second', '3 minutes', ..."""
+    if seconds < 1:
+        return "Less than a second"
+    if seconds < 2:
+        return "1 second"
+    if seconds < 60:
+        return f"{int(seconds)} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(round(seconds / 3600))
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 3:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+class ContainerRow:
+    """One `ps` row: the fields `--format` templates use (sorted, as for NetworkRow)."""
+
+    def __init__(self, ctr: Container, networks: dict[str, Network], truncate: bool = True) -> None:
+        import time
+
+        from cnmctl.model import rfc3339_to_ns
+
+        self._ctr = ctr
+        self._network_ids = {n.id for n in networks.values() if n.name in ctr.networks}
+        now = time.time()
+        command = " ".join([ctr.path, *ctr.args])
+        if truncate and len(command) > 20:
+            command = command[:19] + "…"
+        running_for = human_duration(now - rfc3339_to_ns(ctr.created) / 1e9)
+        if ctr.status == "running":
+            status = "Up " + human_duration(now - rfc3339_to_ns(ctr.started_at) / 1e9)
+        elif ctr.status == "exited":
+            ago = human_duration(now - rfc3339_to_ns(ctr.finished_at) / 1e9)
+            status = f"Exited ({ctr.exit_code}) {ago} ago"
+        else:
+            status = "Created"
+        fields = {
+            "Command": f'"{command}"',
+            "CreatedAt": running_for + " ago",
+            "ID": ctr.id[:12] if truncate else ctr.id,
+            "Image": ctr.rootfs or "host",
+            "Labels": "",
+            "Mounts": "",
+            "Names": ctr.name,
+            "Networks": ",".join(ctr.networks) or ctr.network_mode,
+            "Ports": "",
+            "RunningFor": running_for,
+            "Size": "",
+            "State": ctr.status,
+            "Status": status,
         }
+        self.__dict__.update(fields)
+
+    def matches(self, filters: dict[str, list[str]]) -> bool:
+        """`ps -f`: same key ORs, different keys AND."""
+        import re
+
+        ctr = self._ctr
+        tests = {
+            "id": lambda v: ctr.id.startswith(v),
+            "name": lambda v: re.search(v, ctr.name) is not None,
+            "status": lambda v: ctr.status == v,
+            "network": lambda v: v in ctr.networks or any(i.startswith(v)
+                                                          for i in self._network_ids),
+            "exited": lambda v: ctr.status == "exited" and str(ctr.exit_code) == v,
+        }
+        return all(any(tests[key](v) for v in values) for key, values in filters.items())

@@ -55,7 +55,15 @@ class Context:
 
 @click.group(
     cls=LazyGroup,
-    lazy={"network": "cnmctl.cli.network:network"},
+    lazy={
+        "network": "cnmctl.cli.network:network",
+        **{name: f"cnmctl.cli.container:{attr}" for name, attr in (
+            ("run", "run"), ("create", "create"), ("start", "start"), ("stop", "stop"),
+            ("restart", "restart"), ("kill", "kill"), ("rm", "rm"), ("ps", "ps"),
+            ("logs", "logs"), ("wait", "wait"), ("exec", "exec_"), ("inspect", "inspect"),
+            ("internal", "internal"),
+        )},
+    },
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.option("--root", envvar="CNMCTL_ROOT", metavar="DIR",
@@ -78,7 +86,7 @@ def fail(message: str, code: int = 1) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning every failure into one line and an exit code."""
     try:
-        cli.main(args=argv, prog_name="cnmctl", standalone_mode=False)
+        status = cli.main(args=argv, prog_name="cnmctl", standalone_mode=False)
     except CnmError as exc:
         fail(str(exc), exc.exit_code)
     except click.exceptions.Abort:
@@ -92,3 +100,5 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    if isinstance(status, int):
+        sys.exit(status)

@@ -202,3 +202,25 @@ def prune(obj, filters, force) -> None:
     removed = obj.engine.prune_networks(keep)
     if removed:
         click.echo("Deleted Networks:\n" + "".join(f"{n}\n" for n in removed))
+
+
+@network.command("connect")
+@click.option("--ip", default="", help="IPv4 address on the network.")
+@click.option("--ip6", default="", help="IPv6 address on the network.")
+@click.option("--alias", "aliases", multiple=True, help="Network-scoped DNS alias (repeatable).")
+@click.argument("network_ref", metavar="NETWORK")
+@click.argument("container")
+@click.pass_obj
+def connect(obj, ip, ip6, aliases, network_ref, container) -> None:
+    """Connect a container to a network (hot-plugged if it runs)."""
+    obj.engine.connect(network_ref, container, ip=ip, ip6=ip6, aliases=list(aliases))
+
+
+@network.command("disconnect")
+@click.option("-f", "--force", is_flag=True, help="Force the container to disconnect.")
+@click.argument("network_ref", metavar="NETWORK")
+@click.argument("container")
+@click.pass_obj
+def disconnect(obj, force, network_ref, container) -> None:
+    """Disconnect a container from a network."""
+    obj.engine.disconnect(network_ref, container, force=force)

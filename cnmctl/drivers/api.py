@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from cnmctl.errors import InvalidArgument
 
 if TYPE_CHECKING:
-    from cnmctl.model import Network
+    from cnmctl.model import Endpoint, Network
 
 
 class Driver:
@@ -48,3 +48,12 @@ class Driver:
     def delete_network(self, net: Network) -> None:
         """Remove the network's kernel objects; called by `network rm` once no
         endpoint is left. Objects already gone are not an error."""
+
+    def join(self, net: Network, ep: Endpoint, sandbox_key: str, default_route: bool) -> None:
+        """Give the sandbox its interface `ep.ifname` with `ep`'s addresses, plus a
+        default route via the gateway when `default_route`; called by `start` and
+        `network connect` after IPAM has filled `ep`. Sets `ep.host_ifname`."""
+
+    def leave(self, net: Network, ep: Endpoint, sandbox_key: str) -> None:
+        """Remove the endpoint's interface; called by `network disconnect` and when
+        a container stops. Gone already is not an error."""

@@ -14,7 +14,7 @@ from cnmctl.drivers.api import Driver
 from cnmctl.errors import Conflict, InvalidArgument
 
 if TYPE_CHECKING:
-    from cnmctl.model import Network
+    from cnmctl.model import Endpoint, Network
 
 # Option keys, as Docker spells them (libnetwork drivers/bridge/labels.go).
 BRIDGE_NAME = "com.docker.network.bridge.name"
@@ -150,6 +150,28 @@ class BridgeDriver(Driver):
         from cnmctl import netlink
 
         netlink.delete_link(net.driver_data["bridge"])
+
+    def join(self, net: Network, ep: Endpoint, sandbox_key: str, default_route: bool) -> None:
+        """A veth pair: `vethXXXXXXX` on the bridge, its peer born in the sandbox."""
+        from cnmctl import netlink
+
+        data = net.driver_data
+        ep.host_ifname = "veth" + os.urandom(4).hex()[:7]
+        netlink.plug_veth(ep.host_ifname, data["bridge"], sandbox_key, ep.ifname, ep.mac,
+                          data["mtu"])
+        routes = []
+        if default_route and ep.gateway:
+            routes.append(("0.0.0.0/0", ep.gateway))
+        if default_route and ep.ipv6_gateway:
+            routes.append(("::/0", ep.ipv6_gateway))
+        addresses = [a for a in (ep.ipv4, ep.ipv6) if a]
+        netlink.configure_interface(sandbox_key, ep.ifname, addresses, routes)
+
+    def leave(self, net: Network, ep: Endpoint, sandbox_key: str) -> None:
+        """Delete the sandbox side; the kernel removes the host side with it."""
+        from cnmctl import netlink
+
+        netlink.remove_interface(sandbox_key, ep.ifname)
 
 
 DRIVER = BridgeDriver()

@@ -1,146 +1,18 @@
-"""The controller: each verb as one transaction over store, IPAM and drivers.
-
-The CLI calls these methods and renders what they return; they never print.
-Every mutation validates first, then takes the store lock, changes the kernel
-through a driver, records the result, and undoes the kernel change if the
-record cannot be written.
-"""
+"""Network verbs: create, rm, prune."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import re
 
-from cnmctl.errors import Conflict, Forbidden, InvalidArgument, NotFound
-from cnmctl.model import (
-    NAME_MAX,
-    NAME_PATTERN,
-    Endpoint,
-    Network,
-    new_id,
-    now_rfc3339nano,
-)
+from cnmctl.engine.base import check_name
+from cnmctl.errors import Conflict, Forbidden, NotFound
+from cnmctl.model import Network, new_id, now_rfc3339nano
 from cnmctl.store import JsonStore
 
-DEFAULT_ROOT = "/var/lib/cnmctl"
-DEFAULT_RUN_ROOT = "/run/cnmctl"
-DEFAULT_BRIDGE_NAME = "cnm0"
-DEFAULT_BRIDGE_SUBNET = "172.17.0.0/16"
+class NetworkOps:
+    """`network create`, `rm` and `prune`; mixed into Engine."""
 
-_NAME_RE = re.compile(NAME_PATTERN)
-
-
-def check_name(name: str, what: str) -> None:
-    """Docker's object-name rule; cnmctl applies it to networks too."""
-    if not name:
-        raise InvalidArgument(f"{what} name must not be empty")
-    if not _NAME_RE.fullmatch(name):
-        raise InvalidArgument(
-            f"Invalid {what} name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-        )
-    if len(name) > NAME_MAX:
-        raise InvalidArgument(f"Invalid {what} name: longer than {NAME_MAX} characters")
-
-
-class Engine:
-    """cnmctl's state and the operations on it, for one store and run root."""
-
-    def __init__(self, root: str | None = None, run_root: str | None = None) -> None:
-        self.root = root or os.environ.get("CNMCTL_ROOT") or DEFAULT_ROOT
-        self.run_root = run_root or os.environ.get("CNMCTL_RUN_ROOT") or DEFAULT_RUN_ROOT
-        self.store = JsonStore(self.root)
-        if not self.store.exists():
-            self._initialise()
-        else:
-            self.store.check_schema()
-
-    # -- first use and reboots ----------------------------------------------
-    def _initialise(self) -> None:
-        """Create the store and the predefined networks `bridge`, `host`, `none`."""
-        with self.store.lock():
-            if self.store.exists():  # another process won the race
-                return
-            self.store.initialise()
-            from cnmctl.drivers.bridge import (
-                DEFAULT_BRIDGE, ENABLE_ICC, ENABLE_IP_MASQUERADE, HOST_BINDING_IPV4, MTU,
-            )
-            from cnmctl.drivers.bridge import BRIDGE_NAME as BRIDGE_NAME_OPT
-
-            created = now_rfc3339nano()
-            bridge = Network(
-                id=new_id(), name="bridge", driver="bridge", created=created,
-                ipam_options=None,
-                ipam_config=[{"Subnet": DEFAULT_BRIDGE_SUBNET,
-                              "Gateway": DEFAULT_BRIDGE_SUBNET.replace("0/16", "1")}],
-                options={
-                    DEFAULT_BRIDGE: "true",
-                    ENABLE_ICC: "true",
-                    ENABLE_IP_MASQUERADE: "true",
-                    HOST_BINDING_IPV4: "0.0.0.0",
-                    BRIDGE_NAME_OPT: DEFAULT_BRIDGE_NAME,
-                    MTU: "1500",
-                },
-            )
-            self._driver(bridge).validate(bridge)
-            self._record_network(bridge)
-            for name, driver in (("host", "host"), ("none", "null")):
-                net = Network(id=new_id(), name=name, driver=driver, created=created,
-                              ipam_options=None)
-                self._record_network(net)
-
-    def ensure_kernel(self) -> None:
-        """Re-make the networks' kernel objects after a reboot (or on first use).
-
-        The run root is on tmpfs: when its marker is missing, the kernel state
-        is assumed lost and every recorded network is restored.
-        """
-        marker = os.path.join(self.run_root, "booted")
-        if os.path.exists(marker):
-            return
-        with self.store.lock():
-            if os.path.exists(marker):
-                return
-            for net in self.networks():
-                self._driver(net).restore_network(net)
-            os.makedirs(self.run_root, mode=0o700, exist_ok=True)
-            with open(marker, "w", encoding="utf-8") as f:
-                f.write(now_rfc3339nano() + "\n")
-
-    # -- lookups ------------------------------------------------------------
-    @staticmethod
-    def _driver(net: Network):
-        from cnmctl.drivers import get_driver
-
-        return get_driver(net.driver)
-
-    def networks(self) -> list[Network]:
-        """Every network, sorted by name."""
-        nets = [Network.from_doc(d) for d in self.store.list("networks")]
-        return sorted(nets, key=lambda n: n.name)
-
-    def find_network(self, ref: str) -> Network:
-        """A network by full ID, exact name, or unique ID prefix (Docker's order)."""
-        nets = self.networks()
-        for net in nets:
-            if net.id == ref:
-                return net
-        for net in nets:
-            if net.name == ref:
-                return net
-        matches = [n for n in nets if ref and n.id.startswith(ref)]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise Conflict(f"network {ref} is ambiguous ({len(matches)} matches found based on ID prefix)")
-        raise NotFound(f"No such network: {ref}")
-
-    def endpoints(self, network_id: str | None = None) -> list[Endpoint]:
-        """Endpoints, optionally only those on one network."""
-        eps = [Endpoint.from_doc(d) for d in self.store.list("endpoints")]
-        if network_id is not None:
-            eps = [e for e in eps if e.network_id == network_id]
-        return eps
+    store: JsonStore
 
     # -- network create -----------------------------------------------------
     def create_network(

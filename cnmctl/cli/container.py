@@ -1,0 +1,309 @@
+"""Container commands: run, create, start, stop, restart, kill, rm, ps, logs, wait,
+exec, inspect; plus the hidden `internal exited` hook the supervisor calls."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from cnmctl.cli.params import KeyValue, format_option, parse_filters
+
+# Docker's exit code when the engine itself fails during `run`.
+EXIT_RUN_FAILED = 125
+PS_FILTERS = ("id", "name", "status", "network", "exited")
+PS_DEFAULT_FORMAT = ("table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedAt}}\t{{.Status}}\t"
+                     "{{.Ports}}\t{{.Names}}")
+PS_HEADERS = {
+    "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED",
+    "RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES",
+    "State": "STATE", "Networks": "NETWORKS", "Labels": "LABELS", "Mounts": "MOUNTS",
+    "Size": "SIZE",
+}
+
+
+def _err(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+
+
+def container_options(func):
+    """The options `run` and `create` share."""
+    options = [
+        click.option("--name", help="Assign a name to the container."),
+        click.option("--network", "--net", "networks", multiple=True, metavar="NET",
+                     help="Connect to a network: a name or ID, bridge (default), host, none, "
+                          "or container:NAME (repeatable)."),
+        click.option("--ip", default="", help="IPv4 address on the network."),
+        click.option("--ip6", default="", help="IPv6 address on the network."),
+        click.option("--network-alias", "aliases", multiple=True,
+                     help="Network-scoped DNS alias (repeatable)."),
+        click.option("-h", "--hostname", default="", help="Container host name."),
+        click.option("--mac-address", "mac", default="", help="Container MAC address."),
+        click.option("--dns", multiple=True, help="Custom DNS servers (repeatable)."),
+        click.option("--dns-search", multiple=True, help="Custom DNS search domains."),
+        click.option("--dns-option", multiple=True, help="DNS options for resolv.conf."),
+        click.option("--add-host", multiple=True, metavar="NAME:IP",
+                     help="Add a custom host-to-IP mapping (repeatable)."),
+        click.option("-e", "--env", multiple=True, metavar="KEY=VALUE",
+                     help="Set environment variables."),
+        click.option("-w", "--workdir", default="", help="Working directory inside the container."),
+        click.option("--rm", "auto_remove", is_flag=True,
+                     help="Remove the container when it exits."),
+        click.option("--rootfs", default="", metavar="DIR",
+                     help="Run chrooted into DIR (e.g. a busybox tree) instead of the host's "
+                          "filesystem."),
+        click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open."),
+        click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _create(engine, opts: dict, check_networks: bool):
+    from cnmctl.cli.validate import check_container_options
+
+    check_container_options(opts)
+    return engine.create_container(
+        list(opts["command"]), name=opts["name"], networks=opts["networks"], ip=opts["ip"],
+        ip6=opts["ip6"], aliases=opts["aliases"], hostname=opts["hostname"], mac=opts["mac"],
+        dns=opts["dns"], dns_search=opts["dns_search"], dns_options=opts["dns_option"],
+        extra_hosts=opts["add_host"], env=opts["env"], workdir=opts["workdir"],
+        rootfs=opts["rootfs"], auto_remove=opts["auto_remove"],
+        interactive=opts["interactive"], check_networks=check_networks,
+    )
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@click.option("-d", "--detach", is_flag=True, help="Run in the background and print the ID.")
+@container_options
+@click.pass_obj
+def run(obj, detach, **opts) -> None:
+    """Create and start a container running COMMAND."""
+    from cnmctl.errors import CnmError
+
+    engine = obj.engine
+    try:
+        ctr = _create(engine, opts, check_networks=True)
+    except CnmError as exc:
+        exc.exit_code = EXIT_RUN_FAILED
+        raise
+    if detach:
+        try:
+            engine.start_container(ctr.id)
+        except CnmError as exc:
+            engine.remove_container(ctr.id, force=True)
+            if exc.exit_code == 1:
+                exc.exit_code = EXIT_RUN_FAILED
+            raise
+        click.echo(ctr.id)
+        return
+    from cnmctl.runtime.attach import run_attached
+
+    sys.exit(run_attached(engine, ctr, interactive=opts["interactive"]))
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@container_options
+@click.pass_obj
+def create(obj, **opts) -> None:
+    """Create a container (its sandbox is made at start) and print its ID."""
+    click.echo(_create(obj.engine, opts, check_networks=False).id)
+
+
+def _each(refs, action) -> None:
+    from cnmctl.cli.render import each_or_error
+
+    status = each_or_error(refs, action, _err)
+    if status:
+        sys.exit(status)
+
+
+@click.command()
+@click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR (not supported; "
+              "use `logs -f`).", hidden=True)
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def start(obj, attach, containers) -> None:
+    """Start one or more created or stopped containers."""
+    def one(ref):
+        obj.engine.start_container(ref)
+        click.echo(ref)
+
+    _each(containers, one)
+
+
+@click.command()
+@click.option("-t", "--time", "timeout", default=10, show_default=True, type=int,
+              help="Seconds to wait before killing the container.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def stop(obj, timeout, containers) -> None:
+    """Stop running containers: SIGTERM, then SIGKILL after the timeout."""
+    def one(ref):
+        obj.engine.stop_container(ref, timeout)
+        click.echo(ref)
+
+    _each(containers, one)
+
+
+@click.command()
+@click.option("-t", "--time", "timeout", default=10, show_default=True, type=int,
+              help="Seconds to wait before killing the container.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def restart(obj, timeout, containers) -> None:
+    """Restart one or more containers."""
+    def one(ref):
+        obj.engine.stop_container(ref, timeout)
+        obj.engine.start_container(ref)
+        click.echo(ref)
+
+    _each(containers, one)
+
+
+@click.command()
+@click.option("-s", "--signal", "sig", default="KILL", show_default=True,
+              help="Signal to send (name or number).")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def kill(obj, sig, containers) -> None:
+    """Send a signal to running containers."""
+    from cnmctl.cli.validate import parse_signal
+
+    number = parse_signal(sig)
+
+    def one(ref):
+        obj.engine.kill_container(ref, number)
+        click.echo(ref)
+
+    _each(containers, one)
+
+
+@click.command()
+@click.option("-f", "--force", is_flag=True, help="Kill and remove a running container.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def rm(obj, force, containers) -> None:
+    """Remove one or more containers."""
+    def one(ref):
+        obj.engine.remove_container(ref, force=force)
+        click.echo(ref)
+
+    _each(containers, one)
+
+
+@click.command()
+@click.option("-a", "--all", "show_all", is_flag=True, help="Show all containers.")
+@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
+@click.option("--no-trunc", is_flag=True, help="Do not truncate the output.")
+@click.option("-f", "--filter", "filters", multiple=True, type=KeyValue(),
+              help="Filter output (id, name, status, network, exited).")
+@click.option("--format", "fmt", metavar="TEMPLATE",
+              help="'table', 'table TEMPLATE', 'json', or a Go template.")
+@click.pass_obj
+def ps(obj, show_all, quiet, no_trunc, filters, fmt) -> None:
+    """List containers (running ones unless -a)."""
+    from cnmctl.cli.render import format_rows
+    from cnmctl.views import ContainerRow
+
+    engine = obj.engine
+    wanted = parse_filters(filters, PS_FILTERS)
+    networks = {n.id: n for n in engine.networks()}
+    rows = []
+    for ctr in engine.containers():
+        if not show_all and ctr.status != "running" and "status" not in wanted:
+            continue
+        row = ContainerRow(ctr, networks, truncate=not no_trunc)
+        if row.matches(wanted):
+            rows.append(row)
+    if quiet:
+        click.echo("".join(f"{r.ID}\n" for r in rows), nl=False)
+        return
+    if not fmt or fmt == "table":
+        fmt = PS_DEFAULT_FORMAT
+    click.echo(format_rows(fmt, rows, header=PS_HEADERS), nl=False)
+
+
+@click.command()
+@click.option("-f", "--follow", is_flag=True, help="Follow log output.")
+@click.option("-n", "--tail", default="all", show_default=True,
+              help="Number of lines to show from the end of the logs.")
+@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
+@click.argument("container")
+@click.pass_obj
+def logs(obj, follow, tail, timestamps, container) -> None:
+    """Fetch the output of a container."""
+    from cnmctl.runtime.logs import show_logs
+
+    ctr = obj.engine.find_container(container)
+    show_logs(obj.engine, ctr, follow=follow, tail=tail, timestamps=timestamps)
+
+
+@click.command()
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def wait(obj, containers) -> None:
+    """Block until containers stop, then print their exit codes."""
+    def one(ref):
+        click.echo(obj.engine.wait_container(ref))
+
+    _each(containers, one)
+
+
+@click.command("exec", context_settings={"allow_interspersed_args": False})
+@click.option("-d", "--detach", is_flag=True, help="Run the command in the background.")
+@click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open.")
+@click.option("-e", "--env", multiple=True, metavar="KEY=VALUE", help="Set environment variables.")
+@click.option("-w", "--workdir", default="", help="Working directory inside the container.")
+@click.argument("container")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_obj
+def exec_(obj, detach, interactive, env, workdir, container, command) -> None:
+    """Run a command in a running container (its network, mount and UTS namespaces)."""
+    from cnmctl.runtime.execute import exec_in_container
+
+    ctr = obj.engine.find_container(container)
+    sys.exit(exec_in_container(obj.engine, ctr, list(command), env=list(env), workdir=workdir,
+                               detach=detach, interactive=interactive))
+
+
+@click.command()
+@format_option()
+@click.option("--type", "kind", type=click.Choice(["container", "network"]),
+              help="Only look for objects of this type.")
+@click.argument("objects", nargs=-1, required=True)
+@click.pass_obj
+def inspect(obj, fmt, kind, objects) -> None:
+    """Display detailed information on containers or networks."""
+    from cnmctl.cli.render import inspect_output
+    from cnmctl.errors import CnmError
+
+    engine = obj.engine
+    found, errors = [], []
+    for ref in objects:
+        try:
+            found.append(engine.inspect_object(ref, kind))
+        except CnmError:
+            errors.append(f"No such object: {ref}")
+    if found or not fmt:
+        click.echo(inspect_output(found, fmt), nl=False)
+    for message in errors:
+        _err(message)
+    if errors:
+        sys.exit(1)
+
+
+@click.group(hidden=True)
+def internal() -> None:
+    """Hooks cnmctl's own helper processes call."""
+
+
+@internal.command("exited")
+@click.argument("container_id")
+@click.argument("code", type=int)
+@click.argument("pid", type=int)
+@click.pass_obj
+def exited(obj, container_id, code, pid) -> None:
+    """Record that a container's process exited (called by its supervisor)."""
+    obj.engine.container_exited(container_id, code, expected_pid=pid)

@@ -1,0 +1,533 @@
+"""Container verbs: create, start, stop, kill, rm, exited, connect, disconnect.
+
+A container's sandbox and endpoints exist only while it runs, as in Docker:
+`start` builds them (addresses from IPAM, interfaces through the driver),
+and they are released when the process exits, whoever notices first (the
+container's supervisor, `stop`, `rm -f`, or the first command after a reboot).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from typing import TYPE_CHECKING
+
+from cnmctl.engine.base import check_name
+from cnmctl.errors import CnmError, Conflict, Forbidden, InvalidArgument, NotFound
+from cnmctl.model import Container, Endpoint, Network, Sandbox, new_id, now_rfc3339nano
+
+if TYPE_CHECKING:
+    from cnmctl.store import JsonStore
+
+SPECIAL_MODES = ("host", "none")
+USER_IP_ONLY = "user specified IP address is supported on user defined networks only"
+ALIAS_ONLY = "network-scoped aliases are only supported for user-defined networks"
+
+
+def mac_from_ip(ipv4: str) -> str:
+    """Docker's legacy MAC scheme: 02:42 followed by the four IPv4 bytes."""
+    return "02:42:" + ":".join(f"{int(b):02x}" for b in ipv4.split("."))
+
+
+def random_mac() -> str:
+    """A random locally administered unicast MAC (for endpoints without IPv4)."""
+    raw = bytearray(os.urandom(6))
+    raw[0] = (raw[0] & 0xFE) | 0x02
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+class ContainerOps:
+    """Mixed into Engine; relies on its store, run root and lookups."""
+
+    store: JsonStore
+    run_root: str
+
+    # -- paths --------------------------------------------------------------
+    def container_dir(self, cid: str) -> str:
+        """Where a container's resolv.conf, hosts, hostname and logs live."""
+        return os.path.join(self.run_root, "containers", cid)
+
+    def sandbox_key(self, sandbox_id: str) -> str:
+        """The bind-mounted network namespace of a sandbox (its SandboxKey)."""
+        return os.path.join(self.run_root, "netns", sandbox_id[:12])
+
+    # -- create -------------------------------------------------------------
+    def create_container(self, argv: list[str], *, name: str | None = None,
+                         networks: list[str] = (), ip: str = "", ip6: str = "",
+                         aliases: list[str] = (), hostname: str = "", mac: str = "",
+                         dns: list[str] = (), dns_search: list[str] = (),
+                         dns_options: list[str] = (), extra_hosts: list[str] = (),
+                         env: list[str] = (), workdir: str = "", rootfs: str = "",
+                         auto_remove: bool = False, interactive: bool = False,
+                         check_networks: bool = False) -> Container:
+        """`create`: validate and record a container; nothing is made in the kernel.
+
+        With `check_networks` (as `run` does) missing networks and bad addresses
+        are refused now rather than at start, so a failed `run` leaves nothing.
+        """
+        if not argv:
+            raise InvalidArgument("no command given: cnmctl runs host commands, not images")
+        if rootfs and not os.path.isdir(rootfs):
+            raise InvalidArgument(f"rootfs {rootfs} does not exist or is not a directory")
+        mode, requested = self._requested_networks(list(networks) or ["bridge"], ip, ip6,
+                                                   list(aliases), mac)
+        cid = new_id()
+        with self.store.lock():
+            if name:
+                check_name(name, "container")
+                for other in self.containers():
+                    if other.name == name:
+                        raise Conflict(
+                            f'Conflict. The container name "/{name}" is already in use by '
+                            f'container "{other.id}". You have to remove (or rename) that '
+                            "container to be able to reuse that name."
+                        )
+            else:
+                name = self._generate_name()
+            ctr = Container(
+                id=cid, name=name, created=now_rfc3339nano(), path=argv[0], args=list(argv[1:]),
+                hostname=hostname, network_mode=mode, networks=requested, dns=list(dns),
+                dns_search=list(dns_search), dns_options=list(dns_options),
+                extra_hosts=list(extra_hosts), env=list(env), workdir=workdir,
+                rootfs=os.path.abspath(rootfs) if rootfs else "", auto_remove=auto_remove,
+                interactive=interactive,
+            )
+            if check_networks:
+                self._check_requested(ctr)
+            self.store.put("containers", cid, ctr.to_doc())
+        return ctr
+
+    def _requested_networks(self, networks: list[str], ip: str, ip6: str, aliases: list[str],
+                            mac: str) -> tuple[str, dict]:
+        """The network mode and the per-network requests of `--network` etc."""
+        special = [n for n in networks if n in SPECIAL_MODES or n.startswith("container:")]
+        if special and len(networks) > 1:
+            raise InvalidArgument(
+                "conflicting options: cannot attach both user-defined and non-user-defined "
+                "network-modes"
+            )
+        mode = networks[0]
+        if mode.startswith("container:") and not mode[len("container:"):]:
+            raise InvalidArgument(f"invalid network mode: invalid container format {mode}")
+        if special:
+            if ip or ip6:
+                raise InvalidArgument(USER_IP_ONLY)
+            if aliases:
+                raise InvalidArgument(ALIAS_ONLY)
+            return mode, {}
+        if (ip or ip6 or aliases or mac) and len(networks) > 1:
+            raise InvalidArgument("--ip, --ip6, --mac-address and --network-alias apply to "
+                                  "a single --network; use `network connect` for more")
+        for alias in aliases:
+            check_name(alias, "network alias")
+        requested: dict[str, dict] = {}
+        for i, net in enumerate(networks):
+            if net in requested:
+                raise InvalidArgument(f"network {net} given twice")
+            requested[net] = {"ip": ip if i == 0 else "", "ip6": ip6 if i == 0 else "",
+                              "aliases": aliases if i == 0 else [],
+                              "mac": mac if i == 0 else ""}
+        return mode, requested
+
+    def _check_requested(self, ctr: Container) -> None:
+        """Refuse networks that do not exist and addresses IPAM would refuse."""
+        for name, req in ctr.networks.items():
+            net = self._network_for_start(name)
+            if (req["ip"] or req["ip6"]) and net.is_default_bridge:
+                raise InvalidArgument(USER_IP_ONLY)
+            if req["aliases"] and net.is_default_bridge:
+                raise InvalidArgument(ALIAS_ONLY)
+            allocators = self._load_ipam(net)
+            for text in (req["ip"], req["ip6"]):
+                if text:
+                    # Allocate and drop: raises exactly what start would raise.
+                    self._allocate_static(net, allocators, text)
+        if ctr.network_mode.startswith("container:"):
+            self._peer_container(ctr)
+
+    def _network_for_start(self, ref: str) -> Network:
+        try:
+            return self.find_network(ref)
+        except NotFound:
+            raise NotFound(f"network {ref} not found") from None
+
+    def _generate_name(self) -> str:
+        from cnmctl.engine.names import random_name
+
+        taken = {c.name for c in self.containers()}
+        for _ in range(100):
+            name = random_name()
+            if name not in taken:
+                return name
+        return f"{random_name()}_{os.urandom(2).hex()}"
+
+    # -- IPAM state -----------------------------------------------------------
+    def _load_ipam(self, net: Network) -> list:
+        from cnmctl.ipam.default import SubnetAllocator
+
+        doc = self.store.get("ipam", net.id) or {"subnets": []}
+        return [SubnetAllocator.from_doc(d) for d in doc["subnets"]]
+
+    def _save_ipam(self, net: Network, allocators: list) -> None:
+        self.store.put("ipam", net.id, {"subnets": [a.to_doc() for a in allocators]})
+
+    @staticmethod
+    def _allocate_static(net: Network, allocators: list, text: str):
+        import ipaddress
+
+        try:
+            wanted = ipaddress.ip_address(text)
+        except ValueError:
+            family = "IPv6" if ":" in text else "IPv4"
+            raise InvalidArgument(f"invalid {family} address: {text}") from None
+        for alloc in allocators:
+            if alloc.subnet.version == wanted.version and wanted in alloc.subnet:
+                return alloc, alloc.allocate(text)
+        raise InvalidArgument(
+            f"Invalid address {text}: It does not belong to any of this network's subnets"
+        )
+
+    def _allocate(self, net: Network, ep: Endpoint, ip: str, ip6: str) -> None:
+        """Fill `ep`'s addresses and gateways from the network's IPAM state."""
+        allocators = self._load_ipam(net)
+        chosen = {}
+        for text in (ip, ip6):
+            if text:
+                alloc, addr = self._allocate_static(net, allocators, text)
+                chosen[alloc.subnet.version] = (alloc, addr)
+        for alloc in allocators:
+            version = alloc.subnet.version
+            if version not in chosen:
+                chosen[version] = (alloc, alloc.allocate())
+        for version, (alloc, addr) in chosen.items():
+            cidr = f"{addr}/{alloc.subnet.prefixlen}"
+            if version == 4:
+                ep.ipv4, ep.gateway = cidr, str(alloc.gateway)
+            else:
+                ep.ipv6, ep.ipv6_gateway = cidr, str(alloc.gateway)
+        self._save_ipam(net, allocators)
+
+    def _release(self, net: Network | None, ep: Endpoint) -> None:
+        if net is None:
+            return
+        allocators = self._load_ipam(net)
+        for cidr in (ep.ipv4, ep.ipv6):
+            if cidr:
+                for alloc in allocators:
+                    alloc.release(cidr.split("/")[0])
+        self._save_ipam(net, allocators)
+
+    # -- endpoints ----------------------------------------------------------
+    def _attach(self, ctr: Container, sandbox: Sandbox, net: Network, req: dict,
+                ifname: str, default_route: bool) -> Endpoint:
+        """Make one endpoint: address from IPAM, interface from the driver, record."""
+        if net.driver in ("host", "null"):
+            raise Forbidden(
+                "container cannot be disconnected from host network or connected to host network"
+                if net.driver == "host" else
+                "container cannot be connected to multiple networks with one of the networks "
+                "in private (none) mode"
+            )
+        aliases = []
+        if not net.is_default_bridge:
+            aliases = list(dict.fromkeys([*req.get("aliases", []), ctr.id[:12],
+                                          *([ctr.hostname] if ctr.hostname else [])]))
+        ep = Endpoint(id=new_id(), network_id=net.id, container_id=ctr.id, name=ctr.name,
+                      aliases=aliases, ifname=ifname, static_ipv4=req.get("ip", ""),
+                      static_ipv6=req.get("ip6", ""))
+        self._allocate(net, ep, req.get("ip", ""), req.get("ip6", ""))
+        try:
+            ep.mac = req.get("mac") or (mac_from_ip(ep.ipv4.split("/")[0]) if ep.ipv4
+                                        else random_mac())
+            self._driver(net).join(net, ep, sandbox.key,
+                                   default_route=default_route and not net.internal)
+            self.store.put("endpoints", ep.id, ep.to_doc())
+        except BaseException:
+            self._release(net, ep)
+            raise
+        return ep
+
+    def _next_ifname(self, sandbox: Sandbox) -> str:
+        """eth0, eth1, ...: never reusing an index within a sandbox's life (Docker)."""
+        used = [int(e.ifname[3:]) for e in self._sandbox_endpoints(sandbox)
+                if e.ifname.startswith("eth")]
+        index = max([*used, sandbox.next_index - 1]) + 1
+        sandbox.next_index = index + 1
+        return f"eth{index}"
+
+    def _sandbox_endpoints(self, sandbox: Sandbox) -> list[Endpoint]:
+        eps = []
+        for ep_id in sandbox.endpoint_ids:
+            doc = self.store.get("endpoints", ep_id)
+            if doc:
+                eps.append(Endpoint.from_doc(doc))
+        return eps
+
+    # -- start --------------------------------------------------------------
+    def start_container(self, ref: str, *, foreground: bool = False, stdio=None):
+        """`start`: build the sandbox and endpoints, then start the process.
+
+        Returns the container (detached) or the running process handle
+        (foreground). Everything made is undone if a step fails.
+        """
+        from cnmctl.runtime import process
+
+        with self.store.lock():
+            ctr = self.find_container(ref)
+            if ctr.status == "running" and process.alive(ctr.pid, ctr.pid_start_time):
+                return ctr if not foreground else None
+            undo: list = []
+            try:
+                self.ensure_kernel()
+                sandbox = self._build_sandbox(ctr, undo)
+                files = self._write_files(ctr, sandbox)
+                started = process.spawn(self, ctr, sandbox, files, foreground=foreground,
+                                        stdio=stdio)
+            except BaseException:
+                for action in reversed(undo):
+                    with contextlib.suppress(Exception):
+                        action()
+                raise
+            ctr.status, ctr.pid, ctr.pid_start_time = "running", started.pid, started.start_time
+            ctr.supervisor_pid = started.supervisor_pid
+            ctr.started_at, ctr.exit_code, ctr.error = now_rfc3339nano(), 0, ""
+            ctr.sandbox_id = sandbox.id if sandbox else ""
+            self.store.put("containers", ctr.id, ctr.to_doc())
+        return started if foreground else ctr
+
+    def _build_sandbox(self, ctr: Container, undo: list) -> Sandbox | None:
+        """The namespace and one endpoint per requested network (none for host mode)."""
+        from cnmctl import linux, netlink
+
+        mode = ctr.network_mode
+        if mode == "host":
+            return None
+        if mode.startswith("container:"):
+            peer = self._peer_container(ctr)
+            return Sandbox.from_doc(self.store.get("sandboxes", peer.sandbox_id))
+        nets = [(self._network_for_start(name), req) for name, req in ctr.networks.items()]
+        sandbox = Sandbox(id=new_id(), key="", container_id=ctr.id)
+        sandbox.key = self.sandbox_key(sandbox.id)
+        linux.create_netns(sandbox.key)
+        undo.append(lambda: linux.delete_netns(sandbox.key))
+        netlink.loopback_up(sandbox.key)
+        undo.append(lambda: self.store.delete("sandboxes", sandbox.id))
+        for i, (net, req) in enumerate(nets):
+            ep = self._attach(ctr, sandbox, net, req, self._next_ifname(sandbox),
+                              default_route=i == 0)
+            sandbox.endpoint_ids.append(ep.id)
+            undo.append(lambda ep=ep, net=net: self._drop_endpoint(net, ep))
+            self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
+        self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
+        return sandbox
+
+    def _drop_endpoint(self, net: Network | None, ep: Endpoint) -> None:
+        """Forget an endpoint and free its addresses (its interface goes with the sandbox)."""
+        self._release(net, ep)
+        self.store.delete("endpoints", ep.id)
+
+    def _peer_container(self, ctr: Container) -> Container:
+        peer = self.find_container(ctr.network_mode[len("container:"):])
+        if peer.status != "running" or not peer.sandbox_id:
+            raise Conflict(f"cannot join network of a non running container: {peer.id}")
+        return peer
+
+    def _write_files(self, ctr: Container, sandbox: Sandbox | None) -> dict[str, str]:
+        """resolv.conf, hosts and hostname for the container (bind-mounted over /etc)."""
+        from cnmctl import sandbox as sandbox_files
+
+        folder = self.container_dir(ctr.id)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        eps = self._sandbox_endpoints(sandbox) if sandbox else []
+        return sandbox_files.write_files(folder, ctr, eps)
+
+    # -- exit, stop, kill, rm -------------------------------------------------
+    def container_exited(self, cid: str, exit_code: int, expected_pid: int = 0) -> None:
+        """Record an exit and release the sandbox; idempotent (several may notice)."""
+        with self.store.lock():
+            doc = self.store.get("containers", cid)
+            if doc is None:
+                return
+            ctr = Container.from_doc(doc)
+            if ctr.status != "running" or (expected_pid and ctr.pid != expected_pid):
+                return
+            self._teardown(ctr)
+            ctr.status, ctr.exit_code, ctr.pid, ctr.pid_start_time = "exited", exit_code, 0, 0
+            ctr.finished_at = now_rfc3339nano()
+            if ctr.auto_remove:
+                self._forget(ctr)
+            else:
+                self.store.put("containers", ctr.id, ctr.to_doc())
+
+    def _teardown(self, ctr: Container) -> None:
+        """Release the endpoints and delete the sandbox (its veths vanish with it)."""
+        from cnmctl import linux
+
+        sandbox_doc = self.store.get("sandboxes", ctr.sandbox_id) if ctr.sandbox_id else None
+        if sandbox_doc and sandbox_doc["container_id"] == ctr.id:
+            sandbox = Sandbox.from_doc(sandbox_doc)
+            for ep in self._sandbox_endpoints(sandbox):
+                doc = self.store.get("networks", ep.network_id)
+                self._drop_endpoint(Network.from_doc(doc) if doc else None, ep)
+            linux.delete_netns(sandbox.key)
+            self.store.delete("sandboxes", sandbox.id)
+        ctr.sandbox_id = ""
+
+    def _forget(self, ctr: Container) -> None:
+        import shutil
+
+        self.store.delete("containers", ctr.id)
+        shutil.rmtree(self.container_dir(ctr.id), ignore_errors=True)
+
+    def stop_container(self, ref: str, timeout: float = 10.0, sig: int = signal.SIGTERM) -> str:
+        """`stop`: the signal, then SIGKILL after `timeout` seconds; waits for the exit."""
+        from cnmctl.runtime import process
+
+        ctr = self.find_container(ref)
+        if ctr.status != "running":
+            return ctr.id
+        if process.alive(ctr.pid, ctr.pid_start_time):
+            process.signal_and_wait(ctr.pid, ctr.pid_start_time, sig, timeout)
+        self._await_exit(ctr, 128 + signal.SIGKILL)
+        return ctr.id
+
+    def _await_exit(self, ctr: Container, fallback_code: int) -> None:
+        """Give the supervisor a moment to record the exit; do it ourselves if it is gone."""
+        from cnmctl.runtime import process
+
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            doc = self.store.get("containers", ctr.id)
+            if doc is None or doc["status"] != "running" or doc["pid"] != ctr.pid:
+                return
+            if not process.supervised(ctr):
+                break
+            time.sleep(0.01)
+        self.container_exited(ctr.id, fallback_code, expected_pid=ctr.pid)
+
+    def kill_container(self, ref: str, sig: int) -> str:
+        """`kill`: send a signal to the container's process."""
+        from cnmctl.runtime import process
+
+        ctr = self.find_container(ref)
+        if ctr.status != "running" or not process.alive(ctr.pid, ctr.pid_start_time):
+            raise Conflict(f"Cannot kill container: {ref}: Container {ctr.id} is not running")
+        os.kill(ctr.pid, sig)
+        if sig == signal.SIGKILL:
+            process.signal_and_wait(ctr.pid, ctr.pid_start_time, 0, 5.0)
+            self._await_exit(ctr, 128 + signal.SIGKILL)
+        return ctr.id
+
+    def remove_container(self, ref: str, force: bool = False) -> Container:
+        """`rm`: refuse a running container unless `force`, which kills it first."""
+        from cnmctl.runtime import process
+
+        ctr = self.find_container(ref)
+        if ctr.status == "running" and process.alive(ctr.pid, ctr.pid_start_time):
+            if not force:
+                raise Conflict(
+                    f"You cannot remove a running container {ctr.id}. Stop the container "
+                    "before attempting removal or force remove"
+                )
+            process.signal_and_wait(ctr.pid, ctr.pid_start_time, signal.SIGKILL, 5.0)
+        with self.store.lock():
+            doc = self.store.get("containers", ctr.id)
+            if doc is None:
+                return ctr
+            ctr = Container.from_doc(doc)
+            if ctr.status == "running":
+                self._teardown(ctr)
+            self._forget(ctr)
+        return ctr
+
+    # -- connect / disconnect -------------------------------------------------
+    def connect(self, net_ref: str, ctr_ref: str, ip: str = "", ip6: str = "",
+                aliases: list[str] = ()) -> None:
+        """`network connect`: record the request; hot-plug it when the container runs."""
+        for alias in aliases:
+            check_name(alias, "network alias")
+        with self.store.lock():
+            net = self._network_for_start(net_ref)
+            ctr = self.find_container(ctr_ref)
+            if ctr.network_mode in SPECIAL_MODES or ctr.network_mode.startswith("container:"):
+                raise Forbidden("container sharing network namespace with another container "
+                                "or host cannot be connected to any other network")
+            if net.is_default_bridge and (ip or ip6):
+                raise InvalidArgument(USER_IP_ONLY)
+            if net.is_default_bridge and aliases:
+                raise InvalidArgument(ALIAS_ONLY)
+            if net.name in ctr.networks or any(self._resolve_quiet(n) == net.id
+                                               for n in ctr.networks):
+                raise Conflict(f"endpoint with name {ctr.name} already exists in network "
+                               f"{net.name}")
+            req = {"ip": ip, "ip6": ip6, "aliases": list(aliases), "mac": "", "connected": True}
+            if ctr.status == "running" and ctr.sandbox_id:
+                self.ensure_kernel()
+                sandbox = Sandbox.from_doc(self.store.get("sandboxes", ctr.sandbox_id))
+                had_default = bool(self._routable(sandbox))
+                ep = self._attach(ctr, sandbox, net, req, self._next_ifname(sandbox),
+                                  default_route=not had_default)
+                sandbox.endpoint_ids.append(ep.id)
+                self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
+            elif ip or ip6:
+                allocators = self._load_ipam(net)
+                for text in (ip, ip6):
+                    if text:
+                        self._allocate_static(net, allocators, text)
+            ctr.networks[net.name] = req
+            self.store.put("containers", ctr.id, ctr.to_doc())
+            if ctr.status == "running":
+                self._write_files(ctr, Sandbox.from_doc(self.store.get("sandboxes",
+                                                                        ctr.sandbox_id)))
+
+    def _resolve_quiet(self, ref: str) -> str | None:
+        try:
+            return self.find_network(ref).id
+        except CnmError:
+            return None
+
+    def _routable(self, sandbox: Sandbox) -> list[Endpoint]:
+        """Endpoints that carry (or could carry) the sandbox's default route."""
+        from cnmctl import netlink
+
+        routes = netlink.default_routes(sandbox.key)
+        names = {name for name, _gw in routes}
+        return [e for e in self._sandbox_endpoints(sandbox) if e.ifname in names]
+
+    def disconnect(self, net_ref: str, ctr_ref: str, force: bool = False) -> None:
+        """`network disconnect`: unplug the interface, keep a default route if one is left."""
+        from cnmctl import netlink
+
+        with self.store.lock():
+            net = self._network_for_start(net_ref)
+            ctr = self.find_container(ctr_ref)
+            names = [n for n in ctr.networks if n == net.name or self._resolve_quiet(n) == net.id]
+            if not names:
+                raise NotFound(f"container {ctr.id} is not connected to network {net.name}")
+            if ctr.status == "running" and ctr.sandbox_id:
+                sandbox = Sandbox.from_doc(self.store.get("sandboxes", ctr.sandbox_id))
+                eps = self._sandbox_endpoints(sandbox)
+                for ep in [e for e in eps if e.network_id == net.id]:
+                    self._driver(net).leave(net, ep, sandbox.key)
+                    self._drop_endpoint(net, ep)
+                    sandbox.endpoint_ids.remove(ep.id)
+                self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
+                if not netlink.default_routes(sandbox.key):
+                    self._restore_default_route(sandbox)
+            for name in names:
+                del ctr.networks[name]
+            self.store.put("containers", ctr.id, ctr.to_doc())
+            if ctr.status == "running" and ctr.sandbox_id:
+                self._write_files(ctr, sandbox)
+
+    def _restore_default_route(self, sandbox: Sandbox) -> None:
+        """After the default route's interface left, route via the next routable network."""
+        from cnmctl import netlink
+
+        for ep in self._sandbox_endpoints(sandbox):
+            doc = self.store.get("networks", ep.network_id)
+            if ep.gateway and doc and not doc.get("internal"):
+                netlink.add_default_route(sandbox.key, ep.ifname, ep.gateway)
+                return

@@ -1,0 +1,118 @@
+"""Thin wrappers over the Linux namespace and mount system calls.
+
+Python 3.11 has no os.unshare/os.setns and no mount(2); pyroute2.netns covers
+only network namespaces and forks a helper process per call, which costs more
+than the whole sandbox set-up. So these few calls go through ctypes, here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+from collections.abc import Iterator
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY = 0x1
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+MNT_DETACH = 0x2
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def unshare(flags: int) -> None:
+    """unshare(2) for the calling thread."""
+    _check(_libc.unshare(flags), "unshare")
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    """setns(2): move the calling thread into the namespace behind `fd`."""
+    _check(_libc.setns(fd, nstype), "setns")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int,
+          data: str | None = None) -> None:
+    """mount(2)."""
+    enc = (lambda s: s.encode() if s is not None else None)
+    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+           f"mount {target}")
+
+
+def umount(target: str, flags: int = MNT_DETACH) -> None:
+    """umount2(2), lazily by default; an unmounted target is not an error."""
+    if _libc.umount2(target.encode(), flags) != 0:
+        err = ctypes.get_errno()
+        if err not in (22, 2):  # EINVAL: not a mount point; ENOENT: gone
+            raise OSError(err, f"umount {target}: {os.strerror(err)}")
+
+
+def sethostname(name: str) -> None:
+    """sethostname(2) in the calling process's UTS namespace."""
+    data = name.encode()
+    _check(_libc.sethostname(data, len(data)), "sethostname")
+
+
+@contextlib.contextmanager
+def in_netns(path: str) -> Iterator[None]:
+    """Run the block with this thread in the network namespace at `path`.
+
+    Sockets opened inside stay in that namespace after the block ends, which
+    is how netlink sockets for a sandbox are made without forking.
+    """
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            setns(target, CLONE_NEWNET)
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            setns(home, CLONE_NEWNET)
+    finally:
+        os.close(home)
+
+
+def create_netns(path: str) -> None:
+    """Create a network namespace kept alive by a bind mount at `path`.
+
+    The thread unshares into the new namespace, binds it to `path`, then
+    returns to where it was; no process is forked.
+    """
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o400)
+    os.close(fd)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        unshare(CLONE_NEWNET)
+        try:
+            mount("/proc/thread-self/ns/net", path, None, MS_BIND)
+        finally:
+            setns(home, CLONE_NEWNET)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    finally:
+        os.close(home)
+
+
+def delete_netns(path: str) -> None:
+    """Unmount and remove a namespace's bind mount; its interfaces go with it
+    once no process is left inside. A missing path is not an error."""
+    umount(path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

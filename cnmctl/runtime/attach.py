@@ -1,0 +1,67 @@
+"""`run` in the foreground: the command's output goes to the terminal and the
+container's log, signals are passed on, and cnmctl exits with its status."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+
+from cnmctl.errors import CnmError
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
+def run_attached(engine, ctr, interactive: bool) -> int:
+    """Start `ctr` attached to this terminal; return its exit status."""
+    stdin = None if interactive else subprocess.DEVNULL
+    try:
+        started = engine.start_container(ctr.id, foreground=True,
+                                         stdio=(stdin, subprocess.PIPE, subprocess.PIPE))
+    except CnmError as exc:
+        engine.remove_container(ctr.id, force=True)
+        if exc.exit_code == 1:
+            exc.exit_code = 125
+        raise
+    popen = started.popen
+    for sig in FORWARDED:
+        signal.signal(sig, lambda number, _frame: popen.send_signal(number))
+    _tee(engine.container_dir(ctr.id), popen)
+    code = popen.wait()
+    if code < 0:
+        code = 128 - code  # killed by a signal: 128 + its number, as a shell reports
+    engine.container_exited(ctr.id, code, expected_pid=started.pid)
+    return code
+
+
+def _tee(folder: str, popen: subprocess.Popen) -> None:
+    """Copy the child's stdout/stderr to ours and to the container's log files."""
+    outputs = {
+        popen.stdout.fileno(): (sys.stdout.buffer, open(os.path.join(folder, "stdout.log"), "ab")),
+        popen.stderr.fileno(): (sys.stderr.buffer, open(os.path.join(folder, "stderr.log"), "ab")),
+    }
+    selector = selectors.DefaultSelector()
+    for fd in outputs:
+        selector.register(fd, selectors.EVENT_READ)
+    try:
+        while outputs:
+            for key, _ in selector.select():
+                data = os.read(key.fd, 65536)
+                terminal, log = outputs[key.fd]
+                if not data:
+                    selector.unregister(key.fd)
+                    log.close()
+                    del outputs[key.fd]
+                    continue
+                log.write(data)
+                log.flush()
+                try:
+                    terminal.write(data)
+                    terminal.flush()
+                except BrokenPipeError:
+                    pass
+    finally:
+        for _terminal, log in outputs.values():
+            log.close()

@@ -1,0 +1,57 @@
+"""`exec`: run a command inside a running container's namespaces and root."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+from cnmctl import linux
+from cnmctl.errors import Conflict
+from cnmctl.runtime.enter import DEFAULT_PATH
+
+NAMESPACES = (("net", linux.CLONE_NEWNET), ("uts", linux.CLONE_NEWUTS), ("mnt", linux.CLONE_NEWNS))
+
+
+def exec_in_container(engine, ctr, argv: list[str], *, env: list[str], workdir: str,
+                      detach: bool, interactive: bool) -> int:
+    """Enter the container and exec `argv` (this process becomes the command);
+    with `detach`, do so in a background child and return 0 at once."""
+    from cnmctl.runtime import process
+
+    if ctr.status != "running" or not process.alive(ctr.pid, ctr.pid_start_time):
+        raise Conflict(f"Container {ctr.id} is not running")
+    fds = [(os.open(f"/proc/{ctr.pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), kind)
+           for name, kind in NAMESPACES]
+    root = os.open(f"/proc/{ctr.pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    environ = {"PATH": DEFAULT_PATH, "HOSTNAME": ctr.hostname or ctr.id[:12], "HOME": "/root"}
+    for item in [*ctr.env, *env]:
+        key, _, value = item.partition("=")
+        environ[key] = value
+    if detach:
+        if os.fork():
+            return 0
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+    elif not interactive:
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+    for fd, kind in fds:
+        linux.setns(fd, kind)
+    os.fchdir(root)
+    os.chroot(".")
+    with contextlib.suppress(OSError):
+        os.chdir(workdir or ctr.workdir or "/")
+    sys.stdout.flush()
+    try:
+        os.execvpe(argv[0], argv, environ)
+    except FileNotFoundError:
+        code, message = 127, f'exec: "{argv[0]}": executable file not found in $PATH'
+    except PermissionError:
+        code, message = 126, f'exec: "{argv[0]}": permission denied'
+    if detach:
+        os._exit(code)
+    print(f"Error: {message}", file=sys.stderr)
+    return code

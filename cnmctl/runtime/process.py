@@ -1,0 +1,157 @@
+"""Container processes: spawn (detached under a shell supervisor, or attached),
+check liveness, signal and wait.
+
+Supervision design: a detached container's process is the child of a POSIX
+shell (`sh -c SUPERVISOR`) that only waits for it and then runs
+`cnmctl internal exited ID CODE PID`, which records the exit code, releases
+the endpoints and honours --rm. An idle dash costs about 0.12 MB PSS, where a
+Python supervisor would cost 3.8 MB; there is no daemon.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cnmctl.errors import CnmError
+
+if TYPE_CHECKING:
+    from cnmctl.model import Container, Sandbox
+
+ENTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "enter.py")
+# $1 = container ID, $2 = pid-report fd, $3 = status fd, $4 = python; then the command.
+SUPERVISOR = r"""
+id=$1 report=$2 status=$3 py=$4; shift 4
+eval '"$@"' "$report>&-" '&'
+pid=$!
+eval "echo $pid >&$report; exec $report>&- $status>&-"
+wait "$pid"
+code=$?
+exec "$py" -m cnmctl internal exited "$id" "$code" "$pid"
+"""
+
+
+class ExecFailed(CnmError):
+    """The container's command could not be started (126/127) or set up (125)."""
+
+
+@dataclass
+class Started:
+    """A started container process."""
+
+    pid: int
+    start_time: int
+    supervisor_pid: int
+    popen: subprocess.Popen | None = None
+
+
+def start_time(pid: int) -> int:
+    """The process's start time in clock ticks since boot (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return 0
+    fields = stat[stat.rindex(b")") + 2:].split()
+    if fields[0] == b"Z":  # a zombie has exited already
+        return 0
+    return int(fields[19])
+
+
+def alive(pid: int, started: int) -> bool:
+    """True while the process with this pid and start time runs (pid reuse safe)."""
+    return pid > 0 and start_time(pid) == started != 0
+
+
+def supervised(ctr: Container) -> bool:
+    """True while the container's supervisor runs (so it will record the exit)."""
+    return ctr.supervisor_pid > 0 and start_time(ctr.supervisor_pid) != 0
+
+
+def signal_and_wait(pid: int, started: int, sig: int, timeout: float) -> None:
+    """Send `sig` (0: none), wait up to `timeout` s for the exit, then SIGKILL."""
+    if sig and alive(pid, started):
+        os.kill(pid, sig)
+    deadline = time.monotonic() + timeout
+    while alive(pid, started):
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5.0
+        time.sleep(0.005)
+
+
+def enter_spec(ctr: Container, sandbox: Sandbox | None, files: dict[str, str]) -> dict:
+    """What runtime/enter.py needs to become this container's process."""
+    return {
+        "netns": sandbox.key if sandbox else "",
+        "hostname": "" if ctr.network_mode == "host" else (ctr.hostname or ctr.id[:12]),
+        "binds": sorted((host, inside) for inside, host in files.items()
+                        if not (ctr.network_mode == "host" and inside == "/etc/hostname")),
+        "rootfs": ctr.rootfs,
+        "workdir": ctr.workdir,
+        "env": ctr.env,
+        "argv": [ctr.path, *ctr.args],
+    }
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 4096):
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def _check_exec(status_r: int) -> None:
+    report = _read_all(status_r).decode(errors="replace")
+    if report:
+        code, _, message = report.partition(" ")
+        err = ExecFailed(message)
+        err.exit_code = int(code)
+        raise err
+
+
+def spawn(engine, ctr: Container, sandbox: Sandbox | None, files: dict[str, str], *,
+          foreground: bool, stdio=None) -> Started:
+    """Start the container's process; raise ExecFailed if its command cannot run."""
+    spec = json.dumps(enter_spec(ctr, sandbox, files))
+    status_r, status_w = os.pipe2(os.O_CLOEXEC)
+    enter_cmd = [sys.executable, "-S", "-E", ENTER, spec, str(status_w)]
+    if foreground:
+        stdin, stdout, stderr = stdio
+        try:
+            popen = subprocess.Popen(enter_cmd, pass_fds=(status_w,), stdin=stdin,
+                                     stdout=stdout, stderr=stderr)
+        finally:
+            os.close(status_w)
+        _check_exec(status_r)
+        return Started(popen.pid, start_time(popen.pid), os.getpid(), popen)
+    folder = engine.container_dir(ctr.id)
+    report_r, report_w = os.pipe2(os.O_CLOEXEC)
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+           "CNMCTL_ROOT": engine.root, "CNMCTL_RUN_ROOT": engine.run_root}
+    out = os.open(os.path.join(folder, "stdout.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                  0o600)
+    err = os.open(os.path.join(folder, "stderr.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                  0o600)
+    try:
+        supervisor = subprocess.Popen(
+            ["/bin/sh", "-c", SUPERVISOR, "cnmctl-supervisor", ctr.id, str(report_w),
+             str(status_w), sys.executable, *enter_cmd],
+            pass_fds=(report_w, status_w), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+            env=env, start_new_session=True, cwd="/",
+        )
+    finally:
+        for fd in (report_w, status_w, out, err):
+            os.close(fd)
+    pid = int(_read_all(report_r) or b"0")
+    _check_exec(status_r)
+    # The supervisor is reaped by init once we exit; Popen must not wait for it.
+    supervisor.returncode = 0
+    return Started(pid, start_time(pid), supervisor.pid)

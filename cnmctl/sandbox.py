@@ -1,0 +1,98 @@
+"""A sandbox's files: the resolv.conf, hosts and hostname a container sees.
+
+They live under the run root and are bind-mounted over /etc inside the
+container's own mount namespace. Updates rewrite them in place (same inode),
+because a bind mount keeps pointing at the inode it was made with.
+"""
+
+from __future__ import annotations
+
+import os
+
+from cnmctl.model import Container, Endpoint
+
+HOSTS_HEADER = (
+    "127.0.0.1\tlocalhost\n"
+    "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    "fe00::0\tip6-localnet\n"
+    "ff00::0\tip6-mcastprefix\n"
+    "ff02::1\tip6-allnodes\n"
+    "ff02::2\tip6-allrouters\n"
+)
+FALLBACK_NAMESERVERS = ("8.8.8.8", "8.8.4.4")
+
+
+def hostname_of(ctr: Container) -> str:
+    """--hostname, else the 12-character ID (Docker's default)."""
+    return ctr.hostname or ctr.id[:12]
+
+
+def hosts_text(ctr: Container, endpoints: list[Endpoint]) -> str:
+    """/etc/hosts as Docker writes it: localhost lines, then own addresses."""
+    lines = [HOSTS_HEADER]
+    for extra in ctr.extra_hosts:
+        name, _, ip = extra.replace("=", ":", 1).partition(":")
+        lines.append(f"{ip}\t{name}\n")
+    names = hostname_of(ctr)
+    for ep in endpoints:
+        for cidr in (ep.ipv4, ep.ipv6):
+            if cidr:
+                lines.append(f"{cidr.split('/')[0]}\t{names}\n")
+    return "".join(lines)
+
+
+def host_resolvers(path: str = "/etc/resolv.conf") -> tuple[list[str], list[str], list[str]]:
+    """The host's nameservers, search domains and options."""
+    servers, search, options = [], [], []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) < 2 or parts[0].startswith(("#", ";")):
+                    continue
+                if parts[0] == "nameserver":
+                    servers.append(parts[1])
+                elif parts[0] in ("search", "domain"):
+                    search = parts[1:]
+                elif parts[0] == "options":
+                    options.extend(parts[1:])
+    except OSError:
+        pass
+    return servers, search, options
+
+
+def resolv_text(ctr: Container) -> str:
+    """resolv.conf for a container outside the embedded DNS: --dns or the host's
+    servers, loopback ones dropped (they are unreachable from the sandbox)."""
+    servers, search, options = host_resolvers()
+    if ctr.network_mode != "host":
+        servers = [s for s in servers if not s.startswith(("127.", "::1"))] or list(
+            FALLBACK_NAMESERVERS)
+    servers = ctr.dns or servers
+    search = ctr.dns_search or search
+    options = ctr.dns_options or options
+    text = "".join(f"nameserver {s}\n" for s in servers)
+    if search and search != ["."]:
+        text += "search " + " ".join(search) + "\n"
+    if options:
+        text += "options " + " ".join(options) + "\n"
+    return text
+
+
+def _write_in_place(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.truncate()
+
+
+def write_files(folder: str, ctr: Container, endpoints: list[Endpoint]) -> dict[str, str]:
+    """Write the three files; return {path in container: path on host}."""
+    files = {
+        "/etc/resolv.conf": (os.path.join(folder, "resolv.conf"), resolv_text(ctr)),
+        "/etc/hosts": (os.path.join(folder, "hosts"), hosts_text(ctr, endpoints)),
+        "/etc/hostname": (os.path.join(folder, "hostname"), hostname_of(ctr) + "\n"),
+    }
+    for host_path, text in files.values():
+        _write_in_place(host_path, text)
+    return {inside: host_path for inside, (host_path, _text) in files.items()}
