@@ -24,9 +24,11 @@ def network() -> None:
 
 
 @network.command("create")
-@click.option("-d", "--driver", default="bridge", show_default=True, help="Driver to manage the network.")
+@click.option("-d", "--driver", default="bridge", show_default=True,
+              help="Driver to manage the network.")
 @click.option("--subnet", multiple=True, metavar="CIDR", help="Subnet in CIDR format (repeatable).")
-@click.option("--ip-range", multiple=True, metavar="CIDR", help="Allocate container addresses from a sub-range.")
+@click.option("--ip-range", multiple=True, metavar="CIDR",
+              help="Allocate container addresses from a sub-range.")
 @click.option("--gateway", multiple=True, metavar="IP", help="Gateway for the subnet.")
 @click.option("--aux-address", multiple=True, metavar="NAME=IP",
               help="Auxiliary addresses the IPAM must not hand out.")
@@ -34,8 +36,10 @@ def network() -> None:
 @click.option("--internal", is_flag=True, help="Restrict external access to the network.")
 @click.option("--attachable", is_flag=True, help="Enable manual container attachment.")
 @click.option("-o", "--opt", multiple=True, type=KeyValue(), help="Driver specific options.")
-@click.option("--label", multiple=True, type=KeyValue(allow_bare=True), help="Metadata on the network.")
-@click.option("--ipam-driver", default="default", show_default=True, help="IP address management driver.")
+@click.option("--label", multiple=True, type=KeyValue(allow_bare=True),
+              help="Metadata on the network.")
+@click.option("--ipam-driver", default="default", show_default=True,
+              help="IP address management driver.")
 @click.option("--ipam-opt", multiple=True, type=KeyValue(), help="IPAM driver specific options.")
 @click.argument("name")
 @click.pass_obj
@@ -196,7 +200,8 @@ def prune(obj, filters, force) -> None:
     """Remove all unused user-defined networks."""
     keep = _prune_keep(parse_filters(filters, PRUNE_FILTERS))
     if not force:
-        click.echo("WARNING! This will remove all custom networks not used by at least one container.")
+        click.echo("WARNING! This will remove all custom networks not used by at least one "
+                   "container.")
         if not click.confirm("Are you sure you want to continue?", default=False):
             return
     removed = obj.engine.prune_networks(keep)

@@ -113,7 +113,8 @@ class BridgeDriver(Driver):
         try:
             return str(ipaddress.IPv4Address(text))
         except ValueError:
-            raise InvalidArgument(f"invalid {HOST_BINDING_IPV4} {text!r}: not an IPv4 address")
+            raise InvalidArgument(
+                f"invalid {HOST_BINDING_IPV4} {text!r}: not an IPv4 address") from None
 
     @staticmethod
     def _check_subnets(net: Network) -> None:

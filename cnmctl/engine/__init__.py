@@ -24,6 +24,7 @@ from cnmctl.errors import CnmError
 from cnmctl.model import Container, Endpoint, Network, new_id, now_rfc3339nano
 from cnmctl.store import JsonStore
 
+
 class Engine(NetworkOps, ContainerOps):
     """cnmctl's state and the operations on it, for one store and run root."""
 
@@ -43,10 +44,14 @@ class Engine(NetworkOps, ContainerOps):
             if self.store.exists():  # another process won the race
                 return
             self.store.initialise()
-            from cnmctl.drivers.bridge import (
-                DEFAULT_BRIDGE, ENABLE_ICC, ENABLE_IP_MASQUERADE, HOST_BINDING_IPV4, MTU,
-            )
             from cnmctl.drivers.bridge import BRIDGE_NAME as BRIDGE_NAME_OPT
+            from cnmctl.drivers.bridge import (
+                DEFAULT_BRIDGE,
+                ENABLE_ICC,
+                ENABLE_IP_MASQUERADE,
+                HOST_BINDING_IPV4,
+                MTU,
+            )
 
             created = now_rfc3339nano()
             bridge = Network(

@@ -39,7 +39,8 @@ def find_by_ref(objects: list, ref: str, kind: str):
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
-        raise Conflict(f"{kind} {ref} is ambiguous ({len(matches)} matches found based on ID prefix)")
+        raise Conflict(
+            f"{kind} {ref} is ambiguous ({len(matches)} matches found based on ID prefix)")
     raise NotFound(f"No such {kind}: {ref}")
 
 

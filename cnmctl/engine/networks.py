@@ -9,6 +9,7 @@ from cnmctl.errors import Conflict, Forbidden, NotFound
 from cnmctl.model import Network, new_id, now_rfc3339nano
 from cnmctl.store import JsonStore
 
+
 class NetworkOps:
     """`network create`, `rm` and `prune`; mixed into Engine."""
 
@@ -112,7 +113,8 @@ class NetworkOps:
             if busy:
                 names = ", ".join(sorted(e.name for e in busy))
                 raise Conflict(
-                    f"error while removing network: network {net.name} has active endpoints ({names})"
+                    f"error while removing network: network {net.name} has active endpoints "
+                    f"({names})"
                 )
             self._driver(net).delete_network(net)
             self.store.delete("networks", net.id)
@@ -139,13 +141,12 @@ def _resolver_networks() -> list:
     import ipaddress
 
     found = []
-    with contextlib.suppress(OSError):
-        with open("/etc/resolv.conf", encoding="utf-8") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 2 and parts[0] == "nameserver":
-                    with contextlib.suppress(ValueError):
-                        found.append(ipaddress.ip_network(parts[1].split("%")[0]))
+    with contextlib.suppress(OSError), open("/etc/resolv.conf", encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "nameserver":
+                with contextlib.suppress(ValueError):
+                    found.append(ipaddress.ip_network(parts[1].split("%")[0]))
     return found
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 
-REFERENCE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference", "docker")
+REFERENCE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference",
+                         "docker")
 # Maps keyed by object IDs: compare their values' shape, not their keys.
 ID_KEYED = ("Containers",)
 
