@@ -16,7 +16,9 @@ import sys
 import tempfile
 import time
 
-CNMCTL = [sys.executable, "-m", "cnmctl"]
+# The console script, as users run it (python -m adds runpy's cost).
+_SCRIPT = os.path.join(os.path.dirname(sys.executable), "cnmctl")
+CNMCTL = [_SCRIPT] if os.path.exists(_SCRIPT) else [sys.executable, "-m", "cnmctl"]
 
 
 def timed(cmd: list[str], env: dict, repeat: int) -> list[float]:

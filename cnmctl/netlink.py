@@ -1,47 +1,275 @@
-"""The only module that talks netlink (through pyroute2).
+"""The only module that talks netlink: pyroute2's rtnetlink messages over a plain socket.
 
-Imported lazily by the commands that change the kernel: `import pyroute2`
-costs about 0.17 s, more than a whole `cnmctl network ls`. NetlinkError
-codes are translated into cnmctl errors here, in one place.
+Why not pyroute2.IPRoute: `import pyroute2` runs the package's __init__,
+which imports nearly every submodule (asyncio, ndb, ipdb...) and costs about
+0.17 s, several times a whole `network create`. pyroute2's message classes
+(ifinfmsg, ifaddrmsg, rtmsg) encode and decode every attribute we need and
+cost about 0.02 s on their own, so this module imports only those (skipping
+the package __init__) and sends them over a blocking AF_NETLINK socket: the
+request/acknowledge loop below is the only hand-written netlink code.
+
+Netlink errors are translated into cnmctl errors here, in one place, and each
+message names the step that failed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import importlib.util
 import ipaddress
 import os
 import socket
+import struct
+import sys
+import types
 from collections.abc import Iterator
-
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
 
 from cnmctl.errors import Conflict, KernelError, NotFound
 from cnmctl.linux import in_netns
 
-RT_SCOPE_LINK = 253
+
+def _skip_package_init() -> None:
+    """Make `pyroute2` importable as a bare namespace, so that importing its
+    message modules does not run the package __init__ (see the module docstring)."""
+    if "pyroute2" in sys.modules:
+        return
+    spec = importlib.util.find_spec("pyroute2")
+    package = types.ModuleType("pyroute2")
+    package.__path__ = list(spec.submodule_search_locations)
+    package.__spec__ = spec
+    sys.modules["pyroute2"] = package
+
+
+_skip_package_init()
+
+from pyroute2.netlink import (  # noqa: E402
+    NLM_F_ACK,
+    NLM_F_CREATE,
+    NLM_F_DUMP,
+    NLM_F_EXCL,
+    NLM_F_REQUEST,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+)
+from pyroute2.netlink.rtnl import (  # noqa: E402
+    RTM_DELADDR,
+    RTM_DELLINK,
+    RTM_GETADDR,
+    RTM_GETLINK,
+    RTM_GETROUTE,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    RTM_NEWROUTE,
+)
+from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg  # noqa: E402
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg  # noqa: E402
+from pyroute2.netlink.rtnl.rtmsg import rtmsg  # noqa: E402
+
+NETLINK_ROUTE = 0
 RT_TABLE_MAIN = 254
+RTPROT_BOOT = 3
+RT_SCOPE_UNIVERSE = 0
+RTN_UNICAST = 1
 IFA_F_NODAD = 0x02  # no duplicate address detection: IPv6 usable at once
+_HEADER = struct.Struct("=LHHLL")  # nlmsghdr: length, type, flags, seq, pid
+_REPLY_CLASS = {RTM_NEWLINK: ifinfmsg, RTM_NEWADDR: ifaddrmsg, RTM_NEWROUTE: rtmsg}
+
+
+class NetlinkFailure(Exception):
+    """The kernel answered a request with an error code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code, os.strerror(code))
+        self.code = code
+
+
+class Rtnl:
+    """A blocking rtnetlink socket in the namespace it was opened in."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+        self.sock.bind((0, 0))
+        self.seq = 0
+
+    def close(self) -> None:
+        """Close the socket."""
+        self.sock.close()
+
+    def _send(self, msg, msg_type: int, flags: int) -> int:
+        self.seq += 1
+        msg["header"]["type"] = msg_type
+        msg["header"]["flags"] = NLM_F_REQUEST | flags
+        msg["header"]["sequence_number"] = self.seq
+        msg.encode()
+        self.sock.send(msg.data)
+        return self.seq
+
+    def _replies(self, seq: int) -> Iterator[tuple[int, bytes, int]]:
+        """(type, buffer, offset) of each reply to request `seq` until it is done."""
+        while True:
+            data = self.sock.recv(1 << 20)
+            offset = 0
+            while offset + _HEADER.size <= len(data):
+                length, msg_type, _flags, msg_seq, _pid = _HEADER.unpack_from(data, offset)
+                if msg_seq == seq:
+                    if msg_type == NLMSG_DONE:
+                        return
+                    if msg_type == NLMSG_ERROR:
+                        (code,) = struct.unpack_from("=i", data, offset + _HEADER.size)
+                        if code:
+                            raise NetlinkFailure(-code)
+                        return
+                    yield msg_type, data, offset
+                offset += (length + 3) & ~3
+
+    def request(self, msg, msg_type: int, flags: int = 0) -> None:
+        """Send a request and wait for the kernel's acknowledgement."""
+        for _ in self._replies(self._send(msg, msg_type, flags | NLM_F_ACK)):
+            pass
+
+    def dump(self, msg, msg_type: int) -> list:
+        """Send a dump request; the decoded replies."""
+        found = []
+        for reply_type, data, offset in self._replies(self._send(msg, msg_type, NLM_F_DUMP)):
+            cls = _REPLY_CLASS.get(reply_type)
+            if cls is not None:
+                reply = cls(data, offset=offset)
+                reply.decode()
+                found.append(reply)
+        return found
+
+    # -- links ----------------------------------------------------------------
+    def index(self, ifname: str) -> int | None:
+        """The index of a link by name, or None."""
+        msg = ifinfmsg()
+        msg["attrs"] = [("IFLA_IFNAME", ifname)]
+        try:
+            for reply_type, data, offset in self._replies(
+                    self._send(msg, RTM_GETLINK, NLM_F_ACK)):
+                if reply_type == RTM_NEWLINK:
+                    reply = ifinfmsg(data, offset=offset)
+                    reply.decode()
+                    return reply["index"]
+        except NetlinkFailure as exc:
+            if exc.code == errno.ENODEV:
+                return None
+            raise
+        return None
+
+    def link_add(self, ifname: str, kind: str, *, mac: str = "", mtu: int = 0,
+                 info_data: list | None = None) -> None:
+        """RTM_NEWLINK: create a link of `kind`."""
+        msg = ifinfmsg()
+        attrs = [("IFLA_IFNAME", ifname)]
+        if mac:
+            attrs.append(("IFLA_ADDRESS", mac))
+        if mtu:
+            attrs.append(("IFLA_MTU", mtu))
+        linkinfo = [("IFLA_INFO_KIND", kind)]
+        if info_data:
+            linkinfo.append(("IFLA_INFO_DATA", {"attrs": info_data}))
+        attrs.append(("IFLA_LINKINFO", {"attrs": linkinfo}))
+        msg["attrs"] = attrs
+        self.request(msg, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL)
+
+    def link_set(self, index: int, *, up: bool | None = None, master: int | None = None) -> None:
+        """RTM_NEWLINK on an existing link: state and/or master."""
+        msg = ifinfmsg()
+        msg["index"] = index
+        if up is not None:
+            msg["change"] = IFF_UP
+            msg["flags"] = IFF_UP if up else 0
+        if master is not None:
+            msg["attrs"] = [("IFLA_MASTER", master)]
+        self.request(msg, RTM_NEWLINK)
+
+    def link_del(self, index: int) -> None:
+        """RTM_DELLINK."""
+        msg = ifinfmsg()
+        msg["index"] = index
+        self.request(msg, RTM_DELLINK)
+
+    def links(self) -> list:
+        """Every link (decoded ifinfmsg)."""
+        return self.dump(ifinfmsg(), RTM_GETLINK)
+
+    # -- addresses and routes --------------------------------------------------
+    def addr_add(self, index: int, cidr: str) -> None:
+        """RTM_NEWADDR: add an address (CIDR) to a link; IPv4 with its broadcast."""
+        iface = ipaddress.ip_interface(cidr)
+        msg = ifaddrmsg()
+        msg["index"] = index
+        msg["prefixlen"] = iface.network.prefixlen
+        address = str(iface.ip)
+        if iface.version == 4:
+            msg["family"] = socket.AF_INET
+            msg["attrs"] = [("IFA_LOCAL", address), ("IFA_ADDRESS", address),
+                            ("IFA_BROADCAST", str(iface.network.broadcast_address))]
+        else:
+            msg["family"] = socket.AF_INET6
+            msg["flags"] = IFA_F_NODAD
+            msg["attrs"] = [("IFA_ADDRESS", address)]
+        self.request(msg, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL)
+
+    def addr_del(self, index: int, cidr: str) -> None:
+        """RTM_DELADDR."""
+        iface = ipaddress.ip_interface(cidr)
+        msg = ifaddrmsg()
+        msg["index"] = index
+        msg["prefixlen"] = iface.network.prefixlen
+        msg["family"] = socket.AF_INET if iface.version == 4 else socket.AF_INET6
+        msg["attrs"] = [("IFA_LOCAL" if iface.version == 4 else "IFA_ADDRESS", str(iface.ip))]
+        self.request(msg, RTM_DELADDR)
+
+    def addresses(self) -> list:
+        """Every address (decoded ifaddrmsg)."""
+        return self.dump(ifaddrmsg(), RTM_GETADDR)
+
+    def route_add(self, dst: str, gateway: str, oif: int) -> None:
+        """RTM_NEWROUTE in the main table via `gateway` on link `oif`."""
+        network = ipaddress.ip_network(dst)
+        msg = rtmsg()
+        msg["family"] = socket.AF_INET if network.version == 4 else socket.AF_INET6
+        msg["dst_len"] = network.prefixlen
+        msg["table"] = RT_TABLE_MAIN
+        msg["proto"] = RTPROT_BOOT
+        msg["scope"] = RT_SCOPE_UNIVERSE
+        msg["type"] = RTN_UNICAST
+        attrs = [("RTA_GATEWAY", gateway), ("RTA_OIF", oif)]
+        if network.prefixlen:
+            attrs.append(("RTA_DST", str(network.network_address)))
+        msg["attrs"] = attrs
+        self.request(msg, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL)
+
+    def routes(self, family: int) -> list:
+        """Every route of an address family (decoded rtmsg)."""
+        msg = rtmsg()
+        msg["family"] = family
+        return self.dump(msg, RTM_GETROUTE)
 
 
 @contextlib.contextmanager
-def _route(step: str, netns: str | None = None) -> Iterator[IPRoute]:
-    """An rtnetlink socket (in `netns` if given); errors name the failed step."""
+def _rtnl(step: str, netns: str | None = None) -> Iterator[Rtnl]:
+    """An rtnetlink socket (opened inside `netns` if given); errors name `step`."""
     try:
-        ipr = IPRoute(netns=netns) if netns else IPRoute()
-    except (OSError, NetlinkError) as exc:
-        raise KernelError(f"{step}: cannot open netlink socket: {exc}") from exc
+        if netns:
+            with in_netns(netns):
+                rtnl = Rtnl()
+        else:
+            rtnl = Rtnl()
+    except OSError as exc:
+        raise KernelError(f"{step}: cannot open a netlink socket: {exc.strerror}") from exc
     try:
-        yield ipr
-    except NetlinkError as exc:
+        yield rtnl
+    except NetlinkFailure as exc:
         raise _translate(step, exc) from exc
     finally:
-        ipr.close()
+        rtnl.close()
 
 
-def _translate(step: str, exc: NetlinkError) -> Exception:
-    message = f"{step}: {exc.args[1] if len(exc.args) > 1 else exc}"
+def _translate(step: str, exc: NetlinkFailure) -> Exception:
+    message = f"{step}: {os.strerror(exc.code)}"
     if exc.code == errno.EEXIST:
         return Conflict(message)
     if exc.code == errno.ENODEV:
@@ -49,10 +277,14 @@ def _translate(step: str, exc: NetlinkError) -> Exception:
     return KernelError(message)
 
 
-def _index(ipr: IPRoute, ifname: str) -> int | None:
-    found = ipr.link_lookup(ifname=ifname)
-    return found[0] if found else None
+def _require(rtnl: Rtnl, ifname: str, step: str) -> int:
+    index = rtnl.index(ifname)
+    if index is None:
+        raise NotFound(f"{step}: no interface {ifname}")
+    return index
 
+
+# -- what drivers and sandboxes call -------------------------------------------
 
 def create_bridge(name: str, mac: str, mtu: int, addresses: list[str]) -> None:
     """Create a bridge with a fixed MAC and MTU, add `addresses` (CIDR), set it up.
@@ -61,72 +293,58 @@ def create_bridge(name: str, mac: str, mtu: int, addresses: list[str]) -> None:
     would change whenever a container leaves and break neighbours' ARP caches).
     On failure the half-made bridge is removed.
     """
-    with _route(f"create bridge {name}") as ipr:
-        ipr.link("add", ifname=name, kind="bridge", address=mac, mtu=mtu)
+    step = f"create bridge {name}"
+    with _rtnl(step) as rtnl:
+        rtnl.link_add(name, "bridge", mac=mac, mtu=mtu)
         try:
-            index = _index(ipr, name)
+            index = _require(rtnl, name, step)
             for cidr in addresses:
-                iface = ipaddress.ip_interface(cidr)
-                extra = {}
-                if iface.version == 4:
-                    extra["broadcast"] = str(iface.network.broadcast_address)
-                ipr.addr("add", index=index, address=str(iface.ip),
-                         prefixlen=iface.network.prefixlen, **extra)
-            ipr.link("set", index=index, state="up")
+                rtnl.addr_add(index, cidr)
+            rtnl.link_set(index, up=True)
         except BaseException:
-            with contextlib.suppress(NetlinkError):
-                ipr.link("del", ifname=name)
+            with contextlib.suppress(Exception):
+                rtnl.link_del(rtnl.index(name))
             raise
 
 
 def delete_link(name: str) -> None:
     """Delete a link by name; a link that is already gone is not an error."""
-    with _route(f"delete link {name}") as ipr:
-        index = _index(ipr, name)
+    with _rtnl(f"delete link {name}") as rtnl:
+        index = rtnl.index(name)
         if index is None:
             return
         try:
-            ipr.link("del", index=index)
-        except NetlinkError as exc:
+            rtnl.link_del(index)
+        except NetlinkFailure as exc:
             if exc.code != errno.ENODEV:
                 raise
 
 
 def link_exists(name: str) -> bool:
     """True if a link of that name exists in this namespace."""
-    with _route(f"look up link {name}") as ipr:
-        return _index(ipr, name) is not None
+    with _rtnl(f"look up link {name}") as rtnl:
+        return rtnl.index(name) is not None
 
 
 def host_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    """Subnets the host already uses: its interface addresses and on-link routes.
+    """Subnets the host already uses: its interface addresses and routes.
 
-    Default pools overlapping these are skipped, as Docker does
-    (InferReservedNetworks), so a new network never shadows a host route.
+    Default pools overlapping these are skipped (Docker skips on-link routes;
+    cnmctl skips routes via gateways too, the usual VPN clash).
     """
     found: list = []
-    with _route("read host addresses and routes") as ipr:
-        for msg in ipr.get_addr():
-            address = msg.get("IFA_ADDRESS")
+    with _rtnl("read host addresses and routes") as rtnl:
+        for msg in rtnl.addresses():
+            address = msg.get_attr("IFA_ADDRESS")
             if address:
                 found.append(ipaddress.ip_interface(f"{address}/{msg['prefixlen']}").network)
-        for msg in ipr.get_routes(table=RT_TABLE_MAIN):
-            dst = msg.get("RTA_DST")
-            if dst and msg["dst_len"] > 0:
-                found.append(ipaddress.ip_network(f"{dst}/{msg['dst_len']}", strict=False))
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for msg in rtnl.routes(family):
+                dst = msg.get_attr("RTA_DST")
+                if (dst and msg["dst_len"] > 0
+                        and msg.get_attr("RTA_TABLE", msg["table"]) == RT_TABLE_MAIN):
+                    found.append(ipaddress.ip_network(f"{dst}/{msg['dst_len']}", strict=False))
     return [n for n in found if not n.is_loopback and not n.is_link_local]
-
-
-def _add_addresses(ipr: IPRoute, index: int, addresses: list[str]) -> None:
-    for cidr in addresses:
-        iface = ipaddress.ip_interface(cidr)
-        extra: dict = {}
-        if iface.version == 4:
-            extra["broadcast"] = str(iface.network.broadcast_address)
-        else:
-            extra["flags"] = IFA_F_NODAD
-        ipr.addr("add", index=index, address=str(iface.ip),
-                 prefixlen=iface.network.prefixlen, **extra)
 
 
 def plug_veth(host_ifname: str, bridge: str, sandbox_key: str, ifname: str, mac: str,
@@ -137,21 +355,24 @@ def plug_veth(host_ifname: str, bridge: str, sandbox_key: str, ifname: str, mac:
     1 ms; creating it on the host and moving it costs about 22 ms. The host
     side is enslaved to `bridge` and brought up.
     """
-    with _route(f"create veth {host_ifname} for {ifname}") as ipr:
-        master = _index(ipr, bridge)
-        if master is None:
-            raise NotFound(f"create veth {host_ifname}: bridge {bridge} does not exist")
+    step = f"create veth {host_ifname} for {ifname}"
+    with _rtnl(step) as rtnl:
+        master = _require(rtnl, bridge, step)
         ns_fd = os.open(sandbox_key, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            ipr.link("add", ifname=host_ifname, kind="veth", mtu=mtu,
-                     peer={"ifname": ifname, "net_ns_fd": ns_fd, "address": mac, "mtu": mtu})
+            peer = [("IFLA_IFNAME", ifname), ("IFLA_ADDRESS", mac), ("IFLA_MTU", mtu),
+                    ("IFLA_NET_NS_FD", ns_fd)]
+            rtnl.link_add(host_ifname, "veth", mtu=mtu,
+                          info_data=[("VETH_INFO_PEER", {"attrs": peer})])
         finally:
             os.close(ns_fd)
         try:
-            ipr.link("set", index=_index(ipr, host_ifname), master=master, state="up")
+            index = _require(rtnl, host_ifname, step)
+            rtnl.link_set(index, master=master)
+            rtnl.link_set(index, up=True)
         except BaseException:
-            with contextlib.suppress(NetlinkError):
-                ipr.link("del", ifname=host_ifname)
+            with contextlib.suppress(Exception):
+                rtnl.link_del(rtnl.index(host_ifname))
             raise
 
 
@@ -159,44 +380,47 @@ def configure_interface(sandbox_key: str, ifname: str, addresses: list[str],
                         routes: list[tuple[str, str]]) -> None:
     """Inside the sandbox: give `ifname` its addresses, bring it up and add
     `routes` as (destination CIDR, gateway) pairs."""
-    with in_netns(sandbox_key), _route(f"configure {ifname} in {sandbox_key}") as ipr:
-        index = _index(ipr, ifname)
-        if index is None:
-            raise NotFound(f"configure {ifname}: no such interface in the sandbox")
-        _add_addresses(ipr, index, addresses)
-        ipr.link("set", index=index, state="up")
+    step = f"configure {ifname} in {sandbox_key}"
+    with _rtnl(step, sandbox_key) as rtnl:
+        index = _require(rtnl, ifname, step)
+        for cidr in addresses:
+            rtnl.addr_add(index, cidr)
+        rtnl.link_set(index, up=True)
         for dst, gateway in routes:
-            ipr.route("add", dst=dst, gateway=gateway, oif=index)
+            rtnl.route_add(dst, gateway, index)
 
 
 def loopback_up(sandbox_key: str) -> None:
     """Bring up `lo` in a new sandbox."""
-    with in_netns(sandbox_key), _route(f"bring up lo in {sandbox_key}") as ipr:
-        ipr.link("set", index=_index(ipr, "lo"), state="up")
+    step = f"bring up lo in {sandbox_key}"
+    with _rtnl(step, sandbox_key) as rtnl:
+        rtnl.link_set(_require(rtnl, "lo", step), up=True)
 
 
 def add_default_route(sandbox_key: str, ifname: str, gateway: str) -> None:
     """Route the sandbox's default traffic via `gateway` on `ifname`."""
     dst = "::/0" if ":" in gateway else "0.0.0.0/0"
-    with in_netns(sandbox_key), _route(f"add default route in {sandbox_key}") as ipr:
-        ipr.route("add", dst=dst, gateway=gateway, oif=_index(ipr, ifname))
+    step = f"add default route in {sandbox_key}"
+    with _rtnl(step, sandbox_key) as rtnl:
+        rtnl.route_add(dst, gateway, _require(rtnl, ifname, step))
 
 
 def remove_interface(sandbox_key: str, ifname: str) -> None:
     """Delete an interface inside the sandbox (a veth's peer goes with it)."""
-    with in_netns(sandbox_key), _route(f"delete {ifname} in {sandbox_key}") as ipr:
-        index = _index(ipr, ifname)
+    with _rtnl(f"delete {ifname} in {sandbox_key}", sandbox_key) as rtnl:
+        index = rtnl.index(ifname)
         if index is not None:
-            ipr.link("del", index=index)
+            rtnl.link_del(index)
 
 
 def default_routes(sandbox_key: str) -> list[tuple[str, str]]:
     """The sandbox's default routes as (interface name, gateway)."""
-    with in_netns(sandbox_key), _route(f"read routes in {sandbox_key}") as ipr:
-        names = {msg["index"]: msg.get("IFLA_IFNAME") for msg in ipr.get_links()}
+    with _rtnl(f"read routes in {sandbox_key}", sandbox_key) as rtnl:
+        names = {msg["index"]: msg.get_attr("IFLA_IFNAME") for msg in rtnl.links()}
         found = []
         for family in (socket.AF_INET, socket.AF_INET6):
-            for msg in ipr.get_routes(family=family, table=RT_TABLE_MAIN):
-                if msg["dst_len"] == 0 and msg.get("RTA_GATEWAY"):
-                    found.append((names.get(msg.get("RTA_OIF")), msg.get("RTA_GATEWAY")))
+            for msg in rtnl.routes(family):
+                gateway = msg.get_attr("RTA_GATEWAY")
+                if msg["dst_len"] == 0 and gateway and msg["table"] == RT_TABLE_MAIN:
+                    found.append((names.get(msg.get_attr("RTA_OIF")), gateway))
         return found

@@ -31,19 +31,33 @@ def go_json(value: object, indent: int | None = None) -> str:
 
 
 def tabwrite(lines: Iterable[str]) -> str:
-    """Align tab-separated cells into columns as Go's tabwriter does."""
+    """Align tab-separated cells into columns as Go's text/tabwriter does.
+
+    A cell is tab-terminated, so a line's last cell belongs to no column. Go's
+    format() sizes column k over each block of consecutive lines that have a
+    cell k (width: the widest cell + padding, at least minwidth, also for an
+    all-empty block since Docker does not set DiscardEmptyColumns), then recurses
+    into column k+1 within the block. A line with a cell k+1 also has a cell k,
+    so those blocks are just the runs of consecutive lines with a cell k+1: the
+    recursion reduces to sizing each column over its own runs.
+    """
+    from itertools import groupby
+
     rows = [line.split("\t") for line in lines]
-    widths: list[int] = []
-    for cells in rows:
-        for col, cell in enumerate(cells[:-1]):  # the last cell is not aligned
-            if col == len(widths):
-                widths.append(TAB_MINWIDTH)
-            widths[col] = max(widths[col], len(cell) + TAB_PADDING)
+    widths = [[0] * (len(cells) - 1) for cells in rows]
+    for col in range(max((len(cells) - 1 for cells in rows), default=0)):
+        has_cell = [len(cells) - 1 > col for cells in rows]
+        for present, run in groupby(range(len(rows)), key=has_cell.__getitem__):
+            if present:
+                block = list(run)
+                width = max(TAB_MINWIDTH, *(len(rows[i][col]) + TAB_PADDING for i in block))
+                for i in block:
+                    widths[i][col] = width
     out = []
-    for cells in rows:
-        padded = [cell.ljust(widths[col]) for col, cell in enumerate(cells[:-1])]
-        out.append("".join(padded) + cells[-1])
-    return "".join(line + "\n" for line in out)
+    for cells, row_widths in zip(rows, widths, strict=True):
+        out += [cell.ljust(width) for cell, width in zip(cells, row_widths, strict=False)]
+        out.append(cells[-1] + "\n")
+    return "".join(out)
 
 
 def prepare_format(fmt: str) -> tuple[str, bool]:

@@ -70,10 +70,6 @@ def test_tabwrite_counts_characters_not_bytes() -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "bug: tabwrite sizes each column over all lines, but Go's tabwriter sizes it per "
-    "block of consecutive lines that have that column; a line with fewer cells "
-    "(e.g. the blank lines a `table ...\\n` format produces) starts a new block"))
 def test_tabwrite_column_blocks_like_go() -> None:
     # Go: fmt.Fprint(tabwriter.NewWriter(os.Stdout, 10, 1, 3, ' ', 0), ...)
     lines = ["NAME\tDRIVER", "", "a-very-very-long-name\tbridge", "", "b\thost", ""]
@@ -84,6 +80,22 @@ def test_tabwrite_column_blocks_like_go() -> None:
         "\n"
         "b         host\n"
         "\n"
+    )
+
+
+def test_tabwrite_empty_column_block_keeps_minwidth() -> None:
+    # Without DiscardEmptyColumns Go gives an all-empty column minwidth.
+    assert tabwrite(["\tx", "\ty"]) == " " * 10 + "x\n" + " " * 10 + "y\n"
+
+
+def test_tabwrite_nested_blocks_like_go() -> None:
+    # Column 1 is sized per run of lines having it, inside column 0's block.
+    lines = ["a\tb\tc", "a\tlong-cell-b-1\tc", "a\tb", "a\tb\tc"]
+    assert tabwrite(lines) == (
+        "a         b               c\n"
+        "a         long-cell-b-1   c\n"
+        "a         b\n"
+        "a         b         c\n"
     )
 
 
