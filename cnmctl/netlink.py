@@ -26,7 +26,6 @@ import types
 from collections.abc import Iterator
 
 from cnmctl.errors import Conflict, KernelError, NotFound
-from cnmctl.linux import in_netns
 
 
 def _skip_package_init() -> None:
@@ -254,6 +253,8 @@ def _rtnl(step: str, netns: str | None = None) -> Iterator[Rtnl]:
     """An rtnetlink socket (opened inside `netns` if given); errors name `step`."""
     try:
         if netns:
+            from cnmctl.linux import in_netns  # ctypes: only for sandbox sockets
+
             with in_netns(netns):
                 rtnl = Rtnl()
         else:
