@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 deps: deps-apt $(VENV)/.installed
 
 lint: deps
-	$(VENV)/bin/ruff check cnmctl tests bench
+	$(VENV)/bin/ruff check cnmctl tests bench tools
 
 # The whole suite: unit tests, then (as root, inside private namespaces) integration tests.
 test: deps lint

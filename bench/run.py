@@ -64,9 +64,77 @@ def network_benchmarks(env: dict, repeat: int) -> dict:
     }
 
 
+FLOOR_SCRIPT = r"""
+set -e
+ip netns add cnmbench
+ip link add vethbench type veth peer name benchpeer
+ip link set vethbench master "$1" up
+ip link set benchpeer netns cnmbench
+ip -n cnmbench link set benchpeer name eth0
+ip -n cnmbench addr add 172.18.255.200/16 dev eth0
+ip -n cnmbench link set eth0 up
+ip -n cnmbench link set lo up
+ip -n cnmbench route add default via 172.18.0.1
+ip netns del cnmbench
+"""
+
+
+def container_benchmarks(env: dict, repeat: int, count: int) -> dict:
+    """`run -d` + `rm -f` against the iproute2 floor; `count` containers in a row;
+    the memory each idle container adds beyond its own process."""
+    subprocess.run([*CNMCTL, "network", "create", "cnm-net"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    bridge = "br-" + subprocess.run(
+        [*CNMCTL, "network", "inspect", "-f", "{{.Id}}", "cnm-net"], env=env, check=True,
+        capture_output=True, text=True).stdout.strip()[:12]
+    floor, pair = [], []
+    for _ in range(repeat):
+        floor += timed(["bash", "-c", FLOOR_SCRIPT, "floor", bridge], env, 1)
+        pair += timed_pair([*CNMCTL, "run", "-d", "--name", "pair", "--network", "cnm-net",
+                            "sleep", "600"], [*CNMCTL, "rm", "-f", "pair"], env, 1)
+    starts = []
+    for i in range(count):
+        starts += timed([*CNMCTL, "run", "-d", "--name", f"b{i}", "--network", "cnm-net",
+                         "sleep", "3600"], env, 1)
+    supervisors = [json.loads(subprocess.run(
+        [*CNMCTL, "inspect", "-f", "{{json .}}", f"b{i}"], env=env, check=True,
+        capture_output=True, text=True).stdout)["State"]["Pid"] for i in range(count)]
+    extra_kb = sum(pss_kb(parent_pid(pid)) for pid in supervisors)
+    subprocess.run([*CNMCTL, "rm", "-f", *[f"b{i}" for i in range(count)]], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+    base = statistics.median(floor)
+    first, last = statistics.median(starts[:10]), statistics.median(starts[-10:])
+    return {
+        "iproute2 floor: sandbox up + down in one bash script": (base, 1.0),
+        "run -d + rm -f (one container)": (statistics.median(pair),
+                                           statistics.median(pair) / base),
+        f"{count} containers, one after another (total)": (sum(starts), sum(starts) / base),
+        f"  last 10 / first 10 of the {count} (median each)": (last, last / first),
+        "extra memory per idle container (PSS, MB; x = vs 3 MB)": (
+            extra_kb / count / 1024, extra_kb / count / 1024 / 3),
+    }
+
+
+def parent_pid(pid: int) -> int:
+    """The parent of `pid` (a container's supervisor)."""
+    with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def pss_kb(pid: int) -> int:
+    """Proportional set size of a process in kB."""
+    with open(f"/proc/{pid}/smaps_rollup", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--containers", type=int, default=100,
+                        help="containers started in a row (and kept idle for the memory figure)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args()
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
@@ -76,14 +144,16 @@ def main() -> None:
     import cnmctl
 
     compileall.compile_dir(os.path.dirname(cnmctl.__file__), quiet=1)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         env = dict(os.environ, CNMCTL_ROOT=f"{tmp}/lib", CNMCTL_RUN_ROOT=f"{tmp}/run")
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         results = network_benchmarks(env, args.repeat)
+        results.update(container_benchmarks(env, args.repeat, args.containers))
     width = max(len(name) for name in results)
-    print(f"{'benchmark'.ljust(width)}  median s  x bare")
+    print(f"| {'benchmark'.ljust(width)} | median s | ratio |")
+    print(f"|{'-' * (width + 2)}|---------:|------:|")
     for name, (seconds, ratio) in results.items():
-        print(f"{name.ljust(width)}  {seconds:8.4f}  {ratio:6.2f}")
+        print(f"| {name.ljust(width)} | {seconds:8.4f} | {ratio:5.2f} |")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({k: {"median_s": v[0], "ratio": v[1]} for k, v in results.items()}, f,
