@@ -1,5 +1,5 @@
 """`python -m cnmctl` runs the CLI."""
 
-from cnmctl.cli import main
+from cnmctl.entry import main
 
 main()

@@ -1,4 +1,4 @@
-"""The CNM objects as dataclasses, each mapping one-to-one to a store document.
+"""The CNM objects, each mapping one-to-one to a store document.
 
 | object    | kernel form                                   |
 |-----------|-----------------------------------------------|
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+import copy
 
 # Names as Docker validates container names; cnmctl applies the same rule to
 # networks because they become file names and kernel-visible strings.
@@ -51,21 +51,58 @@ def rfc3339_to_ns(stamp: str) -> int:
     return seconds * 1_000_000_000 + int((frac or "0").ljust(9, "0")[:9])
 
 
+_REQUIRED = object()
+
+
 class _Document:
-    """Conversion between a dataclass and its JSON store document."""
+    """A record whose fields are its annotated class attributes (default = the value).
+
+    Hand-written rather than @dataclass: dataclasses imports `inspect` and
+    generates code per class, about 12 ms that every command, `inspect -f`
+    included, would pay at start-up.
+    """
+
+    _fields: tuple[tuple[str, object], ...] = ()
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls._fields = tuple((name, cls.__dict__.get(name, _REQUIRED))
+                            for name in cls.__annotations__)
+
+    def __init__(self, **values: object) -> None:
+        for name, default in self._fields:
+            if name in values:
+                value = values.pop(name)
+            elif default is _REQUIRED:
+                raise TypeError(f"{type(self).__name__}() needs {name}")
+            else:  # a fresh copy of a mutable default for each object
+                value = copy.copy(default)
+            setattr(self, name, value)
+        if values:
+            raise TypeError(f"{type(self).__name__}() got unknown fields {sorted(values)}")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """The record's fields, in order."""
+        return [name for name, _default in cls._fields]
 
     @classmethod
     def from_doc(cls, doc: dict):
         """Build the object from a store document, ignoring unknown keys."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in doc.items() if k in names})
+        return cls(**{name: doc[name] for name, _default in cls._fields if name in doc})
 
     def to_doc(self) -> dict:
-        """The store document for this object."""
-        return asdict(self)
+        """The store document for this object (a deep copy)."""
+        return copy.deepcopy({name: getattr(self, name) for name, _default in self._fields})
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.to_doc() == self.to_doc()
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name, _d in self._fields)
+        return f"{type(self).__name__}({inner})"
 
 
-@dataclass
 class Network(_Document):
     """A group of endpoints that a driver connects."""
 
@@ -75,15 +112,15 @@ class Network(_Document):
     created: str
     scope: str = "local"
     ipam_driver: str = "default"
-    ipam_options: dict[str, str] | None = field(default_factory=dict)
-    ipam_config: list[dict] = field(default_factory=list)
+    ipam_options: dict[str, str] | None = {}
+    ipam_config: list[dict] = []
     internal: bool = False
     attachable: bool = False
     enable_ipv6: bool = False
-    options: dict[str, str] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = {}
+    labels: dict[str, str] = {}
     # Driver-private state, e.g. the bridge's kernel name and fixed MAC.
-    driver_data: dict = field(default_factory=dict)
+    driver_data: dict = {}
 
     @property
     def created_ns(self) -> int:
@@ -112,7 +149,6 @@ class Network(_Document):
         return result
 
 
-@dataclass
 class Endpoint(_Document):
     """A network interface joining one sandbox to one network."""
 
@@ -125,25 +161,23 @@ class Endpoint(_Document):
     ipv6: str = ""
     gateway: str = ""
     ipv6_gateway: str = ""
-    aliases: list[str] = field(default_factory=list)
+    aliases: list[str] = []
     ifname: str = ""  # inside the sandbox: eth0, eth1, ...
     host_ifname: str = ""  # host side of the veth
     static_ipv4: str = ""  # requested with --ip, kept across restarts
     static_ipv6: str = ""
 
 
-@dataclass
 class Sandbox(_Document):
     """A network namespace holding a container's endpoints."""
 
     id: str
     key: str  # path of the bind-mounted namespace
     container_id: str
-    endpoint_ids: list[str] = field(default_factory=list)
+    endpoint_ids: list[str] = []
     next_index: int = 0  # interface names are not reused: eth2 after eth1 left
 
 
-@dataclass
 class Container(_Document):
     """A process run inside a sandbox, with the networks it asked for."""
 
@@ -151,7 +185,7 @@ class Container(_Document):
     name: str
     created: str
     path: str
-    args: list[str] = field(default_factory=list)
+    args: list[str] = []
     status: str = "created"  # created, running, exited
     pid: int = 0
     pid_start_time: int = 0  # with pid, identifies the process across pid reuse
@@ -163,12 +197,12 @@ class Container(_Document):
     hostname: str = ""
     network_mode: str = "bridge"
     # network name -> {"id", "ip", "ip6", "aliases", "mac"} as requested
-    networks: dict[str, dict] = field(default_factory=dict)
-    dns: list[str] = field(default_factory=list)
-    dns_search: list[str] = field(default_factory=list)
-    dns_options: list[str] = field(default_factory=list)
-    extra_hosts: list[str] = field(default_factory=list)
-    env: list[str] = field(default_factory=list)
+    networks: dict[str, dict] = {}
+    dns: list[str] = []
+    dns_search: list[str] = []
+    dns_options: list[str] = []
+    extra_hosts: list[str] = []
+    env: list[str] = []
     workdir: str = ""
     rootfs: str = ""
     auto_remove: bool = False

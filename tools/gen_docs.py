@@ -71,7 +71,7 @@ class Node:
 def load_cli() -> click.Command:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from cnmctl.cli import cli
+    from cnmctl.cli.app import cli
 
     return cli
 

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from cnmctl.cli.params import KeyValue, format_option, parse_filters
+from cnmctl.cli.params import KeyValue, format_option
 
 # Docker's exit code when the engine itself fails during `run`.
 EXIT_RUN_FAILED = 125
@@ -204,6 +204,7 @@ def rm(obj, force, containers) -> None:
 @click.pass_obj
 def ps(obj, show_all, quiet, no_trunc, filters, fmt) -> None:
     """List containers (running ones unless -a)."""
+    from cnmctl.cli.readonly import parse_filters
     from cnmctl.cli.render import format_rows
     from cnmctl.views import ContainerRow
 
@@ -276,18 +277,10 @@ def exec_(obj, detach, interactive, env, workdir, container, command) -> None:
 @click.pass_obj
 def inspect(obj, fmt, kind, objects) -> None:
     """Display detailed information on containers or networks."""
-    from cnmctl.cli.render import inspect_output
-    from cnmctl.errors import CnmError
+    from cnmctl.cli.readonly import object_inspect
 
-    engine = obj.engine
-    found, errors = [], []
-    for ref in objects:
-        try:
-            found.append(engine.inspect_object(ref, kind))
-        except CnmError:
-            errors.append(f"No such object: {ref}")
-    if found or not fmt:
-        click.echo(inspect_output(found, fmt), nl=False)
+    out, errors = object_inspect(obj.engine, objects, fmt, kind)
+    click.echo(out, nl=False)
     for message in errors:
         _err(message)
     if errors:

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import sys
 
 import click
 
-from cnmctl.cli.params import KeyValue, format_option, parse_filters, to_dict
+from cnmctl.cli.params import KeyValue, format_option, to_dict
 
-LS_FILTERS = ("driver", "id", "label", "name", "scope", "type", "dangling")
 PRUNE_FILTERS = ("until", "label")
-LS_DEFAULT_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
-LS_HEADERS = {
-    "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
-    "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT",
-}
 
 
 @click.group()
@@ -55,44 +48,6 @@ def create(obj, name, driver, subnet, ip_range, gateway, aux_address, ipv6, inte
     click.echo(net.id)
 
 
-def _matches(pattern: str, text: str) -> bool:
-    """Docker's filter match: equal, or the value as a regular expression."""
-    if pattern == text:
-        return True
-    try:
-        return re.search(pattern, text) is not None
-    except re.error:
-        return False
-
-
-def _label_matches(labels: dict[str, str], wanted: str) -> bool:
-    key, sep, value = wanted.partition("=")
-    return key in labels and (not sep or labels[key] == value)
-
-
-def _network_filter(filters: dict, busy: set[str] | None):
-    """A predicate for `network ls -f`: same key ORs, different keys AND."""
-    from cnmctl.errors import InvalidArgument
-
-    for value in filters.get("type", []):
-        if value not in ("custom", "builtin"):
-            raise InvalidArgument(f"invalid filter: 'type'='{value}'")
-    for value in filters.get("dangling", []):
-        if value not in ("true", "1", "false", "0"):
-            raise InvalidArgument(f"invalid filter 'dangling={value}'")
-    tests = {
-        "driver": lambda n, v: n.driver == v,
-        "id": lambda n, v: _matches(v, n.id),
-        "name": lambda n, v: _matches(v, n.name),
-        "label": lambda n, v: _label_matches(n.labels, v),
-        "scope": lambda n, v: n.scope == v,
-        "type": lambda n, v: n.predefined == (v == "builtin"),
-        "dangling": lambda n, v: (n.id not in busy) == (v in ("true", "1")),
-    }
-    return lambda net: all(any(tests[key](net, v) for v in values)
-                           for key, values in filters.items())
-
-
 @network.command("ls")
 @click.option("-f", "--filter", "filters", multiple=True, type=KeyValue(),
               help="Filter output (driver, id, label, name, scope, type, dangling).")
@@ -103,20 +58,9 @@ def _network_filter(filters: dict, busy: set[str] | None):
 @click.pass_obj
 def ls(obj, filters, fmt, no_trunc, quiet) -> None:
     """List networks."""
-    from cnmctl.cli.render import format_rows
-    from cnmctl.views import NetworkRow
+    from cnmctl.cli.readonly import network_ls
 
-    wanted = parse_filters(filters, LS_FILTERS)
-    engine = obj.engine
-    busy = {e.network_id for e in engine.endpoints()} if "dangling" in wanted else None
-    keep = _network_filter(wanted, busy)
-    rows = [NetworkRow(n, truncate=not no_trunc) for n in engine.networks() if keep(n)]
-    if quiet:
-        click.echo("".join(f"{r.ID}\n" for r in rows), nl=False)
-        return
-    if not fmt or fmt == "table":
-        fmt = LS_DEFAULT_FORMAT
-    click.echo(format_rows(fmt, rows, header=LS_HEADERS), nl=False)
+    click.echo(network_ls(obj.engine, filters, fmt, no_trunc, quiet), nl=False)
 
 
 network.add_command(ls, "list")
@@ -129,21 +73,10 @@ network.add_command(ls, "list")
 @click.pass_obj
 def inspect(obj, fmt, verbose, networks) -> None:
     """Display detailed information on one or more networks."""
-    from cnmctl.cli.render import inspect_output
-    from cnmctl.errors import CnmError
-    from cnmctl.views import network_inspect
+    from cnmctl.cli.readonly import network_inspect
 
-    engine = obj.engine
-    found, errors = [], []
-    for ref in networks:
-        try:
-            net = engine.find_network(ref)
-        except CnmError as exc:
-            errors.append(str(exc))
-            continue
-        found.append(network_inspect(net, engine.endpoints(net.id)))
-    if found or not fmt:
-        click.echo(inspect_output(found, fmt), nl=False)
+    out, errors = network_inspect(obj.engine, networks, fmt)
+    click.echo(out, nl=False)
     for message in errors:
         click.echo(f"Error: {message}", err=True)
     if errors:
@@ -177,6 +110,7 @@ network.add_command(rm, "remove")
 
 def _prune_keep(filters: dict):
     """A predicate: True for networks that `prune --filter` must keep."""
+    from cnmctl.cli.readonly import label_matches
     from cnmctl.cli.timefilter import parse_until
 
     limits = [parse_until(v) for v in filters.get("until", [])]
@@ -184,9 +118,9 @@ def _prune_keep(filters: dict):
     def keep(net) -> bool:
         if limits and not any(net.created_ns <= limit for limit in limits):
             return True
-        if "label" in filters and not any(_label_matches(net.labels, v) for v in filters["label"]):
+        if "label" in filters and not any(label_matches(net.labels, v) for v in filters["label"]):
             return True
-        return any(_label_matches(net.labels, v) for v in filters.get("label!", []))
+        return any(label_matches(net.labels, v) for v in filters.get("label!", []))
 
     return keep
 
@@ -198,6 +132,8 @@ def _prune_keep(filters: dict):
 @click.pass_obj
 def prune(obj, filters, force) -> None:
     """Remove all unused user-defined networks."""
+    from cnmctl.cli.readonly import parse_filters
+
     keep = _prune_keep(parse_filters(filters, PRUNE_FILTERS))
     if not force:
         click.echo("WARNING! This will remove all custom networks not used by at least one "

@@ -27,19 +27,6 @@ def to_dict(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
     return dict(pairs)
 
 
-def parse_filters(pairs: tuple[tuple[str, str], ...], allowed: tuple[str, ...]) -> dict:
-    """`-f k=v` options -> {key: [values]}; an unknown key is Docker's error."""
-    from cnmctl.errors import InvalidArgument
-
-    filters: dict[str, list[str]] = {}
-    for key, value in pairs:
-        base = key.rstrip("!")
-        if base not in allowed:
-            raise InvalidArgument(f"invalid filter '{key}'")
-        filters.setdefault(key, []).append(value)
-    return filters
-
-
 def format_option(help_text: str = "Format output using a Go template, or 'json'"):
     """The `-f/--format` option of inspect commands."""
     return click.option("-f", "--format", "fmt", metavar="TEMPLATE", help=help_text)

@@ -1,0 +1,236 @@
+"""The read-only commands scripts call in loops, without click.
+
+`network ls`, `network inspect` and `inspect` are what lab scripts run over
+and over (`cnmctl inspect -f '{{.State.Pid}}' c1`). Importing click costs more
+than the rest of such a command, so `fast_path` recognises their plain forms
+and runs them directly; anything else (help, an unknown flag, a malformed
+value) returns None and click parses it, with its usual messages. Both paths
+call the same functions below, so they behave the same.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+LS_FILTERS = ("driver", "id", "label", "name", "scope", "type", "dangling")
+LS_DEFAULT_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
+LS_HEADERS = {
+    "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
+    "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT",
+}
+
+
+def filter_matches(pattern: str, text: str) -> bool:
+    """Docker's filter match: equal, or the value as a regular expression."""
+    if pattern == text:
+        return True
+    try:
+        return re.search(pattern, text) is not None
+    except re.error:
+        return False
+
+
+def label_matches(labels: dict[str, str], wanted: str) -> bool:
+    """`label=k` or `label=k=v` against a labels dict."""
+    key, sep, value = wanted.partition("=")
+    return key in labels and (not sep or labels[key] == value)
+
+
+def parse_filters(pairs, allowed: tuple[str, ...]) -> dict[str, list[str]]:
+    """`-f k=v` pairs -> {key: [values]}; an unknown key is Docker's error."""
+    from cnmctl.errors import InvalidArgument
+
+    filters: dict[str, list[str]] = {}
+    for key, value in pairs:
+        if key.rstrip("!") not in allowed:
+            raise InvalidArgument(f"invalid filter '{key}'")
+        filters.setdefault(key, []).append(value)
+    return filters
+
+
+def network_filter(filters: dict, busy: set[str] | None):
+    """A predicate for `network ls -f`: same key ORs, different keys AND."""
+    from cnmctl.errors import InvalidArgument
+
+    for value in filters.get("type", []):
+        if value not in ("custom", "builtin"):
+            raise InvalidArgument(f"invalid filter: 'type'='{value}'")
+    for value in filters.get("dangling", []):
+        if value not in ("true", "1", "false", "0"):
+            raise InvalidArgument(f"invalid filter 'dangling={value}'")
+    tests = {
+        "driver": lambda n, v: n.driver == v,
+        "id": lambda n, v: filter_matches(v, n.id),
+        "name": lambda n, v: filter_matches(v, n.name),
+        "label": lambda n, v: label_matches(n.labels, v),
+        "scope": lambda n, v: n.scope == v,
+        "type": lambda n, v: n.predefined == (v == "builtin"),
+        "dangling": lambda n, v: (n.id not in busy) == (v in ("true", "1")),
+    }
+    return lambda net: all(any(tests[key](net, v) for v in values)
+                           for key, values in filters.items())
+
+
+def network_ls(engine, filters, fmt: str | None, no_trunc: bool, quiet: bool) -> str:
+    """The output of `network ls`."""
+    from cnmctl.cli.render import format_rows
+    from cnmctl.views import NetworkRow
+
+    wanted = parse_filters(filters, LS_FILTERS)
+    busy = {e.network_id for e in engine.endpoints()} if "dangling" in wanted else None
+    keep = network_filter(wanted, busy)
+    rows = [NetworkRow(n, truncate=not no_trunc) for n in engine.networks() if keep(n)]
+    if quiet:
+        return "".join(f"{r.ID}\n" for r in rows)
+    if not fmt or fmt == "table":
+        fmt = LS_DEFAULT_FORMAT
+    return format_rows(fmt, rows, header=LS_HEADERS)
+
+
+def inspect_many(lookup: Callable[[str], dict], refs, fmt: str | None,
+                 missing: Callable[[str, Exception], str]) -> tuple[str, list[str]]:
+    """`inspect` of several objects: the output and one error line per missing ref."""
+    from cnmctl.cli.render import inspect_output
+    from cnmctl.errors import CnmError
+
+    found, errors = [], []
+    for ref in refs:
+        try:
+            found.append(lookup(ref))
+        except CnmError as exc:
+            errors.append(missing(ref, exc))
+    out = inspect_output(found, fmt) if found or not fmt else ""
+    return out, errors
+
+
+def network_inspect(engine, refs, fmt: str | None) -> tuple[str, list[str]]:
+    """The output and errors of `network inspect`."""
+    from cnmctl.views import network_inspect as view
+
+    def lookup(ref: str) -> dict:
+        net = engine.find_network(ref)
+        return view(net, engine.endpoints(net.id))
+
+    return inspect_many(lookup, refs, fmt, lambda _ref, exc: str(exc))
+
+
+def object_inspect(engine, refs, fmt: str | None, kind: str | None) -> tuple[str, list[str]]:
+    """The output and errors of `inspect` (containers, then networks)."""
+    return inspect_many(lambda ref: engine.inspect_object(ref, kind), refs, fmt,
+                        lambda ref, _exc: f"No such object: {ref}")
+
+
+# -- the click-free path ---------------------------------------------------------
+
+def _take_value(args: list[str], i: int, names: tuple[str, ...]) -> tuple[str | None, int]:
+    """If args[i] is one of `names` with a value (`--x V` or `--x=V`), return (V, next i)."""
+    arg = args[i]
+    for name in names:
+        if arg == name and i + 1 < len(args):
+            return args[i + 1], i + 2
+        if name.startswith("--") and arg.startswith(name + "="):
+            return arg[len(name) + 1:], i + 1
+    return None, i
+
+
+def _parse(args: list[str], flags: dict[str, tuple[str, ...]],
+           valued: dict[str, tuple[str, ...]]) -> tuple[dict, list[str]] | None:
+    """Flags and values by name, then positional refs; None on anything unexpected."""
+    opts: dict = {key: False for key in flags} | {key: [] for key in valued}
+    refs: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            refs.extend(args[i + 1:])
+            break
+        if not arg.startswith("-") or arg == "-":
+            refs.append(arg)
+            i += 1
+            continue
+        for key, names in flags.items():
+            if arg in names:
+                opts[key] = True
+                i += 1
+                break
+        else:
+            for key, names in valued.items():
+                value, j = _take_value(args, i, names)
+                if value is not None:
+                    opts[key].append(value)
+                    i = j
+                    break
+            else:
+                return None
+    return opts, refs
+
+
+def fast_path(argv: list[str]) -> int | None:
+    """Run a plain read-only command without click; None if click must handle argv."""
+    parsed = _parse_global(argv)
+    if parsed is None:
+        return None
+    root, run_root, args = parsed
+    if args[:2] in (["network", "ls"], ["network", "list"]):
+        result = _parse(args[2:], {"quiet": ("-q", "--quiet"), "no_trunc": ("--no-trunc",)},
+                        {"filter": ("-f", "--filter"), "format": ("--format",)})
+        if result is None or result[1] or len(result[0]["format"]) > 1:
+            return None
+        opts = result[0]
+        if any("=" not in f or f.startswith("=") for f in opts["filter"]):
+            return None
+        pairs = [tuple(f.split("=", 1)) for f in opts["filter"]]
+        return _run(root, run_root, lambda engine: (network_ls(
+            engine, pairs, (opts["format"] or [None])[0], opts["no_trunc"], opts["quiet"]), []))
+    if args[:2] == ["network", "inspect"]:
+        result = _parse(args[2:], {"verbose": ("-v", "--verbose")},
+                        {"format": ("-f", "--format")})
+        if result is None or not result[1] or len(result[0]["format"]) > 1:
+            return None
+        fmt = (result[0]["format"] or [None])[0]
+        return _run(root, run_root, lambda engine: network_inspect(engine, result[1], fmt))
+    if args[:1] == ["inspect"]:
+        result = _parse(args[1:], {}, {"format": ("-f", "--format"), "type": ("--type",)})
+        if result is None or not result[1] or len(result[0]["format"]) > 1:
+            return None
+        kinds = result[0]["type"]
+        if len(kinds) > 1 or (kinds and kinds[0] not in ("container", "network")):
+            return None
+        fmt = (result[0]["format"] or [None])[0]
+        kind = kinds[0] if kinds else None
+        return _run(root, run_root, lambda engine: object_inspect(engine, result[1], fmt, kind))
+    return None
+
+
+def _parse_global(argv: list[str]) -> tuple[str | None, str | None, list[str]] | None:
+    """Strip `--root DIR` / `--run-root DIR` before the command."""
+    root = run_root = None
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        value, j = _take_value(argv, i, ("--root",))
+        if value is not None:
+            root, i = value, j
+            continue
+        value, j = _take_value(argv, i, ("--run-root",))
+        if value is None:
+            return None
+        run_root, i = value, j
+    return root, run_root, argv[i:]
+
+
+def _run(root: str | None, run_root: str | None, action) -> int:
+    import sys
+
+    from cnmctl.engine import Engine
+    from cnmctl.errors import CnmError
+
+    try:
+        out, errors = action(Engine(root, run_root))
+    except CnmError as exc:
+        sys.stderr.write(f"Error: {exc}\n")
+        return exc.exit_code
+    sys.stdout.write(out)
+    for message in errors:
+        sys.stderr.write(f"Error: {message}\n")
+    return 1 if errors else 0

@@ -1,0 +1,58 @@
+"""The click-free path for read-only commands answers exactly as the click path does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cnmctl.cli.readonly import fast_path
+
+CLICK = [sys.executable, "-c", "import sys; from cnmctl.cli.app import main; main()"]
+FAST = [sys.executable, "-m", "cnmctl"]
+
+CASES = [
+    ["network", "ls"],
+    ["network", "list", "-q"],
+    ["network", "ls", "--no-trunc", "--format", "{{.Name}}\\t{{.Driver}}"],
+    ["network", "ls", "--format=json", "-f", "type=builtin"],
+    ["network", "ls", "--filter", "driver=null", "--filter=name=none"],
+    ["network", "ls", "--format", "table {{.Name}}\\t{{.Scope}}"],
+    ["network", "ls", "-f", "nosuchkey=1"],
+    ["network", "inspect", "bridge"],
+    ["network", "inspect", "-f", "{{.Name}} {{json .IPAM.Config}}", "bridge", "host"],
+    ["network", "inspect", "--format={{.Driver}}", "none", "nosuchnet"],
+    ["network", "inspect", "-f", "{{.Name", "bridge"],
+    ["inspect", "bridge"],
+    ["inspect", "-f", "{{.Name}}", "--type", "network", "host"],
+    ["inspect", "--type=container", "bridge"],
+    ["inspect", "nosuch"],
+]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("store")
+    env = dict(os.environ, CNMCTL_ROOT=str(root / "lib"), CNMCTL_RUN_ROOT=str(root / "run"))
+    subprocess.run([*FAST, "network", "ls"], env=env, check=True, capture_output=True)
+    return env
+
+
+@pytest.mark.parametrize("args", CASES, ids=[" ".join(c) for c in CASES])
+def test_same_output_both_ways(env, args):
+    fast = subprocess.run([*FAST, *args], env=env, capture_output=True, text=True)
+    slow = subprocess.run([*CLICK, *args], env=env, capture_output=True, text=True)
+    assert (fast.returncode, fast.stdout, fast.stderr) == \
+        (slow.returncode, slow.stdout, slow.stderr)
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"], ["network", "ls", "--help"], ["network", "ls", "-qa"],
+    ["network", "ls", "extra"], ["network", "inspect"], ["network", "ls", "-f", "bad"],
+    ["inspect", "--type", "volume", "x"], ["network", "create", "x"], ["ps"],
+    ["--bogus", "network", "ls"],
+])
+def test_unusual_arguments_go_to_click(args):
+    assert fast_path(args) is None
