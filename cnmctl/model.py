@@ -10,9 +10,9 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import time
-import copy
 
 # Names as Docker validates container names; cnmctl applies the same rule to
 # networks because they become file names and kernel-visible strings.

@@ -34,6 +34,16 @@ def pytest_configure(config: pytest.Config) -> None:
     os.execvpe("unshare", argv, env)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Point cnmctl at a throwaway store and run root for the whole session, so
+    no test (or a command a test forgets to configure) touches the real ones."""
+    import tempfile
+
+    scratch = tempfile.mkdtemp(prefix="cnmctl-tests-")
+    os.environ.setdefault("CNMCTL_ROOT", os.path.join(scratch, "lib"))
+    os.environ.setdefault("CNMCTL_RUN_ROOT", os.path.join(scratch, "run"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     privileged = os.geteuid() == 0 and os.environ.get(INSIDE)
     in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")

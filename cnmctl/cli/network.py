@@ -83,26 +83,19 @@ def inspect(obj, fmt, verbose, networks) -> None:
         sys.exit(1)
 
 
-def _remove_each(refs, action) -> None:
-    from cnmctl.cli.render import each_or_error
-
-    status = each_or_error(refs, action, lambda msg: click.echo(f"Error: {msg}", err=True))
-    if status:
-        sys.exit(status)
-
-
 @network.command("rm")
 @click.argument("networks", nargs=-1, required=True)
 @click.pass_obj
 def rm(obj, networks) -> None:
     """Remove one or more networks."""
-    engine = obj.engine
+    from cnmctl.cli.readonly import network_rm
 
-    def remove(ref: str) -> None:
-        engine.remove_network(ref)
-        click.echo(ref)
-
-    _remove_each(networks, remove)
+    out, errors = network_rm(obj.engine, networks)
+    click.echo(out, nl=False)
+    for message in errors:
+        click.echo(f"Error: {message}", err=True)
+    if errors:
+        sys.exit(1)
 
 
 network.add_command(rm, "remove")

@@ -1,11 +1,13 @@
-"""The read-only commands scripts call in loops, without click.
+"""The commands scripts call in loops, without click.
 
-`network ls`, `network inspect` and `inspect` are what lab scripts run over
-and over (`cnmctl inspect -f '{{.State.Pid}}' c1`). Importing click costs more
-than the rest of such a command, so `fast_path` recognises their plain forms
-and runs them directly; anything else (help, an unknown flag, a malformed
-value) returns None and click parses it, with its usual messages. Both paths
-call the same functions below, so they behave the same.
+`network ls`, `network inspect`, `inspect`, `network create` and
+`network rm` are what lab scripts run over and over
+(`cnmctl inspect -f '{{.State.Pid}}' c1`). Importing click costs more than
+the rest of such a command, so `fast_path` recognises their plain forms and
+runs them directly; anything else (help, an unknown flag, a malformed value)
+returns None and click parses it, with its usual messages. Both paths call
+the same functions, and a test checks that the option tables below match the
+click commands' options.
 """
 
 from __future__ import annotations
@@ -190,6 +192,13 @@ def fast_path(argv: list[str]) -> int | None:
             return None
         fmt = (result[0]["format"] or [None])[0]
         return _run(root, run_root, lambda engine: network_inspect(engine, result[1], fmt))
+    if args[:2] == ["network", "create"]:
+        return _create(root, run_root, args[2:])
+    if args[:2] in (["network", "rm"], ["network", "remove"]):
+        result = _parse(args[2:], {}, {})
+        if result is None or not result[1]:
+            return None
+        return _run(root, run_root, lambda engine: network_rm(engine, result[1]))
     if args[:1] == ["inspect"]:
         result = _parse(args[1:], {}, {"format": ("-f", "--format"), "type": ("--type",)})
         if result is None or not result[1] or len(result[0]["format"]) > 1:
@@ -201,6 +210,68 @@ def fast_path(argv: list[str]) -> int | None:
         kind = kinds[0] if kinds else None
         return _run(root, run_root, lambda engine: object_inspect(engine, result[1], fmt, kind))
     return None
+
+
+# Options of the commands handled here: {key: names} for flags and for valued options.
+CREATE_FLAGS = {"ipv6": ("--ipv6",), "internal": ("--internal",),
+                "attachable": ("--attachable",)}
+CREATE_VALUED = {"driver": ("-d", "--driver"), "subnet": ("--subnet",),
+                 "ip_range": ("--ip-range",), "gateway": ("--gateway",),
+                 "aux_address": ("--aux-address",), "opt": ("-o", "--opt"),
+                 "label": ("--label",), "ipam_driver": ("--ipam-driver",),
+                 "ipam_opt": ("--ipam-opt",)}
+
+
+def _pairs(values: list[str], allow_bare: bool) -> dict[str, str] | None:
+    """KEY=VALUE options as a dict; None if one is malformed (click reports it)."""
+    result = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not key or (not sep and not allow_bare):
+            return None
+        result[key] = value
+    return result
+
+
+def _create(root, run_root, args: list[str]) -> int | None:
+    result = _parse(args, CREATE_FLAGS, CREATE_VALUED)
+    if result is None or len(result[1]) != 1:
+        return None
+    opts, (name,) = result
+    single = {k: opts[k] for k in ("driver", "ipam_driver")}
+    if any(len(v) > 1 for v in single.values()):
+        return None
+    options, labels = _pairs(opts["opt"], False), _pairs(opts["label"], True)
+    ipam_options = _pairs(opts["ipam_opt"], False)
+    if options is None or labels is None or ipam_options is None:
+        return None
+
+    def create(engine) -> tuple[str, list[str]]:
+        net = engine.create_network(
+            name, driver=(single["driver"] or ["bridge"])[0], subnets=opts["subnet"],
+            ip_ranges=opts["ip_range"], gateways=opts["gateway"],
+            aux_addresses=opts["aux_address"], enable_ipv6=opts["ipv6"],
+            internal=opts["internal"], attachable=opts["attachable"], options=options,
+            labels=labels, ipam_driver=(single["ipam_driver"] or ["default"])[0],
+            ipam_options=ipam_options)
+        return net.id + "\n", []
+
+    return _run(root, run_root, create)
+
+
+def network_rm(engine, refs) -> tuple[str, list[str]]:
+    """`network rm`: each removed name, and one error line per failure."""
+    from cnmctl.errors import CnmError
+
+    out, errors = [], []
+    for ref in refs:
+        try:
+            engine.remove_network(ref)
+        except CnmError as exc:
+            errors.append(str(exc))
+        else:
+            out.append(ref + "\n")
+    return "".join(out), errors
 
 
 def _parse_global(argv: list[str]) -> tuple[str | None, str | None, list[str]] | None:

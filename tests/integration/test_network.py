@@ -6,6 +6,7 @@ import ipaddress
 import json
 import os
 import subprocess
+import sys
 
 import kernel
 import pytest
@@ -282,3 +283,25 @@ def test_existing_bridge_name_is_refused(cnm):
 def test_usage_errors_exit_125(cnm):
     line = cnm.fails("network", "rm", "-f", "cnm-net", code=125)
     assert "No such option" in line and "-f" in line
+
+
+CLICK_PATH = [sys.executable, "-c", "import sys; from cnmctl.cli.app import main; main()"]
+
+
+@pytest.mark.parametrize("args", [a for a, _ in BAD_CREATES[:12]] + [
+    ["--subnet", "10.99.0.0/24", "--label", "k=v", "-o", "com.docker.network.driver.mtu=1400",
+     "good-net"]])
+def test_create_and_rm_same_through_click(cnm, args):
+    """`network create`/`rm` answer alike on the click-free path and through click."""
+    cnm("network", "create", "cnm-net")
+    outcomes = []
+    for prefix in (CNMCTL, CLICK_PATH):
+        create = subprocess.run([*prefix, "network", "create", *args], env=cnm.env,
+                                capture_output=True, text=True)
+        outcome = (create.returncode, len(create.stdout), create.stderr)
+        if create.returncode == 0:
+            rm = subprocess.run([*prefix, "network", "rm", args[-1]], env=cnm.env,
+                                capture_output=True, text=True)
+            outcome += (rm.returncode, rm.stdout, rm.stderr)
+        outcomes.append(outcome)
+    assert outcomes[0] == outcomes[1]

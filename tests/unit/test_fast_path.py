@@ -51,8 +51,23 @@ def test_same_output_both_ways(env, args):
 @pytest.mark.parametrize("args", [
     ["--help"], ["network", "ls", "--help"], ["network", "ls", "-qa"],
     ["network", "ls", "extra"], ["network", "inspect"], ["network", "ls", "-f", "bad"],
-    ["inspect", "--type", "volume", "x"], ["network", "create", "x"], ["ps"],
+    ["inspect", "--type", "volume", "x"], ["network", "create", "-o", "novalue", "x"],
+    ["network", "create", "--driver", "a", "--driver", "b", "x"], ["network", "rm"], ["ps"],
     ["--bogus", "network", "ls"],
 ])
 def test_unusual_arguments_go_to_click(args):
     assert fast_path(args) is None
+
+
+def test_create_option_table_matches_click():
+    from cnmctl.cli.network import create
+    from cnmctl.cli.readonly import CREATE_FLAGS, CREATE_VALUED
+
+    click_options = {name for param in create.params for name in param.opts
+                     if param.param_type_name == "option"} - {"-h", "--help"}
+    fast_options = {n for names in (*CREATE_FLAGS.values(), *CREATE_VALUED.values())
+                    for n in names}
+    assert fast_options == click_options
+    flags = {n for param in create.params if getattr(param, "is_flag", False)
+             for n in param.opts}
+    assert flags == {n for names in CREATE_FLAGS.values() for n in names}
