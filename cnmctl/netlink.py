@@ -157,9 +157,10 @@ class Rtnl:
         return None
 
     def link_add(self, ifname: str, kind: str, *, mac: str = "", mtu: int = 0,
-                 info_data: list | None = None) -> None:
-        """RTM_NEWLINK: create a link of `kind`."""
+                 info_data: list | None = None, index: int = 0) -> None:
+        """RTM_NEWLINK: create a link of `kind` (with ifindex `index` if not 0)."""
         msg = ifinfmsg()
+        msg["index"] = index
         attrs = [("IFLA_IFNAME", ifname)]
         if mac:
             attrs.append(("IFLA_ADDRESS", mac))
@@ -359,12 +360,18 @@ def plug_veth(host_ifname: str, bridge: str, sandbox_key: str, ifname: str, mac:
     step = f"create veth {host_ifname} for {ifname}"
     with _rtnl(step) as rtnl:
         master = _require(rtnl, bridge, step)
+        # Number the pair as if both ends had been made on the host (peer N, host
+        # side N+1), as Docker's moved veths are: `ip link`/`bridge link` name a
+        # peer in another namespace by its index, and a fresh sandbox's eth0
+        # would otherwise be index 2, which on the host is some other link.
+        peer_index = max(msg["index"] for msg in rtnl.links()) + 1
         ns_fd = os.open(sandbox_key, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            peer = [("IFLA_IFNAME", ifname), ("IFLA_ADDRESS", mac), ("IFLA_MTU", mtu),
-                    ("IFLA_NET_NS_FD", ns_fd)]
-            rtnl.link_add(host_ifname, "veth", mtu=mtu,
-                          info_data=[("VETH_INFO_PEER", {"attrs": peer})])
+            peer = {"index": peer_index,
+                    "attrs": [("IFLA_IFNAME", ifname), ("IFLA_ADDRESS", mac),
+                              ("IFLA_MTU", mtu), ("IFLA_NET_NS_FD", ns_fd)]}
+            rtnl.link_add(host_ifname, "veth", mtu=mtu, index=peer_index + 1,
+                          info_data=[("VETH_INFO_PEER", peer)])
         finally:
             os.close(ns_fd)
         try:

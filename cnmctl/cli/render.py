@@ -88,14 +88,18 @@ def format_rows(fmt: str, rows: list, header: object | None = None) -> str:
 
 
 def inspect_output(objects: list[dict], fmt: str | None) -> str:
-    """`inspect` output: an indented JSON array, or one template line per object."""
+    """`inspect` output: an indented JSON array, or one template line per object.
+
+    Unlike `ls`/`ps` formats, an inspect template is used as given (Docker does
+    not expand a literal \\n there, so `{{"\\n"}}` stays a Go string escape).
+    """
     if not fmt:
         return go_json(objects, indent=4) + "\n"
     if fmt == "json":
         return go_json(objects) + "\n"
     from cnmctl.gotemplate import compile_template
 
-    template = compile_template(prepare_format(fmt)[0])
+    template = compile_template(fmt)
     return "".join(template.execute(obj) + "\n" for obj in objects)
 
 
