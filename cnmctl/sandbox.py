@@ -27,6 +27,14 @@ def hostname_of(ctr: Container) -> str:
     return ctr.hostname or ctr.id[:12]
 
 
+def endpoint_aliases(ctr: Container, requested: list[str]) -> list[str]:
+    """The DNS aliases of an endpoint on a user-defined network, as Docker lists
+    them in NetworkSettings.Networks[NET].Aliases: the requested ones, the
+    12-character ID, then --hostname (each once)."""
+    names = [*requested, ctr.id[:12], *([ctr.hostname] if ctr.hostname else [])]
+    return list(dict.fromkeys(names))
+
+
 def hosts_text(ctr: Container, endpoints: list[Endpoint]) -> str:
     """/etc/hosts as Docker writes it: localhost lines, then own addresses."""
     lines = [HOSTS_HEADER]

@@ -91,7 +91,7 @@ _HOSTCONFIG_DEFAULTS = {
 
 
 def _endpoint_settings(req: dict | None, ep: Endpoint | None, network_id: str,
-                       user_defined: bool) -> dict:
+                       aliases: list[str] | None) -> dict:
     """One entry of NetworkSettings.Networks (empty placeholders until the container runs)."""
     ipam = None
     if req and (req.get("ip") or req.get("ip6")):
@@ -104,7 +104,7 @@ def _endpoint_settings(req: dict | None, ep: Endpoint | None, network_id: str,
     return {
         "IPAMConfig": ipam,
         "Links": None,
-        "Aliases": (ep.aliases or None) if ep and user_defined else None,
+        "Aliases": aliases or None,
         "NetworkID": network_id,
         "EndpointID": ep.id if ep else "",
         "Gateway": ep.gateway if ep else "",
@@ -116,6 +116,23 @@ def _endpoint_settings(req: dict | None, ep: Endpoint | None, network_id: str,
         "MacAddress": ep.mac if ep else "",
         "DriverOpts": {} if req and req.get("connected") else None,
     }
+
+
+def _aliases(ctr: Container, req: dict, ep: Endpoint | None, net: Network | None,
+             started: bool) -> list[str] | None:
+    """NetworkSettings.Networks[NET].Aliases as Docker shows it: none on the default
+    bridge; the endpoint's while it exists; a stopped container, or a created one
+    connected with `network connect`, keeps the full list (requested, short ID,
+    hostname); one only created with --network shows just what was requested."""
+    from cnmctl.sandbox import endpoint_aliases
+
+    if net is None or net.is_default_bridge:
+        return None
+    if ep is not None:
+        return ep.aliases
+    if started or req.get("connected"):
+        return endpoint_aliases(ctr, req.get("aliases", []))
+    return req.get("aliases") or None
 
 
 def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[str, Network],
@@ -132,10 +149,10 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
         ep = by_network.get(net.id) if net else None
         started = ctr.status != "created"
         settings[name] = _endpoint_settings(req, ep, net.id if net and started else "",
-                                            bool(net) and not net.is_default_bridge)
+                                            _aliases(ctr, req, ep, net, started))
     default = next((ep for ep in endpoints if networks.get("bridge")
                     and ep.network_id == networks["bridge"].id), None)
-    legacy = _endpoint_settings(None, default, "", False)
+    legacy = _endpoint_settings(None, default, "", None)
     running = ctr.status == "running"
     return {
         "Id": ctr.id,

@@ -38,6 +38,23 @@ def random_mac() -> str:
     return ":".join(f"{b:02x}" for b in raw)
 
 
+def _check_mode_conflicts(networks: list[str], *, hostname: str, mac: str, dns: list[str],
+                          extra_hosts: list[str]) -> None:
+    """Refuse what Docker refuses with a shared network namespace: a container
+    joined to another's (or the host's) cannot bring its own name, MAC or
+    resolver settings (runconfig's ErrConflict* messages)."""
+    joined = any(n.startswith("container:") for n in networks)
+    conflicts = [
+        (joined and hostname, "hostname"),
+        ((joined or "host" in networks) and mac, "mac-address"),
+        (joined and dns, "dns"),
+        (joined and extra_hosts, "custom host-to-IP mapping"),
+    ]
+    for conflict, what in conflicts:
+        if conflict:
+            raise InvalidArgument(f"conflicting options: {what} and the network mode")
+
+
 class ContainerOps:
     """Mixed into Engine; relies on its store, run root and lookups."""
 
@@ -69,6 +86,8 @@ class ContainerOps:
         """
         if not argv:
             raise InvalidArgument("no command given: cnmctl runs host commands, not images")
+        _check_mode_conflicts(list(networks), hostname=hostname, mac=mac, dns=list(dns),
+                              extra_hosts=list(extra_hosts))
         if rootfs and not os.path.isdir(rootfs):
             raise InvalidArgument(f"rootfs {rootfs} does not exist or is not a directory")
         mode, requested = self._requested_networks(list(networks) or ["bridge"], ip, ip6,
@@ -230,10 +249,11 @@ class ContainerOps:
                 "container cannot be connected to multiple networks with one of the networks "
                 "in private (none) mode"
             )
+        from cnmctl.sandbox import endpoint_aliases
+
         aliases = []
         if not net.is_default_bridge:
-            aliases = list(dict.fromkeys([*req.get("aliases", []), ctr.id[:12],
-                                          *([ctr.hostname] if ctr.hostname else [])]))
+            aliases = endpoint_aliases(ctr, req.get("aliases", []))
         ep = Endpoint(id=new_id(), network_id=net.id, container_id=ctr.id, name=ctr.name,
                       aliases=aliases, ifname=ifname, static_ipv4=req.get("ip", ""),
                       static_ipv6=req.get("ip6", ""))
@@ -335,11 +355,23 @@ class ContainerOps:
         return peer
 
     def _write_files(self, ctr: Container, sandbox: Sandbox | None) -> dict[str, str]:
-        """resolv.conf, hosts and hostname for the container (bind-mounted over /etc)."""
+        """resolv.conf, hosts and hostname for the container (bind-mounted over /etc).
+
+        A container joined with `--network container:NAME` shares NAME's files
+        and takes its host name, as Docker does (the names in /etc/hosts are
+        the network namespace's, which belongs to NAME).
+        """
         from cnmctl import sandbox as sandbox_files
 
         folder = self.container_dir(ctr.id)
-        os.makedirs(folder, mode=0o700, exist_ok=True)
+        os.makedirs(folder, mode=0o700, exist_ok=True)  # for the logs, in any mode
+        if ctr.network_mode.startswith("container:"):
+            peer = self._peer_container(ctr)
+            ctr.hostname = sandbox_files.hostname_of(peer)
+            shared = self.container_dir(peer.id)
+            return {inside: os.path.join(shared, name) for inside, name in (
+                ("/etc/resolv.conf", "resolv.conf"), ("/etc/hosts", "hosts"),
+                ("/etc/hostname", "hostname"))}
         eps = self._sandbox_endpoints(sandbox) if sandbox else []
         return sandbox_files.write_files(folder, ctr, eps)
 
@@ -368,12 +400,36 @@ class ContainerOps:
         sandbox_doc = self.store.get("sandboxes", ctr.sandbox_id) if ctr.sandbox_id else None
         if sandbox_doc and sandbox_doc["container_id"] == ctr.id:
             sandbox = Sandbox.from_doc(sandbox_doc)
+            endpoints = []
             for ep in self._sandbox_endpoints(sandbox):
                 doc = self.store.get("networks", ep.network_id)
-                self._drop_endpoint(Network.from_doc(doc) if doc else None, ep)
+                endpoints.append((Network.from_doc(doc) if doc else None, ep))
+            if self._evict(ctr, sandbox):
+                # Someone stays in the namespace (a container sharing it, an
+                # nsenter from the host): unplug the interfaces explicitly, as
+                # they would otherwise outlive the endpoints.
+                for net, ep in endpoints:
+                    if net is not None:
+                        with contextlib.suppress(CnmError):
+                            self._driver(net).leave(net, ep, sandbox.key)
+            for net, ep in endpoints:
+                self._drop_endpoint(net, ep)
             linux.delete_netns(sandbox.key)
             self.store.delete("sandboxes", sandbox.id)
         ctr.sandbox_id = ""
+
+    def _evict(self, ctr: Container, sandbox: Sandbox) -> bool:
+        """Kill what the container left running in its sandbox; True if other
+        processes (containers joined with container:NAME, host processes that
+        entered only its network namespace) remain in it."""
+        from cnmctl.runtime import process
+
+        keep = {process.namespace_of(f"/proc/{os.getpid()}/ns/mnt")}
+        for other in self.containers():
+            if other.id != ctr.id and other.sandbox_id == sandbox.id and other.pid:
+                keep.add(process.namespace_of(f"/proc/{other.pid}/ns/mnt"))
+        keep.discard(None)
+        return process.evict(sandbox.key, keep)
 
     def _forget(self, ctr: Container) -> None:
         import shutil

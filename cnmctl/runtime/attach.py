@@ -3,6 +3,7 @@ container's log, signals are passed on, and cnmctl exits with its status."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import signal
@@ -38,30 +39,26 @@ def run_attached(engine, ctr, interactive: bool) -> int:
 
 def _tee(folder: str, popen: subprocess.Popen) -> None:
     """Copy the child's stdout/stderr to ours and to the container's log files."""
-    outputs = {
-        popen.stdout.fileno(): (sys.stdout.buffer, open(os.path.join(folder, "stdout.log"), "ab")),
-        popen.stderr.fileno(): (sys.stderr.buffer, open(os.path.join(folder, "stderr.log"), "ab")),
-    }
-    selector = selectors.DefaultSelector()
-    for fd in outputs:
-        selector.register(fd, selectors.EVENT_READ)
-    try:
+    with contextlib.ExitStack() as logs:
+        outputs = {
+            popen.stdout.fileno(): (sys.stdout.buffer, logs.enter_context(
+                open(os.path.join(folder, "stdout.log"), "ab"))),
+            popen.stderr.fileno(): (sys.stderr.buffer, logs.enter_context(
+                open(os.path.join(folder, "stderr.log"), "ab"))),
+        }
+        selector = selectors.DefaultSelector()
+        for fd in outputs:
+            selector.register(fd, selectors.EVENT_READ)
         while outputs:
             for key, _ in selector.select():
                 data = os.read(key.fd, 65536)
                 terminal, log = outputs[key.fd]
                 if not data:
                     selector.unregister(key.fd)
-                    log.close()
                     del outputs[key.fd]
                     continue
                 log.write(data)
                 log.flush()
-                try:
+                with contextlib.suppress(BrokenPipeError):
                     terminal.write(data)
                     terminal.flush()
-                except BrokenPipeError:
-                    pass
-    finally:
-        for _terminal, log in outputs.values():
-            log.close()

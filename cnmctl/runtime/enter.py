@@ -13,8 +13,10 @@ written.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import sys
 
 if __package__ in (None, ""):  # run by path with -S: find the cnmctl package
@@ -77,7 +79,39 @@ def enter(spec: dict) -> None:
         key, _, value = item.partition("=")
         env[key] = value
     argv = spec["argv"]
-    os.execvpe(argv[0], argv, env)
+    try:
+        os.execve(find_executable(argv[0], env), argv, env)
+    except OSError as exc:
+        raise CannotExec(*exec_failure(argv[0], exc)) from exc
+
+
+class CannotExec(Exception):
+    """The set-up worked but the command could not be executed: (code, message)."""
+
+
+def find_executable(name: str, env: dict[str, str]) -> str:
+    """The command's path as runc finds it (Go's exec.LookPath): a name with a
+    slash as is, else the first regular file with an execute bit on $PATH.
+
+    Not os.execvpe: it imports `warnings` lazily, which a `-S` interpreter
+    cannot find once chrooted into a --rootfs tree, and its error names the
+    last directory tried rather than the command.
+    """
+    if "/" in name:
+        return name
+    for folder in env.get("PATH", DEFAULT_PATH).split(":"):
+        path = os.path.join(folder or ".", name)
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode) and info.st_mode & 0o111:
+            return path
+    raise NotOnPath(errno.ENOENT, "executable file not found in $PATH", name)
+
+
+class NotOnPath(FileNotFoundError):
+    """No executable of that name on $PATH."""
 
 
 def main() -> None:
@@ -87,20 +121,22 @@ def main() -> None:
     os.set_inheritable(status_fd, False)
     try:
         enter(spec)
-    except FileNotFoundError as exc:
-        code, message = 127, _exec_message(spec, exc, "executable file not found in $PATH")
-    except PermissionError as exc:
-        code, message = 126, _exec_message(spec, exc, "permission denied")
+    except CannotExec as exc:
+        code, message = exc.args
     except OSError as exc:
         code, message = 125, f"container set-up failed: {exc}"
     os.write(status_fd, f"{code} {message}".encode())
     os._exit(code)
 
 
-def _exec_message(spec: dict, exc: OSError, what: str) -> str:
-    if exc.filename not in (None, spec["argv"][0]):
-        return f"{exc.filename}: {exc.strerror}"
-    return f'exec: "{spec["argv"][0]}": {what}'
+def exec_failure(command: str, exc: OSError) -> tuple[int, str]:
+    """Docker's exit code and message for a command that could not be executed:
+    127 when it is not found, 126 when it cannot be run."""
+    if isinstance(exc, NotOnPath):
+        return 127, f'exec: "{command}": {exc.strerror}'
+    if isinstance(exc, FileNotFoundError):
+        return 127, f'exec: "{command}": stat {command}: no such file or directory'
+    return 126, f'exec: "{command}": {(exc.strerror or str(exc)).lower()}'
 
 
 if __name__ == "__main__":

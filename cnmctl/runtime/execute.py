@@ -8,7 +8,7 @@ import sys
 
 from cnmctl import linux
 from cnmctl.errors import Conflict
-from cnmctl.runtime.enter import DEFAULT_PATH
+from cnmctl.runtime.enter import DEFAULT_PATH, exec_failure, find_executable
 
 NAMESPACES = (("net", linux.CLONE_NEWNET), ("uts", linux.CLONE_NEWUTS), ("mnt", linux.CLONE_NEWNS))
 
@@ -46,11 +46,10 @@ def exec_in_container(engine, ctr, argv: list[str], *, env: list[str], workdir: 
         os.chdir(workdir or ctr.workdir or "/")
     sys.stdout.flush()
     try:
-        os.execvpe(argv[0], argv, environ)
-    except FileNotFoundError:
-        code, message = 127, f'exec: "{argv[0]}": executable file not found in $PATH'
-    except PermissionError:
-        code, message = 126, f'exec: "{argv[0]}": permission denied'
+        # Looked up as the container's own process is (inside its root, on its PATH).
+        os.execve(find_executable(argv[0], environ), argv, environ)
+    except OSError as exc:
+        code, message = exec_failure(argv[0], exc)
     if detach:
         os._exit(code)
     print(f"Error: {message}", file=sys.stderr)

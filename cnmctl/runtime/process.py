@@ -86,6 +86,46 @@ def signal_and_wait(pid: int, started: int, sig: int, timeout: float) -> None:
         time.sleep(0.005)
 
 
+def namespace_of(path: str) -> tuple[int, int] | None:
+    """The (device, inode) identifying the namespace at `path` (a bind mount or
+    /proc/PID/ns/KIND), or None if it is gone."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def evict(netns_path: str, keep_mnt: set[tuple[int, int]]) -> bool:
+    """SIGKILL every process left in the network namespace at `netns_path`,
+    except those whose mount namespace is in `keep_mnt`; wait for them to die.
+
+    Containers have no PID namespace, so whatever the command started (or
+    `exec` ran) outlives it; Docker kills those with the container. Left
+    alive they would keep the namespace, and with it the veths and their
+    addresses (already back in IPAM), in the kernel. Returns True if kept
+    processes remain inside.
+    """
+    target = namespace_of(netns_path)
+    if target is None:
+        return False
+    victims, kept = [], False
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or namespace_of(f"/proc/{entry}/ns/net") != target:
+            continue
+        if namespace_of(f"/proc/{entry}/ns/mnt") in keep_mnt:
+            kept = True
+            continue
+        victims.append((int(entry), start_time(int(entry))))
+    for pid, started in victims:
+        if alive(pid, started):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5.0
+    while any(alive(pid, started) for pid, started in victims) and time.monotonic() < deadline:
+        time.sleep(0.002)
+    return kept
+
+
 def enter_spec(ctr: Container, sandbox: Sandbox | None, files: dict[str, str]) -> dict:
     """What runtime/enter.py needs to become this container's process."""
     return {
