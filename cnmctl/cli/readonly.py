@@ -120,7 +120,7 @@ def network_inspect(engine, refs, fmt: str | None) -> tuple[str, list[str]]:
 def object_inspect(engine, refs, fmt: str | None, kind: str | None) -> tuple[str, list[str]]:
     """The output and errors of `inspect` (containers, then networks)."""
     return inspect_many(lambda ref: engine.inspect_object(ref, kind), refs, fmt,
-                        lambda ref, _exc: f"No such object: {ref}")
+                        lambda ref, _exc: f"No such {kind or 'object'}: {ref}")
 
 
 # -- the click-free path ---------------------------------------------------------
