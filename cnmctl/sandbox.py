@@ -94,13 +94,14 @@ def _write_in_place(path: str, text: str) -> None:
         f.truncate()
 
 
-def write_files(folder: str, ctr: Container, endpoints: list[Endpoint]) -> dict[str, str]:
-    """Write the three files; return {path in container: path on host}."""
-    files = {
-        "/etc/resolv.conf": (os.path.join(folder, "resolv.conf"), resolv_text(ctr)),
-        "/etc/hosts": (os.path.join(folder, "hosts"), hosts_text(ctr, endpoints)),
-        "/etc/hostname": (os.path.join(folder, "hostname"), hostname_of(ctr) + "\n"),
-    }
-    for host_path, text in files.values():
-        _write_in_place(host_path, text)
-    return {inside: host_path for inside, (host_path, _text) in files.items()}
+# (path in the container, file name in the container's folder)
+FILES = (("/etc/resolv.conf", "resolv.conf"), ("/etc/hosts", "hosts"),
+         ("/etc/hostname", "hostname"))
+
+
+def write_files(folder: str, ctr: Container, endpoints: list[Endpoint]) -> None:
+    """Write the container's resolv.conf, hosts and hostname into `folder`."""
+    texts = {"resolv.conf": resolv_text(ctr), "hosts": hosts_text(ctr, endpoints),
+             "hostname": hostname_of(ctr) + "\n"}
+    for _inside, name in FILES:
+        _write_in_place(os.path.join(folder, name), texts[name])

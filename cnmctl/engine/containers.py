@@ -299,13 +299,19 @@ class ContainerOps:
             if ctr.status == "running" and process.alive(ctr.pid, ctr.pid_start_time):
                 return ctr if not foreground else None
             undo: list = []
+            self.ensure_kernel()
+            # Start the process first, held at a gate: its interpreter start-up
+            # then overlaps with building the sandbox.
+            sandbox_id = new_id()
+            files = self._file_paths(ctr)
+            launch = process.launch(self, ctr, self._netns_for(ctr, sandbox_id), files,
+                                    foreground=foreground, stdio=stdio)
             try:
-                self.ensure_kernel()
-                sandbox = self._build_sandbox(ctr, undo)
-                files = self._write_files(ctr, sandbox)
-                started = process.spawn(self, ctr, sandbox, files, foreground=foreground,
-                                        stdio=stdio)
+                sandbox = self._build_sandbox(ctr, undo, sandbox_id)
+                self._write_files(ctr, sandbox)
+                started = launch.go()
             except BaseException:
+                launch.cancel()
                 for action in reversed(undo):
                     with contextlib.suppress(Exception):
                         action()
@@ -317,7 +323,16 @@ class ContainerOps:
             self.store.put("containers", ctr.id, ctr.to_doc())
         return started if foreground else ctr
 
-    def _build_sandbox(self, ctr: Container, undo: list) -> Sandbox | None:
+    def _netns_for(self, ctr: Container, sandbox_id: str) -> str:
+        """The namespace the process will join: its own sandbox's, the peer's, or none."""
+        if ctr.network_mode == "host":
+            return ""
+        if ctr.network_mode.startswith("container:"):
+            peer = self._peer_container(ctr)
+            return Sandbox.from_doc(self.store.get("sandboxes", peer.sandbox_id)).key
+        return self.sandbox_key(sandbox_id)
+
+    def _build_sandbox(self, ctr: Container, undo: list, sandbox_id: str) -> Sandbox | None:
         """The namespace and one endpoint per requested network (none for host mode)."""
         from cnmctl import linux, netlink
 
@@ -328,8 +343,7 @@ class ContainerOps:
             peer = self._peer_container(ctr)
             return Sandbox.from_doc(self.store.get("sandboxes", peer.sandbox_id))
         nets = [(self._network_for_start(name), req) for name, req in ctr.networks.items()]
-        sandbox = Sandbox(id=new_id(), key="", container_id=ctr.id)
-        sandbox.key = self.sandbox_key(sandbox.id)
+        sandbox = Sandbox(id=sandbox_id, key=self.sandbox_key(sandbox_id), container_id=ctr.id)
         linux.create_netns(sandbox.key)
         undo.append(lambda: linux.delete_netns(sandbox.key))
         netlink.loopback_up(sandbox.key)
@@ -354,8 +368,8 @@ class ContainerOps:
             raise Conflict(f"cannot join network of a non running container: {peer.id}")
         return peer
 
-    def _write_files(self, ctr: Container, sandbox: Sandbox | None) -> dict[str, str]:
-        """resolv.conf, hosts and hostname for the container (bind-mounted over /etc).
+    def _file_paths(self, ctr: Container) -> dict[str, str]:
+        """{path in the container: path on the host} of resolv.conf, hosts, hostname.
 
         A container joined with `--network container:NAME` shares NAME's files
         and takes its host name, as Docker does (the names in /etc/hosts are
@@ -368,12 +382,17 @@ class ContainerOps:
         if ctr.network_mode.startswith("container:"):
             peer = self._peer_container(ctr)
             ctr.hostname = sandbox_files.hostname_of(peer)
-            shared = self.container_dir(peer.id)
-            return {inside: os.path.join(shared, name) for inside, name in (
-                ("/etc/resolv.conf", "resolv.conf"), ("/etc/hosts", "hosts"),
-                ("/etc/hostname", "hostname"))}
-        eps = self._sandbox_endpoints(sandbox) if sandbox else []
-        return sandbox_files.write_files(folder, ctr, eps)
+            folder = self.container_dir(peer.id)
+        return {inside: os.path.join(folder, name) for inside, name in sandbox_files.FILES}
+
+    def _write_files(self, ctr: Container, sandbox: Sandbox | None) -> None:
+        """Write the container's own resolv.conf, hosts and hostname (bind-mounted
+        over /etc); a `container:` container uses its peer's."""
+        from cnmctl import sandbox as sandbox_files
+
+        if not ctr.network_mode.startswith("container:"):
+            eps = self._sandbox_endpoints(sandbox) if sandbox else []
+            sandbox_files.write_files(self.container_dir(ctr.id), ctr, eps)
 
     # -- exit, stop, kill, rm -------------------------------------------------
     def container_exited(self, cid: str, exit_code: int, expected_pid: int = 0) -> None:

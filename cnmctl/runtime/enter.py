@@ -115,10 +115,18 @@ class NotOnPath(FileNotFoundError):
 
 
 def main() -> None:
-    """Entry point: `enter.py SPEC_JSON STATUS_FD`."""
+    """Entry point: `enter.py SPEC_JSON STATUS_FD GATE_FD`.
+
+    It waits at the gate (a pipe) until cnmctl has built the sandbox; a gate
+    closed without a go-ahead means the start was abandoned.
+    """
     spec = json.loads(sys.argv[1])
-    status_fd = int(sys.argv[2])
+    status_fd, gate_fd = int(sys.argv[2]), int(sys.argv[3])
     os.set_inheritable(status_fd, False)
+    go = os.read(gate_fd, 1)
+    os.close(gate_fd)
+    if go != b"1":
+        os._exit(125)
     try:
         enter(spec)
     except CannotExec as exc:

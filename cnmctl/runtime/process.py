@@ -10,6 +10,7 @@ Python supervisor would cost 3.8 MB; there is no daemon.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 from cnmctl.errors import CnmError
 
 if TYPE_CHECKING:
-    from cnmctl.model import Container, Sandbox
+    from cnmctl.model import Container
 
 ENTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "enter.py")
 # $1 = container ID, $2 = pid-report fd, $3 = status fd, $4 = python; then the command.
@@ -126,10 +127,10 @@ def evict(netns_path: str, keep_mnt: set[tuple[int, int]]) -> bool:
     return kept
 
 
-def enter_spec(ctr: Container, sandbox: Sandbox | None, files: dict[str, str]) -> dict:
+def enter_spec(ctr: Container, netns: str, files: dict[str, str]) -> dict:
     """What runtime/enter.py needs to become this container's process."""
     return {
-        "netns": sandbox.key if sandbox else "",
+        "netns": netns,
         "hostname": "" if ctr.network_mode == "host" else (ctr.hostname or ctr.id[:12]),
         "binds": sorted((host, inside) for inside, host in files.items()
                         if not (ctr.network_mode == "host" and inside == "/etc/hostname")),
@@ -157,21 +158,64 @@ def _check_exec(status_r: int) -> None:
         raise err
 
 
-def spawn(engine, ctr: Container, sandbox: Sandbox | None, files: dict[str, str], *,
-          foreground: bool, stdio=None) -> Started:
-    """Start the container's process; raise ExecFailed if its command cannot run."""
-    spec = json.dumps(enter_spec(ctr, sandbox, files))
+class Launch:
+    """A container process started but held at a gate until its sandbox is ready.
+
+    The gate is a pipe enter.py reads before entering the namespace: `go`
+    opens it and waits for the command to be running (or to fail to exec);
+    `cancel` closes it, and the held process exits without doing anything.
+    """
+
+    def __init__(self, gate_w: int, status_r: int, report_r: int | None,
+                 popen: subprocess.Popen, foreground: bool) -> None:
+        self.gate_w, self.status_r, self.report_r = gate_w, status_r, report_r
+        self.popen, self.foreground = popen, foreground
+
+    def go(self) -> Started:
+        """Open the gate; the started process, or ExecFailed."""
+        os.write(self.gate_w, b"1")
+        os.close(self.gate_w)
+        if self.foreground:
+            _check_exec(self.status_r)
+            pid = self.popen.pid
+            return Started(pid, start_time(pid), os.getpid(), self.popen)
+        pid = int(_read_all(self.report_r) or b"0")
+        _check_exec(self.status_r)
+        # The supervisor is reaped by init once we exit; Popen must not wait for it.
+        self.popen.returncode = 0
+        return Started(pid, start_time(pid), self.popen.pid)
+
+    def cancel(self) -> None:
+        """Keep the gate shut: the held process exits (its supervisor's exit
+        report finds no running container and changes nothing)."""
+        with contextlib.suppress(OSError):
+            os.close(self.gate_w)
+        for fd in (self.status_r, self.report_r):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        if self.foreground:
+            self.popen.wait()
+        else:
+            self.popen.returncode = 0
+
+
+def launch(engine, ctr: Container, netns: str, files: dict[str, str], *, foreground: bool,
+           stdio=None) -> Launch:
+    """Start the container's process, held at the gate (see Launch)."""
+    spec = json.dumps(enter_spec(ctr, netns, files))
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
-    enter_cmd = [sys.executable, "-S", "-E", ENTER, spec, str(status_w)]
+    gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
+    enter_cmd = [sys.executable, "-S", "-E", ENTER, spec, str(status_w), str(gate_r)]
     if foreground:
         stdin, stdout, stderr = stdio
         try:
-            popen = subprocess.Popen(enter_cmd, pass_fds=(status_w,), stdin=stdin,
+            popen = subprocess.Popen(enter_cmd, pass_fds=(status_w, gate_r), stdin=stdin,
                                      stdout=stdout, stderr=stderr)
         finally:
             os.close(status_w)
-        _check_exec(status_r)
-        return Started(popen.pid, start_time(popen.pid), os.getpid(), popen)
+            os.close(gate_r)
+        return Launch(gate_w, status_r, None, popen, foreground=True)
     folder = engine.container_dir(ctr.id)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
@@ -184,14 +228,10 @@ def spawn(engine, ctr: Container, sandbox: Sandbox | None, files: dict[str, str]
         supervisor = subprocess.Popen(
             ["/bin/sh", "-c", SUPERVISOR, "cnmctl-supervisor", ctr.id, str(report_w),
              str(status_w), sys.executable, *enter_cmd],
-            pass_fds=(report_w, status_w), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-            env=env, start_new_session=True, cwd="/",
+            pass_fds=(report_w, status_w, gate_r), stdin=subprocess.DEVNULL, stdout=out,
+            stderr=err, env=env, start_new_session=True, cwd="/",
         )
     finally:
-        for fd in (report_w, status_w, out, err):
+        for fd in (report_w, status_w, gate_r, out, err):
             os.close(fd)
-    pid = int(_read_all(report_r) or b"0")
-    _check_exec(status_r)
-    # The supervisor is reaped by init once we exit; Popen must not wait for it.
-    supervisor.returncode = 0
-    return Started(pid, start_time(pid), supervisor.pid)
+    return Launch(gate_w, status_r, report_r, supervisor, foreground=False)
