@@ -7,7 +7,7 @@ import sys
 
 def main() -> None:
     """Run cnmctl with the process's arguments."""
-    from cnmctl.cli.readonly import fast_path
+    from cnmctl.cli.direct import fast_path
 
     code = fast_path(sys.argv[1:])
     if code is not None:

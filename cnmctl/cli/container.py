@@ -111,10 +111,14 @@ def create(obj, **opts) -> None:
     click.echo(_create(obj.engine, opts, check_networks=False).id)
 
 
-def _each(refs, action) -> None:
-    from cnmctl.cli.render import each_or_error
+def _each(obj, verb: str, refs, **opts) -> None:
+    """Run a per-container verb over `refs` (shared with the click-free path)."""
+    from cnmctl.cli.direct import container_verb, each_ref
 
-    status = each_or_error(refs, action, _err)
+    out, errors, status = each_ref(refs, container_verb(obj.engine, verb, opts))
+    click.echo(out, nl=False)
+    for message in errors:
+        _err(message)
     if status:
         sys.exit(status)
 
@@ -126,11 +130,7 @@ def _each(refs, action) -> None:
 @click.pass_obj
 def start(obj, attach, containers) -> None:
     """Start one or more created or stopped containers."""
-    def one(ref):
-        obj.engine.start_container(ref)
-        click.echo(ref)
-
-    _each(containers, one)
+    _each(obj, "start", containers)
 
 
 @click.command()
@@ -140,11 +140,7 @@ def start(obj, attach, containers) -> None:
 @click.pass_obj
 def stop(obj, timeout, containers) -> None:
     """Stop running containers: SIGTERM, then SIGKILL after the timeout."""
-    def one(ref):
-        obj.engine.stop_container(ref, timeout)
-        click.echo(ref)
-
-    _each(containers, one)
+    _each(obj, "stop", containers, time=timeout)
 
 
 @click.command()
@@ -154,12 +150,7 @@ def stop(obj, timeout, containers) -> None:
 @click.pass_obj
 def restart(obj, timeout, containers) -> None:
     """Restart one or more containers."""
-    def one(ref):
-        obj.engine.stop_container(ref, timeout)
-        obj.engine.start_container(ref)
-        click.echo(ref)
-
-    _each(containers, one)
+    _each(obj, "restart", containers, time=timeout)
 
 
 @click.command()
@@ -169,15 +160,7 @@ def restart(obj, timeout, containers) -> None:
 @click.pass_obj
 def kill(obj, sig, containers) -> None:
     """Send a signal to running containers."""
-    from cnmctl.cli.validate import parse_signal
-
-    number = parse_signal(sig)
-
-    def one(ref):
-        obj.engine.kill_container(ref, number)
-        click.echo(ref)
-
-    _each(containers, one)
+    _each(obj, "kill", containers, signal=sig)
 
 
 @click.command()
@@ -186,11 +169,7 @@ def kill(obj, sig, containers) -> None:
 @click.pass_obj
 def rm(obj, force, containers) -> None:
     """Remove one or more containers."""
-    def one(ref):
-        obj.engine.remove_container(ref, force=force)
-        click.echo(ref)
-
-    _each(containers, one)
+    _each(obj, "rm", containers, force=force)
 
 
 @click.command()
@@ -204,7 +183,7 @@ def rm(obj, force, containers) -> None:
 @click.pass_obj
 def ps(obj, show_all, quiet, no_trunc, filters, fmt) -> None:
     """List containers (running ones unless -a)."""
-    from cnmctl.cli.readonly import parse_filters
+    from cnmctl.cli.direct import parse_filters
     from cnmctl.cli.render import format_rows
     from cnmctl.views import ContainerRow
 
@@ -246,10 +225,7 @@ def logs(obj, follow, tail, timestamps, container) -> None:
 @click.pass_obj
 def wait(obj, containers) -> None:
     """Block until containers stop, then print their exit codes."""
-    def one(ref):
-        click.echo(obj.engine.wait_container(ref))
-
-    _each(containers, one)
+    _each(obj, "wait", containers)
 
 
 @click.command("exec", context_settings={"allow_interspersed_args": False})
@@ -277,7 +253,7 @@ def exec_(obj, detach, interactive, env, workdir, container, command) -> None:
 @click.pass_obj
 def inspect(obj, fmt, kind, objects) -> None:
     """Display detailed information on containers or networks."""
-    from cnmctl.cli.readonly import object_inspect
+    from cnmctl.cli.direct import object_inspect
 
     out, errors = object_inspect(obj.engine, objects, fmt, kind)
     click.echo(out, nl=False)

@@ -58,7 +58,7 @@ def create(obj, name, driver, subnet, ip_range, gateway, aux_address, ipv6, inte
 @click.pass_obj
 def ls(obj, filters, fmt, no_trunc, quiet) -> None:
     """List networks."""
-    from cnmctl.cli.readonly import network_ls
+    from cnmctl.cli.direct import network_ls
 
     click.echo(network_ls(obj.engine, filters, fmt, no_trunc, quiet), nl=False)
 
@@ -73,7 +73,7 @@ network.add_command(ls, "list")
 @click.pass_obj
 def inspect(obj, fmt, verbose, networks) -> None:
     """Display detailed information on one or more networks."""
-    from cnmctl.cli.readonly import network_inspect
+    from cnmctl.cli.direct import network_inspect
 
     out, errors = network_inspect(obj.engine, networks, fmt)
     click.echo(out, nl=False)
@@ -88,7 +88,7 @@ def inspect(obj, fmt, verbose, networks) -> None:
 @click.pass_obj
 def rm(obj, networks) -> None:
     """Remove one or more networks."""
-    from cnmctl.cli.readonly import network_rm
+    from cnmctl.cli.direct import network_rm
 
     out, errors = network_rm(obj.engine, networks)
     click.echo(out, nl=False)
@@ -103,7 +103,7 @@ network.add_command(rm, "remove")
 
 def _prune_keep(filters: dict):
     """A predicate: True for networks that `prune --filter` must keep."""
-    from cnmctl.cli.readonly import label_matches
+    from cnmctl.cli.direct import label_matches
     from cnmctl.cli.timefilter import parse_until
 
     limits = [parse_until(v) for v in filters.get("until", [])]
@@ -125,7 +125,7 @@ def _prune_keep(filters: dict):
 @click.pass_obj
 def prune(obj, filters, force) -> None:
     """Remove all unused user-defined networks."""
-    from cnmctl.cli.readonly import parse_filters
+    from cnmctl.cli.direct import parse_filters
 
     keep = _prune_keep(parse_filters(filters, PRUNE_FILTERS))
     if not force:

@@ -8,7 +8,7 @@ those column widths and its import costs more than a whole `network ls`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 TAB_MINWIDTH = 10
 TAB_PADDING = 3
@@ -101,18 +101,3 @@ def inspect_output(objects: list[dict], fmt: str | None) -> str:
 
     template = compile_template(fmt)
     return "".join(template.execute(obj) + "\n" for obj in objects)
-
-
-def each_or_error(refs: Iterable[str], action: Callable[[str], object],
-                  report: Callable[[str], None]) -> int:
-    """Apply `action` to every ref, reporting each failure; return the exit status."""
-    from cnmctl.errors import CnmError
-
-    status = 0
-    for ref in refs:
-        try:
-            action(ref)
-        except CnmError as exc:
-            report(str(exc))
-            status = exc.exit_code
-    return status

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from cnmctl.cli.readonly import fast_path
+from cnmctl.cli.direct import fast_path
 
 CLICK = [sys.executable, "-c", "import sys; from cnmctl.cli.app import main; main()"]
 FAST = [sys.executable, "-m", "cnmctl"]
@@ -60,8 +60,8 @@ def test_unusual_arguments_go_to_click(args):
 
 
 def test_create_option_table_matches_click():
+    from cnmctl.cli.direct import CREATE_FLAGS, CREATE_VALUED
     from cnmctl.cli.network import create
-    from cnmctl.cli.readonly import CREATE_FLAGS, CREATE_VALUED
 
     click_options = {name for param in create.params for name in param.opts
                      if param.param_type_name == "option"} - {"-h", "--help"}
@@ -71,3 +71,19 @@ def test_create_option_table_matches_click():
     flags = {n for param in create.params if getattr(param, "is_flag", False)
              for n in param.opts}
     assert flags == {n for names in CREATE_FLAGS.values() for n in names}
+
+
+@pytest.mark.parametrize("verb", ["start", "stop", "restart", "kill", "rm", "wait"])
+def test_container_verb_tables_match_click(verb):
+    import importlib
+
+    from cnmctl.cli.direct import CONTAINER_VERBS
+
+    command = getattr(importlib.import_module("cnmctl.cli.container"), verb)
+    flags, valued, defaults = CONTAINER_VERBS[verb]
+    options = [p for p in command.params if p.param_type_name == "option"]
+    assert {n for p in options if p.is_flag for n in p.opts} == \
+        {n for names in flags.values() for n in names}
+    assert {n for p in options if not p.is_flag for n in p.opts} == \
+        {n for names in valued.values() for n in names}
+    assert sorted(str(p.default) for p in options if not p.is_flag) == sorted(defaults.values())

@@ -1,13 +1,12 @@
-"""The commands scripts call in loops, without click.
+"""The commands scripts call in loops, run without click.
 
-`network ls`, `network inspect`, `inspect`, `network create` and
-`network rm` are what lab scripts run over and over
-(`cnmctl inspect -f '{{.State.Pid}}' c1`). Importing click costs more than
-the rest of such a command, so `fast_path` recognises their plain forms and
-runs them directly; anything else (help, an unknown flag, a malformed value)
-returns None and click parses it, with its usual messages. Both paths call
-the same functions, and a test checks that the option tables below match the
-click commands' options.
+`network ls/inspect/create/rm`, `inspect`, and `start/stop/restart/kill/rm/
+wait` are what lab scripts run over and over (`cnmctl inspect -f
+'{{.State.Pid}}' c1`). Importing click costs more than the rest of such a
+command, so `fast_path` recognises their plain forms and runs them directly;
+anything else (help, an unknown flag, a malformed value) returns None and
+click parses it, with its usual messages. Both paths call the same functions
+below, and a test checks that the option tables match the click commands'.
 """
 
 from __future__ import annotations
@@ -199,6 +198,8 @@ def fast_path(argv: list[str]) -> int | None:
         if result is None or not result[1]:
             return None
         return _run(root, run_root, lambda engine: network_rm(engine, result[1]))
+    if args[:1] and args[0] in CONTAINER_VERBS:
+        return _container_verb(root, run_root, args[0], args[1:])
     if args[:1] == ["inspect"]:
         result = _parse(args[1:], {}, {"format": ("-f", "--format"), "type": ("--type",)})
         if result is None or not result[1] or len(result[0]["format"]) > 1:
@@ -274,6 +275,75 @@ def network_rm(engine, refs) -> tuple[str, list[str]]:
     return "".join(out), errors
 
 
+def each_ref(refs, action: Callable[[str], str]) -> tuple[str, list[str], int]:
+    """Apply `action` to every ref in turn (Docker goes on past failures): the
+    lines it returned, one error line per failure, and the exit status."""
+    from cnmctl.errors import CnmError
+
+    out, errors, status = [], [], 0
+    for ref in refs:
+        try:
+            out.append(action(ref) + "\n")
+        except CnmError as exc:
+            errors.append(str(exc))
+            status = exc.exit_code
+    return "".join(out), errors, status
+
+
+def container_verb(engine, verb: str, opts: dict) -> Callable[[str], str]:
+    """The per-container action of start, stop, restart, kill, rm and wait."""
+    if verb == "kill":
+        from cnmctl.cli.validate import parse_signal
+
+        number = parse_signal(opts["signal"])  # refused before touching any container
+
+    def act(ref: str) -> str:
+        if verb in ("stop", "restart"):
+            engine.stop_container(ref, opts["time"])
+        if verb in ("start", "restart"):
+            engine.start_container(ref)
+        if verb == "kill":
+            engine.kill_container(ref, number)
+        if verb == "rm":
+            engine.remove_container(ref, force=opts["force"])
+        if verb == "wait":
+            return str(engine.wait_container(ref))
+        return ref
+
+    return act
+
+
+# {verb: (flags, valued options, defaults of the valued options)}
+CONTAINER_VERBS = {
+    "start": ({"attach": ("-a", "--attach")}, {}, {}),
+    "stop": ({}, {"time": ("-t", "--time")}, {"time": "10"}),
+    "restart": ({}, {"time": ("-t", "--time")}, {"time": "10"}),
+    "kill": ({}, {"signal": ("-s", "--signal")}, {"signal": "KILL"}),
+    "rm": ({"force": ("-f", "--force")}, {}, {}),
+    "wait": ({}, {}, {}),
+}
+
+
+def _container_verb(root, run_root, verb: str, args: list[str]) -> int | None:
+    flags, valued, defaults = CONTAINER_VERBS[verb]
+    result = _parse(args, flags, valued)
+    if result is None or not result[1]:
+        return None
+    opts, refs = result
+    for key, default in defaults.items():
+        opts[key] = opts[key][-1] if opts[key] else default
+    if "time" in opts:
+        if not opts["time"].lstrip("-").isdigit():
+            return None
+        opts["time"] = int(opts["time"])
+
+    def run(engine):
+        out, errors, status = each_ref(refs, container_verb(engine, verb, opts))
+        return out, errors, status
+
+    return _run(root, run_root, run)
+
+
 def _parse_global(argv: list[str]) -> tuple[str | None, str | None, list[str]] | None:
     """Strip `--root DIR` / `--run-root DIR` before the command."""
     root = run_root = None
@@ -297,11 +367,11 @@ def _run(root: str | None, run_root: str | None, action) -> int:
     from cnmctl.errors import CnmError
 
     try:
-        out, errors = action(Engine(root, run_root))
+        out, errors, *status = action(Engine(root, run_root))
     except CnmError as exc:
         sys.stderr.write(f"Error: {exc}\n")
         return exc.exit_code
     sys.stdout.write(out)
     for message in errors:
         sys.stderr.write(f"Error: {message}\n")
-    return 1 if errors else 0
+    return status[0] if status else (1 if errors else 0)
