@@ -9,8 +9,6 @@ import click
 
 from cnmctl.cli.params import KeyValue, format_option
 
-# Docker's exit code when the engine itself fails during `run`.
-EXIT_RUN_FAILED = 125
 PS_FILTERS = ("id", "name", "status", "network", "exited")
 PS_DEFAULT_FORMAT = ("table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedAt}}\t{{.Status}}\t"
                      "{{.Ports}}\t{{.Names}}")
@@ -60,47 +58,15 @@ def container_options(func):
     return func
 
 
-def _create(engine, opts: dict, check_networks: bool):
-    from cnmctl.cli.validate import check_container_options
-
-    check_container_options(opts)
-    return engine.create_container(
-        list(opts["command"]), name=opts["name"], networks=opts["networks"], ip=opts["ip"],
-        ip6=opts["ip6"], aliases=opts["aliases"], hostname=opts["hostname"], mac=opts["mac"],
-        dns=opts["dns"], dns_search=opts["dns_search"], dns_options=opts["dns_option"],
-        extra_hosts=opts["add_host"], env=opts["env"], workdir=opts["workdir"],
-        rootfs=opts["rootfs"], auto_remove=opts["auto_remove"],
-        interactive=opts["interactive"], check_networks=check_networks,
-    )
-
-
 @click.command(context_settings={"allow_interspersed_args": False})
 @click.option("-d", "--detach", is_flag=True, help="Run in the background and print the ID.")
 @container_options
 @click.pass_obj
 def run(obj, detach, **opts) -> None:
     """Create and start a container running COMMAND."""
-    from cnmctl.errors import CnmError
+    from cnmctl.cli.direct import run_container
 
-    engine = obj.engine
-    try:
-        ctr = _create(engine, opts, check_networks=True)
-    except CnmError as exc:
-        exc.exit_code = EXIT_RUN_FAILED
-        raise
-    if detach:
-        try:
-            engine.start_container(ctr.id)
-        except CnmError as exc:
-            engine.remove_container(ctr.id, force=True)
-            if exc.exit_code == 1:
-                exc.exit_code = EXIT_RUN_FAILED
-            raise
-        click.echo(ctr.id)
-        return
-    from cnmctl.runtime.attach import run_attached
-
-    sys.exit(run_attached(engine, ctr, interactive=opts["interactive"]))
+    sys.exit(run_container(obj.engine, opts, detach))
 
 
 @click.command(context_settings={"allow_interspersed_args": False})
@@ -108,7 +74,9 @@ def run(obj, detach, **opts) -> None:
 @click.pass_obj
 def create(obj, **opts) -> None:
     """Create a container (its sandbox is made at start) and print its ID."""
-    click.echo(_create(obj.engine, opts, check_networks=False).id)
+    from cnmctl.cli.direct import create_container
+
+    click.echo(create_container(obj.engine, opts, check_networks=False).id)
 
 
 def _each(obj, verb: str, refs, **opts) -> None:

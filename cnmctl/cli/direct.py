@@ -136,8 +136,10 @@ def _take_value(args: list[str], i: int, names: tuple[str, ...]) -> tuple[str | 
 
 
 def _parse(args: list[str], flags: dict[str, tuple[str, ...]],
-           valued: dict[str, tuple[str, ...]]) -> tuple[dict, list[str]] | None:
-    """Flags and values by name, then positional refs; None on anything unexpected."""
+           valued: dict[str, tuple[str, ...]],
+           interspersed: bool = True) -> tuple[dict, list[str]] | None:
+    """Flags and values by name, and positional arguments (all the rest after the
+    first one unless `interspersed`); None on anything unexpected."""
     opts: dict = {key: False for key in flags} | {key: [] for key in valued}
     refs: list[str] = []
     i = 0
@@ -147,6 +149,9 @@ def _parse(args: list[str], flags: dict[str, tuple[str, ...]],
             refs.extend(args[i + 1:])
             break
         if not arg.startswith("-") or arg == "-":
+            if not interspersed:
+                refs.extend(args[i:])
+                break
             refs.append(arg)
             i += 1
             continue
@@ -198,6 +203,8 @@ def fast_path(argv: list[str]) -> int | None:
         if result is None or not result[1]:
             return None
         return _run(root, run_root, lambda engine: network_rm(engine, result[1]))
+    if args[:1] in (["run"], ["create"]):
+        return _run_or_create(root, run_root, args[0], args[1:])
     if args[:1] and args[0] in CONTAINER_VERBS:
         return _container_verb(root, run_root, args[0], args[1:])
     if args[:1] == ["inspect"]:
@@ -342,6 +349,83 @@ def _container_verb(root, run_root, verb: str, args: list[str]) -> int | None:
         return out, errors, status
 
     return _run(root, run_root, run)
+
+
+# `run` and `create`: flags, options taken once (the last wins, as with click) and
+# repeatable options, keyed by the click parameter names.
+RUN_FLAGS = {"detach": ("-d", "--detach"), "auto_remove": ("--rm",),
+             "interactive": ("-i", "--interactive")}
+RUN_SINGLE = {"name": ("--name",), "ip": ("--ip",), "ip6": ("--ip6",),
+              "hostname": ("-h", "--hostname"), "mac": ("--mac-address",),
+              "workdir": ("-w", "--workdir"), "rootfs": ("--rootfs",)}
+RUN_MULTIPLE = {"networks": ("--network", "--net"), "aliases": ("--network-alias",),
+                "dns": ("--dns",), "dns_search": ("--dns-search",),
+                "dns_option": ("--dns-option",), "add_host": ("--add-host",),
+                "env": ("-e", "--env")}
+EXIT_RUN_FAILED = 125  # Docker's code when the engine itself fails during `run`
+
+
+def create_container(engine, opts: dict, check_networks: bool):
+    """`create` (and the first half of `run`) from the parsed options."""
+    from cnmctl.cli.validate import check_container_options
+
+    check_container_options(opts)
+    return engine.create_container(
+        list(opts["command"]), name=opts["name"], networks=opts["networks"], ip=opts["ip"],
+        ip6=opts["ip6"], aliases=opts["aliases"], hostname=opts["hostname"], mac=opts["mac"],
+        dns=opts["dns"], dns_search=opts["dns_search"], dns_options=opts["dns_option"],
+        extra_hosts=opts["add_host"], env=opts["env"], workdir=opts["workdir"],
+        rootfs=opts["rootfs"], auto_remove=opts["auto_remove"],
+        interactive=opts["interactive"], check_networks=check_networks,
+    )
+
+
+def run_container(engine, opts: dict, detach: bool) -> int:
+    """`run`: create, then start detached (print the ID) or attached (the command's
+    status). A failed start removes the container again; failures exit 125."""
+    import sys
+
+    from cnmctl.errors import CnmError
+
+    try:
+        ctr = create_container(engine, opts, check_networks=True)
+    except CnmError as exc:
+        exc.exit_code = EXIT_RUN_FAILED
+        raise
+    if not detach:
+        from cnmctl.runtime.attach import run_attached
+
+        return run_attached(engine, ctr, interactive=opts["interactive"])
+    try:
+        engine.start_container(ctr.id)
+    except CnmError as exc:
+        engine.remove_container(ctr.id, force=True)
+        if exc.exit_code == 1:
+            exc.exit_code = EXIT_RUN_FAILED
+        raise
+    sys.stdout.write(ctr.id + "\n")
+    return 0
+
+
+def _run_or_create(root, run_root, verb: str, args: list[str]) -> int | None:
+    flags = RUN_FLAGS if verb == "run" else {k: v for k, v in RUN_FLAGS.items()
+                                             if k != "detach"}
+    result = _parse(args, flags, RUN_SINGLE | RUN_MULTIPLE, interspersed=False)
+    if result is None or not result[1]:
+        return None
+    opts, command = result
+    for key in RUN_SINGLE:
+        opts[key] = opts[key][-1] if opts[key] else ""
+    opts["name"] = opts["name"] or None
+    opts["command"] = command
+    detach = opts.pop("detach", False)
+
+    def act(engine):
+        if verb == "create":
+            return create_container(engine, opts, check_networks=False).id + "\n", []
+        return "", [], run_container(engine, opts, detach)
+
+    return _run(root, run_root, act)
 
 
 def _parse_global(argv: list[str]) -> tuple[str | None, str | None, list[str]] | None:

@@ -87,3 +87,21 @@ def test_container_verb_tables_match_click(verb):
     assert {n for p in options if not p.is_flag for n in p.opts} == \
         {n for names in valued.values() for n in names}
     assert sorted(str(p.default) for p in options if not p.is_flag) == sorted(defaults.values())
+
+
+@pytest.mark.parametrize("verb", ["run", "create"])
+def test_run_and_create_tables_match_click(verb):
+    import importlib
+
+    from cnmctl.cli.direct import RUN_FLAGS, RUN_MULTIPLE, RUN_SINGLE
+
+    command = getattr(importlib.import_module("cnmctl.cli.container"), verb)
+    options = {p.name: p for p in command.params if p.param_type_name == "option"}
+    flags = {k: v for k, v in RUN_FLAGS.items() if verb == "run" or k != "detach"}
+    assert {k for k, p in options.items() if p.is_flag} == set(flags)
+    assert {k for k, p in options.items() if p.multiple} == set(RUN_MULTIPLE)
+    assert {k for k, p in options.items() if not p.is_flag and not p.multiple} == \
+        set(RUN_SINGLE)
+    for table in (flags, RUN_SINGLE, RUN_MULTIPLE):
+        for key, names in table.items():
+            assert set(options[key].opts) | set(options[key].secondary_opts) == set(names)
