@@ -364,7 +364,9 @@ def plug_veth(host_ifname: str, bridge: str, sandbox_key: str, ifname: str, mac:
         # side N+1), as Docker's moved veths are: `ip link`/`bridge link` name a
         # peer in another namespace by its index, and a fresh sandbox's eth0
         # would otherwise be index 2, which on the host is some other link.
-        peer_index = max(msg["index"] for msg in rtnl.links()) + 1
+        # if_nameindex (libc) rather than a decoded link dump: it stays cheap
+        # with hundreds of veths on the host.
+        peer_index = max(index for index, _name in socket.if_nameindex()) + 1
         ns_fd = os.open(sandbox_key, os.O_RDONLY | os.O_CLOEXEC)
         try:
             peer = {"index": peer_index,

@@ -11,7 +11,7 @@ import re
 from typing import TYPE_CHECKING
 
 from cnmctl.drivers.api import Driver
-from cnmctl.errors import Conflict, InvalidArgument
+from cnmctl.errors import Conflict, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
     from cnmctl.model import Endpoint, Network
@@ -158,8 +158,14 @@ class BridgeDriver(Driver):
 
         data = net.driver_data
         ep.host_ifname = "veth" + os.urandom(4).hex()[:7]
-        netlink.plug_veth(ep.host_ifname, data["bridge"], sandbox_key, ep.ifname, ep.mac,
-                          data["mtu"])
+        plug = (ep.host_ifname, data["bridge"], sandbox_key, ep.ifname, ep.mac, data["mtu"])
+        try:
+            netlink.plug_veth(*plug)
+        except NotFound:
+            # The bridge is gone though the store has the network (the kernel
+            # state was lost while the run root survived): make it again.
+            self.create_network(net)
+            netlink.plug_veth(*plug)
         routes = []
         if default_route and ep.gateway:
             routes.append(("0.0.0.0/0", ep.gateway))

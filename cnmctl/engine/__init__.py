@@ -24,6 +24,8 @@ from cnmctl.errors import CnmError
 from cnmctl.model import Container, Endpoint, Network, new_id, now_rfc3339nano
 from cnmctl.store import JsonStore
 
+EXIT_LOST = 255  # exit code of a container whose process vanished with the kernel state
+
 
 class Engine(NetworkOps, ContainerOps):
     """cnmctl's state and the operations on it, for one store and run root."""
@@ -79,7 +81,10 @@ class Engine(NetworkOps, ContainerOps):
         """Re-make the networks' kernel objects after a reboot (or on first use).
 
         The run root is on tmpfs: when its marker is missing, the kernel state
-        is assumed lost and every recorded network is restored.
+        is assumed lost. Every recorded network is restored, and containers
+        recorded as running whose process is gone are marked exited (code 255,
+        as Docker reports containers that died with their daemon) with their
+        endpoints released.
         """
         marker = os.path.join(self.run_root, "booted")
         if os.path.exists(marker):
@@ -89,6 +94,11 @@ class Engine(NetworkOps, ContainerOps):
                 return
             for net in self.networks():
                 self._driver(net).restore_network(net)
+            from cnmctl.runtime import process
+
+            for ctr in self.containers():
+                if ctr.status == "running" and not process.alive(ctr.pid, ctr.pid_start_time):
+                    self.container_exited(ctr.id, EXIT_LOST, expected_pid=ctr.pid)
             os.makedirs(self.run_root, mode=0o700, exist_ok=True)
             with open(marker, "w", encoding="utf-8") as f:
                 f.write(now_rfc3339nano() + "\n")
@@ -123,6 +133,10 @@ class Engine(NetworkOps, ContainerOps):
 
     def find_container(self, ref: str) -> Container:
         """A container by full ID, name, or unique ID prefix."""
+        if len(ref) == 64:  # a full ID, as the engine passes internally: one read
+            doc = self.store.get("containers", ref)
+            if doc is not None:
+                return Container.from_doc(doc)
         return find_by_ref(self.containers(), ref, "container")
 
     def wait_container(self, ref: str) -> int:
