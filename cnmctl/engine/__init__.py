@@ -17,6 +17,7 @@ from cnmctl.engine.base import (
     DEFAULT_ROOT,
     DEFAULT_RUN_ROOT,
     find_by_ref,
+    is_valid_name,
 )
 from cnmctl.engine.containers import ContainerOps
 from cnmctl.engine.networks import NetworkOps
@@ -133,8 +134,15 @@ class Engine(NetworkOps, ContainerOps):
 
     def find_container(self, ref: str) -> Container:
         """A container by full ID, name, or unique ID prefix."""
-        if len(ref) == 64:  # a full ID, as the engine passes internally: one read
+        # A full ID, then a name (from the name index): one read each; then the
+        # scan for an ID prefix. Docker's order.
+        if len(ref) == 64:
             doc = self.store.get("containers", ref)
+            if doc is not None:
+                return Container.from_doc(doc)
+        if is_valid_name(ref):
+            owner = self.store.get("container-names", ref)
+            doc = self.store.get("containers", owner["id"]) if owner else None
             if doc is not None:
                 return Container.from_doc(doc)
         return find_by_ref(self.containers(), ref, "container")

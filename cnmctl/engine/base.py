@@ -15,6 +15,11 @@ DEFAULT_BRIDGE_SUBNET = "172.17.0.0/16"
 _NAME_RE = re.compile(NAME_PATTERN)
 
 
+def is_valid_name(name: str) -> bool:
+    """True for a name cnmctl accepts for containers and networks."""
+    return len(name) <= NAME_MAX and _NAME_RE.fullmatch(name) is not None
+
+
 def check_name(name: str, what: str) -> None:
     """Docker's object-name rule; cnmctl applies it to networks too."""
     if not name:

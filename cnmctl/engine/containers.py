@@ -96,13 +96,13 @@ class ContainerOps:
         with self.store.lock():
             if name:
                 check_name(name, "container")
-                for other in self.containers():
-                    if other.name == name:
-                        raise Conflict(
-                            f'Conflict. The container name "/{name}" is already in use by '
-                            f'container "{other.id}". You have to remove (or rename) that '
-                            "container to be able to reuse that name."
-                        )
+                owner = self.store.get("container-names", name)
+                if owner is not None:
+                    raise Conflict(
+                        f'Conflict. The container name "/{name}" is already in use by '
+                        f'container "{owner["id"]}". You have to remove (or rename) that '
+                        "container to be able to reuse that name."
+                    )
             else:
                 name = self._generate_name()
             ctr = Container(
@@ -116,6 +116,7 @@ class ContainerOps:
             if check_networks:
                 self._check_requested(ctr)
             self.store.put("containers", cid, ctr.to_doc())
+            self.store.put("container-names", name, {"id": cid})
         return ctr
 
     def _requested_networks(self, networks: list[str], ip: str, ip6: str, aliases: list[str],
@@ -353,6 +354,9 @@ class ContainerOps:
                               default_route=i == 0)
             sandbox.endpoint_ids.append(ep.id)
             undo.append(lambda ep=ep, net=net: self._drop_endpoint(net, ep))
+            # Unplug explicitly on rollback: a namespace's veths otherwise vanish
+            # only when the kernel gets round to cleaning the namespace up.
+            undo.append(lambda ep=ep, net=net: self._driver(net).leave(net, ep, sandbox.key))
             self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
         self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
         return sandbox
@@ -454,6 +458,9 @@ class ContainerOps:
         import shutil
 
         self.store.delete("containers", ctr.id)
+        owner = self.store.get("container-names", ctr.name)
+        if owner is not None and owner["id"] == ctr.id:
+            self.store.delete("container-names", ctr.name)
         shutil.rmtree(self.container_dir(ctr.id), ignore_errors=True)
 
     def stop_container(self, ref: str, timeout: float = 10.0, sig: int = signal.SIGTERM) -> str:

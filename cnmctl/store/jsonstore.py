@@ -23,7 +23,9 @@ from collections.abc import Iterator
 from cnmctl.errors import CnmError
 
 SCHEMA_VERSION = 1
-KINDS = ("networks", "endpoints", "sandboxes", "containers", "ipam")
+# container-names: {"id": ...} per container name, so a name is checked or
+# resolved with one read instead of a scan of every container.
+KINDS = ("networks", "endpoints", "sandboxes", "containers", "ipam", "container-names")
 
 
 class JsonStore:
@@ -111,7 +113,12 @@ class JsonStore:
     def put(self, kind: str, doc_id: str, doc: dict) -> None:
         """Write a document atomically; the caller holds the lock."""
         assert self.locked, "store mutation outside lock()"
-        self._write(self._path(kind, doc_id), doc)
+        path = self._path(kind, doc_id)
+        try:
+            self._write(path, doc)
+        except FileNotFoundError:  # a kind added after this store was created
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            self._write(path, doc)
 
     def delete(self, kind: str, doc_id: str) -> None:
         """Remove a document; removing a missing one is not an error."""
