@@ -51,6 +51,8 @@ def container_options(func):
                      help="Run chrooted into DIR (e.g. a busybox tree) instead of the host's "
                           "filesystem."),
         click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open."),
+        click.option("-t", "--tty", is_flag=True,
+                     help="Accepted for compatibility (`-it`); no terminal is allocated."),
         click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED),
     ]
     for option in reversed(options):

@@ -354,7 +354,7 @@ def _container_verb(root, run_root, verb: str, args: list[str]) -> int | None:
 # `run` and `create`: flags, options taken once (the last wins, as with click) and
 # repeatable options, keyed by the click parameter names.
 RUN_FLAGS = {"detach": ("-d", "--detach"), "auto_remove": ("--rm",),
-             "interactive": ("-i", "--interactive")}
+             "interactive": ("-i", "--interactive"), "tty": ("-t", "--tty")}
 RUN_SINGLE = {"name": ("--name",), "ip": ("--ip",), "ip6": ("--ip6",),
               "hostname": ("-h", "--hostname"), "mac": ("--mac-address",),
               "workdir": ("-w", "--workdir"), "rootfs": ("--rootfs",)}
