@@ -103,9 +103,12 @@ def start(obj, attach, containers) -> None:
     _each(obj, "start", containers)
 
 
+timeout_option = click.option("-t", "--time", "timeout", default=10, show_default=True,
+                              type=int, help="Seconds to wait before killing the container.")
+
+
 @click.command()
-@click.option("-t", "--time", "timeout", default=10, show_default=True, type=int,
-              help="Seconds to wait before killing the container.")
+@timeout_option
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_obj
 def stop(obj, timeout, containers) -> None:
@@ -114,8 +117,7 @@ def stop(obj, timeout, containers) -> None:
 
 
 @click.command()
-@click.option("-t", "--time", "timeout", default=10, show_default=True, type=int,
-              help="Seconds to wait before killing the container.")
+@timeout_option
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_obj
 def restart(obj, timeout, containers) -> None:
