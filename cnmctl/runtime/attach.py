@@ -9,6 +9,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import time
 
 from cnmctl.errors import CnmError
 
@@ -38,7 +39,10 @@ def run_attached(engine, ctr, interactive: bool) -> int:
 
 
 def _tee(folder: str, popen: subprocess.Popen) -> None:
-    """Copy the child's stdout/stderr to ours and to the container's log files."""
+    """Copy the child's stdout/stderr to ours at once, and to the container's
+    logs line by line with each line's time (as the detached supervisor does)."""
+    from cnmctl.runtime.logs import stamp_line
+
     with contextlib.ExitStack() as logs:
         outputs = {
             popen.stdout.fileno(): (sys.stdout.buffer, logs.enter_context(
@@ -46,6 +50,7 @@ def _tee(folder: str, popen: subprocess.Popen) -> None:
             popen.stderr.fileno(): (sys.stderr.buffer, logs.enter_context(
                 open(os.path.join(folder, "stderr.log"), "ab"))),
         }
+        pending = dict.fromkeys(outputs, b"")  # a line not finished yet, per stream
         selector = selectors.DefaultSelector()
         for fd in outputs:
             selector.register(fd, selectors.EVENT_READ)
@@ -54,11 +59,16 @@ def _tee(folder: str, popen: subprocess.Popen) -> None:
                 data = os.read(key.fd, 65536)
                 terminal, log = outputs[key.fd]
                 if not data:
+                    if pending[key.fd]:
+                        log.write(stamp_line(pending[key.fd]))
                     selector.unregister(key.fd)
                     del outputs[key.fd]
                     continue
-                log.write(data)
-                log.flush()
+                *lines, pending[key.fd] = (pending[key.fd] + data).split(b"\n")
+                if lines:
+                    now = time.time()
+                    log.write(b"".join(stamp_line(line, now) for line in lines))
+                    log.flush()
                 with contextlib.suppress(BrokenPipeError):
                     terminal.write(data)
                     terminal.flush()

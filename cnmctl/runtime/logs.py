@@ -1,7 +1,8 @@
-"""`logs`: a container's output, from the files its stdout and stderr write to.
+"""`logs`: a container's output, one file per stream.
 
-The process writes straight into the files (no logging process per
-container), so no per-line timestamps exist to show with -t.
+Every line is stored as `SECONDS.MICROSECONDS LINE` (written by the
+container's supervisor, or by `run` in the foreground): `logs` prints the
+lines, `logs -t` prefixes each with its time in Docker's RFC 3339 form.
 """
 
 from __future__ import annotations
@@ -12,38 +13,72 @@ import time
 
 from cnmctl.errors import InvalidArgument
 
+STREAMS = (("stdout.log", "stdout"), ("stderr.log", "stderr"))
 
-def _tail(data: bytes, tail: str) -> bytes:
+
+def stamp_line(line: bytes, when: float | None = None) -> bytes:
+    """A log record: the time, a space, the line (ending in a newline)."""
+    stamp = f"{time.time() if when is None else when:.6f}".encode()
+    return stamp + b" " + (line if line.endswith(b"\n") else line + b"\n")
+
+
+def rfc3339(seconds: str) -> str:
+    """`1700000000.123456` -> `2023-11-14T22:13:20.123456Z` (Docker's -t form)."""
+    whole, _, frac = seconds.partition(".")
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(whole)))
+    frac = frac.rstrip("0")
+    return f"{stamp}.{frac}Z" if frac else f"{stamp}Z"
+
+
+def render(records: list[bytes], timestamps: bool) -> bytes:
+    """Log records as `logs` prints them."""
+    out = []
+    for record in records:
+        stamp, _, line = record.partition(b" ")
+        if timestamps:
+            out.append(rfc3339(stamp.decode()).encode() + b" " + line)
+        else:
+            out.append(line)
+    return b"".join(out)
+
+
+def _tail_count(tail: str) -> int | None:
     if tail == "all":
-        return data
+        return None
     try:
         count = int(tail)
     except ValueError:
         raise InvalidArgument(f"invalid value for --tail: {tail!r}") from None
-    if count < 0:
-        return data
-    lines = data.splitlines(keepends=True)
-    return b"".join(lines[-count:] if count else [])
+    return None if count < 0 else count
+
+
+def _complete_records(data: bytes) -> tuple[list[bytes], int]:
+    """Whole records in `data` and how many bytes they span (a record still
+    being written is left for the next read)."""
+    end = data.rfind(b"\n") + 1
+    return data[:end].splitlines(keepends=True), end
 
 
 def show_logs(engine, ctr, *, follow: bool, tail: str, timestamps: bool) -> None:
     """Print the logs (stdout to stdout, stderr to stderr); with `follow`, keep
     printing until the container stops."""
-    if timestamps:
-        raise InvalidArgument("--timestamps: cnmctl keeps no per-line timestamps (containers "
-                              "write their logs directly, without a logging daemon)")
+    count = _tail_count(tail)
     folder = engine.container_dir(ctr.id)
     streams = []
-    for name, out in (("stdout.log", sys.stdout.buffer), ("stderr.log", sys.stderr.buffer)):
+    for name, stream in STREAMS:
         path = os.path.join(folder, name)
+        out = getattr(sys, stream).buffer
         try:
             with open(path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
             data = b""
-        out.write(_tail(data, tail))
+        records, offset = _complete_records(data)
+        if count is not None:
+            records = records[-count:] if count else []
+        out.write(render(records, timestamps))
         out.flush()
-        streams.append((path, out, len(data)))
+        streams.append((path, out, offset))
     while follow:
         doc = engine.store.get("containers", ctr.id)
         running = doc is not None and doc["status"] == "running"
@@ -51,13 +86,13 @@ def show_logs(engine, ctr, *, follow: bool, tail: str, timestamps: bool) -> None
             try:
                 with open(path, "rb") as f:
                     f.seek(offset)
-                    data = f.read()
+                    records, used = _complete_records(f.read())
             except FileNotFoundError:
-                data = b""
-            if data:
-                out.write(data)
+                records, used = [], 0
+            if records:
+                out.write(render(records, timestamps))
                 out.flush()
-                streams[i] = (path, out, offset + len(data))
+                streams[i] = (path, out, offset + used)
         if not running:
             return
         time.sleep(0.1)

@@ -7,6 +7,7 @@ Traffic only ever goes between containers and bridges the test made.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -548,6 +549,34 @@ def test_logs_and_tail(cnm):
     cnm("run", "-d", "--name", "slow", "--network", "none", "sh", "-c",
         "echo a; sleep 0.5; echo b")
     assert cnm("logs", "-f", "slow") == "a\nb\n"
+
+
+def test_logs_timestamps(cnm):
+    """`logs -t`: each line with the time it was written, in Docker's RFC 3339 form,
+    for a detached container (its supervisor stamps lines) and a foreground one."""
+    before = time.time()
+    cnm("run", "-d", "--name", "ts", "--network", "none", "sh", "-c",
+        "echo first; echo warn >&2; sleep 0.3; echo second")
+    wait_exited(cnm, "ts")
+    cnm("run", "--name", "fg", "--network", "none", "sh", "-c", "echo shown; printf tail")
+    after = time.time()
+    for name, lines in (("ts", ["first", "second"]), ("fg", ["shown", "tail"])):
+        result = cnm.run("logs", "-t", name)
+        assert result.code == 0
+        stamps = []
+        for line, expected in zip(result.out.splitlines(), lines, strict=True):
+            stamp, text = line.split(" ", 1)
+            assert text == expected
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z", stamp), stamp
+            moment = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+            assert before - 1 <= moment <= after + 1
+            stamps.append(moment)
+        assert stamps == sorted(stamps)
+    # The sleep between the two lines shows in their times; stderr is stamped too.
+    first, second = (datetime.datetime.fromisoformat(line.split()[0].replace("Z", "+00:00"))
+                     for line in cnm("logs", "-t", "ts").splitlines())
+    assert (second - first).total_seconds() >= 0.25
+    assert cnm.run("logs", "-t", "--tail", "1", "ts").err.endswith(" warn\n")
 
 
 # -- stop, kill, restart, rm, exec ------------------------------------------------
