@@ -358,7 +358,8 @@ def test_sandbox_is_reachable_by_key_and_by_pid(cnm):
         assert re.search(r"^\d+: eth0@if\d+: <BROADCAST,MULTICAST,UP,LOWER_UP>", out, re.M), out
         assert "inet 172.18.0.2/16 brd 172.18.255.255 scope global eth0" in out
         assert "link/ether 02:42:ac:12:00:02" in out
-    assert by_key == by_pid
+    # IPv6 duplicate address detection may finish between the two looks.
+    assert by_key.replace(" tentative", "") == by_pid.replace(" tentative", "")
     # State.Pid is the command itself, not a wrapper.
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         assert f.read().split(b"\0")[:2] == [b"sleep", b"3600"]
