@@ -357,7 +357,6 @@ class ContainerOps:
             # Unplug explicitly on rollback: a namespace's veths otherwise vanish
             # only when the kernel gets round to cleaning the namespace up.
             undo.append(lambda ep=ep, net=net: self._driver(net).leave(net, ep, sandbox.key))
-            self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
         self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
         return sandbox
 
