@@ -178,36 +178,10 @@ def parse_ipam_config(
         nets.append(net)
 
     # Per subnet: (raw text, value) so messages quote what the user typed.
-    ranges: list[tuple[str, IPNetwork] | None] = [None] * len(nets)
-    gws: list[tuple[str, IPAddress] | None] = [None] * len(nets)
+    ranges = _one_per_subnet(nets, subnet_texts, range_texts, _parse_range, "range", "ranges")
+    gws = _one_per_subnet(nets, subnet_texts, gateway_texts, _parse_gateway, "gateway",
+                          "gateways")
     auxes: list[dict[str, tuple[str, IPAddress]]] = [{} for _ in nets]
-
-    for text in range_texts:
-        rng = _parse_range(text)
-        idx = _matching(nets, rng)
-        if idx is None:
-            raise InvalidArgument(f"no matching subnet for range {text}")
-        if ranges[idx] is not None:
-            raise InvalidArgument(
-                f"cannot configure multiple ranges ({text}, {ranges[idx][0]}) "
-                f"on the same subnet ({subnet_texts[idx]})"
-            )
-        ranges[idx] = (text, rng)
-
-    for text in gateway_texts:
-        try:
-            gw = _parse_ip(text)
-        except ValueError:
-            raise InvalidArgument(f"invalid gateway address: {text}") from None
-        idx = _matching(nets, gw)
-        if idx is None:
-            raise InvalidArgument(f"no matching subnet for gateway {text}")
-        if gws[idx] is not None:
-            raise InvalidArgument(
-                f"cannot configure multiple gateways ({text}, {gws[idx][0]}) "
-                f"on the same subnet ({subnet_texts[idx]})"
-            )
-        gws[idx] = (text, gw)
 
     for text in aux_texts:
         name, sep, ip_text = text.partition("=")
@@ -238,6 +212,33 @@ def parse_ipam_config(
         SubnetAllocator.from_config(cfg)
         configs.append(cfg)
     return configs
+
+
+def _parse_gateway(text: str) -> IPAddress:
+    try:
+        return _parse_ip(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid gateway address: {text}") from None
+
+
+def _one_per_subnet(nets: list[IPNetwork], subnet_texts: list[str], texts: list[str],
+                    parse: Callable[[str], IPNetwork | IPAddress], what: str,
+                    plural: str) -> list[tuple[str, object] | None]:
+    """Place each --ip-range or --gateway value in its subnet, at most one per
+    subnet, with docker/cli's messages."""
+    placed: list[tuple[str, object] | None] = [None] * len(nets)
+    for text in texts:
+        value = parse(text)
+        idx = _matching(nets, value)
+        if idx is None:
+            raise InvalidArgument(f"no matching subnet for {what} {text}")
+        if placed[idx] is not None:
+            raise InvalidArgument(
+                f"cannot configure multiple {plural} ({text}, {placed[idx][0]}) "
+                f"on the same subnet ({subnet_texts[idx]})"
+            )
+        placed[idx] = (text, value)
+    return placed
 
 
 def _matching(nets: list[IPNetwork], item: IPNetwork | IPAddress) -> int | None:
