@@ -56,7 +56,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if in_ci:
                 item.add_marker(pytest.mark.usefixtures("_fail_unprivileged"))
             else:
-                item.add_marker(pytest.mark.skip(reason=reason))
+                item.add_marker(pytest.mark.skip(reason=reason))  # outside CI only
 
 
 @pytest.fixture

@@ -564,23 +564,14 @@ class SubnetAllocator:
     def release(self, addr: str | IPAddress) -> bool:
         """Give ``addr`` back.  Idempotent: a free, reserved or foreign
         address is ignored.  Returns whether an allocation was freed."""
-        try:
-            ip = _parse_ip(addr) if isinstance(addr, str) else addr
-        except ValueError:
+        if not self.is_allocated(addr):
             return False
-        if ip.version != self.subnet.version or ip not in self.subnet:
-            return False
-        off = self._offset(ip)
+        off = self._offset(_parse_ip(addr) if isinstance(addr, str) else addr)
         if self._in_window(off):
-            bit = 1 << (off - self._base)
-            if not self._bits & bit or self._reserved_mask & bit:
-                return False
-            self._bits &= ~bit
-            return True
-        if off in self._far:
+            self._bits &= ~(1 << (off - self._base))
+        else:
             self._far.discard(off)
-            return True
-        return False
+        return True
 
     def is_allocated(self, addr: str | IPAddress) -> bool:
         """Whether ``addr`` is currently handed out (reserved ones are not)."""
