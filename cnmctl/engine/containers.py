@@ -176,10 +176,9 @@ class ContainerOps:
     def _generate_name(self) -> str:
         from cnmctl.engine.names import random_name
 
-        taken = {c.name for c in self.containers()}
         for _ in range(100):
             name = random_name()
-            if name not in taken:
+            if self.store.get("container-names", name) is None:
                 return name
         return f"{random_name()}_{os.urandom(2).hex()}"
 
