@@ -1,12 +1,13 @@
-"""The only module that talks netlink: pyroute2's rtnetlink messages over a plain socket.
+"""The only module that talks netlink: rtnetlink messages built on pyroute2's
+message bases, over a plain socket.
 
 Why not pyroute2.IPRoute: `import pyroute2` runs the package's __init__,
 which imports nearly every submodule (asyncio, ndb, ipdb...) and costs about
-0.17 s, several times a whole `network create`. pyroute2's message classes
-(ifinfmsg, ifaddrmsg, rtmsg) encode and decode every attribute we need and
-cost about 0.02 s on their own, so this module imports only those (skipping
-the package __init__) and sends them over a blocking AF_NETLINK socket: the
-request/acknowledge loop below is the only hand-written netlink code.
+0.17 s, several times a whole `network create`. pyroute2's `nlmsg`/`nla`
+classes encode and decode netlink messages and attributes; this module
+imports only those (skipping the package __init__), declares the three
+message layouts it uses, and sends them over a blocking AF_NETLINK socket:
+the request/acknowledge loop below is the only hand-written netlink code.
 
 Netlink errors are translated into cnmctl errors here, in one place, and each
 message names the step that failed.
@@ -50,6 +51,8 @@ from pyroute2.netlink import (  # noqa: E402
     NLM_F_REQUEST,
     NLMSG_DONE,
     NLMSG_ERROR,
+    nla,
+    nlmsg,
 )
 from pyroute2.netlink.rtnl import (  # noqa: E402
     RTM_DELADDR,
@@ -61,9 +64,76 @@ from pyroute2.netlink.rtnl import (  # noqa: E402
     RTM_NEWLINK,
     RTM_NEWROUTE,
 )
-from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg  # noqa: E402
-from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg  # noqa: E402
-from pyroute2.netlink.rtnl.rtmsg import rtmsg  # noqa: E402
+
+IFF_UP = 0x1
+
+
+# The message layouts cnmctl sends and reads, declared on pyroute2's nlmsg/nla
+# bases, which do all encoding and decoding. pyroute2's own ifinfmsg module
+# also loads its 15 link-type plugins at import: with ifaddrmsg and rtmsg that
+# is about 26 ms per process, more than the rest of `network rm`. Only the
+# attributes below are decoded; replies' other attributes are skipped.
+
+_IFINFOMSG = (("family", "B"), ("__align", "x"), ("ifi_type", "H"), ("index", "i"),
+              ("flags", "I"), ("change", "I"))
+
+
+class ifinfmsg(nlmsg):  # noqa: N801 - pyroute2's naming for message classes
+    """struct ifinfomsg with the link attributes cnmctl uses."""
+
+    prefix = "IFLA_"
+    fields = _IFINFOMSG
+    nla_map = ((1, "IFLA_ADDRESS", "l2addr"), (3, "IFLA_IFNAME", "asciiz"),
+               (4, "IFLA_MTU", "uint32"), (10, "IFLA_MASTER", "uint32"),
+               (18, "IFLA_LINKINFO", "linkinfo"), (28, "IFLA_NET_NS_FD", "uint32"))
+
+    class linkinfo(nla):  # noqa: N801
+        """IFLA_LINKINFO: the link kind and, for a veth, its peer."""
+
+        prefix = "IFLA_INFO_"
+        nla_map = ((1, "IFLA_INFO_KIND", "asciiz"), (2, "IFLA_INFO_DATA", "veth_data"))
+
+        class veth_data(nla):  # noqa: N801
+            nla_map = ((1, "VETH_INFO_PEER", "peer"),)
+
+            class peer(nla):  # noqa: N801
+                """The peer: an ifinfomsg header and its own attributes."""
+
+                prefix = "IFLA_"
+                fields = _IFINFOMSG
+                nla_map = ((1, "IFLA_ADDRESS", "l2addr"), (3, "IFLA_IFNAME", "asciiz"),
+                           (4, "IFLA_MTU", "uint32"), (28, "IFLA_NET_NS_FD", "uint32"))
+
+
+class ifinfreply(nlmsg):  # noqa: N801
+    """A link as the kernel reports it: index (a field) and name. Kept apart from
+    ifinfmsg because a bridge's IFLA_INFO_DATA is no veth data."""
+
+    prefix = "IFLA_"
+    fields = _IFINFOMSG
+    nla_map = ((3, "IFLA_IFNAME", "asciiz"),)
+
+
+class ifaddrmsg(nlmsg):  # noqa: N801
+    """struct ifaddrmsg with the address attributes cnmctl uses."""
+
+    prefix = "IFA_"
+    fields = (("family", "B"), ("prefixlen", "B"), ("flags", "B"), ("scope", "B"),
+              ("index", "I"))
+    nla_map = ((1, "IFA_ADDRESS", "ipaddr"), (2, "IFA_LOCAL", "ipaddr"),
+               (4, "IFA_BROADCAST", "ipaddr"))
+
+
+class rtmsg(nlmsg):  # noqa: N801
+    """struct rtmsg with the route attributes cnmctl uses."""
+
+    prefix = "RTA_"
+    fields = (("family", "B"), ("dst_len", "B"), ("src_len", "B"), ("tos", "B"),
+              ("table", "B"), ("proto", "B"), ("scope", "B"), ("type", "B"),
+              ("flags", "I"))
+    nla_map = ((1, "RTA_DST", "ipaddr"), (4, "RTA_OIF", "uint32"),
+               (5, "RTA_GATEWAY", "ipaddr"), (15, "RTA_TABLE", "uint32"))
+
 
 NETLINK_ROUTE = 0
 RT_TABLE_MAIN = 254
@@ -72,7 +142,7 @@ RT_SCOPE_UNIVERSE = 0
 RTN_UNICAST = 1
 IFA_F_NODAD = 0x02  # no duplicate address detection: IPv6 usable at once
 _HEADER = struct.Struct("=LHHLL")  # nlmsghdr: length, type, flags, seq, pid
-_REPLY_CLASS = {RTM_NEWLINK: ifinfmsg, RTM_NEWADDR: ifaddrmsg, RTM_NEWROUTE: rtmsg}
+_REPLY_CLASS = {RTM_NEWLINK: ifinfreply, RTM_NEWADDR: ifaddrmsg, RTM_NEWROUTE: rtmsg}
 
 
 class NetlinkFailure(Exception):
@@ -147,7 +217,7 @@ class Rtnl:
             for reply_type, data, offset in self._replies(
                     self._send(msg, RTM_GETLINK, NLM_F_ACK)):
                 if reply_type == RTM_NEWLINK:
-                    reply = ifinfmsg(data, offset=offset)
+                    reply = ifinfreply(data, offset=offset)
                     reply.decode()
                     return reply["index"]
         except NetlinkFailure as exc:
