@@ -1,0 +1,1 @@
+"""Embedded DNS helper: answers containers' queries for container names."""
