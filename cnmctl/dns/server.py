@@ -1,0 +1,716 @@
+"""The per-network embedded DNS helper: Docker's 127.0.0.11 for cnmctl's sandboxes.
+
+    python -m cnmctl.dns.server --network ID --root STORE --run-root RUN [--upstream IP[:PORT]]...
+
+One single-threaded `selectors` loop serves every sandbox attached through the control
+socket (protocol in cnmctl.dns.control). For each attached sandbox the helper enters
+its namespace just long enough to create a UDP and a TCP socket bound to
+127.0.0.11:53 (SO_REUSEADDR + SO_REUSEPORT, so the helper of another network the
+sandbox is on can bind the same port; the kernel spreads queries between them and each
+answers for every network the sandbox is on), then serves them from its own namespace.
+
+Names of the sandbox's view are answered by AnswerTable; other queries are forwarded
+over UDP, from the helper's own namespace, to the upstream servers (in order, 2 s
+each, then SERVFAIL), and the reply is relayed with the client's ID restored.
+Queries that arrived over TCP are forwarded the same way (over UDP) and the reply is
+sent back on the TCP connection; a reply the upstream truncated stays truncated.
+
+Every per-packet and per-connection handler is wrapped: bad input is logged (rate
+limited) and dropped, never fatal. SIGTERM/SIGINT or `stop` exit cleanly, removing the
+control socket and pid file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import fcntl
+import ipaddress
+import os
+import secrets
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+import traceback
+
+from cnmctl.dns.answers import AnswerTable
+from cnmctl.dns.control import helper_paths
+from cnmctl.dns.records import sandbox_view
+from cnmctl.linux import in_netns
+from cnmctl.model import Endpoint, Network, Sandbox
+from cnmctl.store.jsonstore import JsonStore
+
+DNS_ADDRESS = "127.0.0.11"
+DNS_PORT = 53
+FORWARD_TIMEOUT = 2.0  # per upstream, then the next one, then SERVFAIL
+MAX_PENDING = 4096  # forwarded queries awaiting a reply; beyond it: SERVFAIL at once
+UDP_BATCH = 256  # datagrams per readiness event, so one flooded socket cannot starve others
+TCP_IDLE = 10.0  # a TCP connection silent this long is closed
+TCP_MAX_IN = 64 * 1024  # bytes a TCP connection may send in all; more closes it
+TCP_MAX_OUT = 256 * 1024  # unread replies a TCP client may leave queued
+MAX_TCP_CONNS = 256  # beyond it the least recently active connection is closed
+CONTROL_MAX_LINE = 4096
+
+_EMPTY_TABLE = AnswerTable({}, {})
+
+
+# -- logging -----------------------------------------------------------------------
+
+class _Log:
+    """Lines on stderr (the log file), with a budget so a flood cannot fill the disk."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.window = 0.0
+        self.count = 0
+        self.suppressed = 0
+
+    def __call__(self, message: str) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"{stamp} dns[{self.tag}] {message}\n")
+            sys.stderr.flush()
+
+    def error(self, message: str) -> None:
+        """A per-packet problem: at most 20 lines per minute, then a count."""
+        now = time.monotonic()
+        if now - self.window > 60:
+            if self.suppressed:
+                self(f"({self.suppressed} similar messages suppressed)")
+            self.window, self.count, self.suppressed = now, 0, 0
+        self.count += 1
+        if self.count <= 20:
+            self(message)
+        else:
+            self.suppressed += 1
+
+
+# -- DNS bytes ----------------------------------------------------------------------
+
+def question_end(q: bytes) -> int | None:
+    """Offset just past the first question of a query (uncompressed name), or None."""
+    n = len(q)
+    if n < 17:
+        return None
+    i = 12
+    while True:
+        if i >= n:
+            return None
+        length = q[i]
+        if not length:
+            break
+        if length > 63:
+            return None
+        i += length + 1
+    end = i + 5
+    return end if end <= n else None
+
+
+def forwardable(q: bytes) -> int | None:
+    """For a standard query with one well-formed question, the end of that question."""
+    if len(q) < 17 or q[2] & 0xF8 or q[4:6] != b"\x00\x01":
+        return None  # a response, another opcode, or not exactly one question
+    return question_end(q)
+
+
+def servfail(q: bytes, qend: int) -> bytes:
+    """SERVFAIL for a query: its ID, opcode and RD; QR, RA; the question kept."""
+    flags = 0x8000 | ((q[2] & 0x79) << 8) | 0x0080 | 2
+    return q[:2] + struct.pack("!HHHHH", flags, 1, 0, 0, 0) + q[12:qend]
+
+
+def parse_upstream(text: str) -> tuple[int, tuple]:
+    """`IP`, `IP:PORT`, `[IPv6]:PORT` or bare IPv6 -> (family, socket address)."""
+    text = text.strip()
+    port = DNS_PORT
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            port = int(rest.lstrip(":"))
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+        port = int(port_text)
+    else:
+        host = text
+    ip = ipaddress.ip_address(host)
+    if not 0 < port < 65536:
+        raise ValueError(f"bad port in {text!r}")
+    if ip.version == 4:
+        return socket.AF_INET, (str(ip), port)
+    return socket.AF_INET6, (str(ip), port, 0, 0)
+
+
+def resolv_conf_upstreams(path: str = "/etc/resolv.conf") -> list[str]:
+    """The nameservers of the host's resolv.conf."""
+    found = []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "nameserver":
+                    try:
+                        ipaddress.ip_address(parts[1].split("%")[0])
+                    except ValueError:
+                        continue
+                    found.append(parts[1].split("%")[0])
+    except OSError:
+        pass
+    return found
+
+
+# -- state ----------------------------------------------------------------------------
+
+class _Attached:
+    """One sandbox served: its sockets in its namespace and its answers."""
+
+    __slots__ = ("key", "ns", "udp", "tcp", "table")
+
+    def __init__(self, key: str, ns: tuple[int, int], udp: socket.socket,
+                 tcp: socket.socket, table: AnswerTable) -> None:
+        self.key, self.ns, self.udp, self.tcp, self.table = key, ns, udp, tcp, table
+
+
+class _TcpConn:
+    __slots__ = ("sock", "sb", "buf", "out", "received", "last", "closed", "events")
+
+    def __init__(self, sock: socket.socket, sb: _Attached, now: float) -> None:
+        self.sock = sock
+        self.sb = sb
+        self.buf = bytearray()
+        self.out = bytearray()
+        self.received = 0
+        self.last = now
+        self.closed = False
+        self.events = selectors.EVENT_READ
+
+
+class _Control:
+    __slots__ = ("sock", "buf")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""
+
+
+class _Pending:
+    """A query forwarded upstream, awaiting its reply."""
+
+    __slots__ = ("query", "qend", "udp", "addr", "conn", "attempt", "upstream")
+
+    def __init__(self, query: bytes, qend: int, udp: socket.socket | None, addr: object,
+                 conn: _TcpConn | None) -> None:
+        self.query = query
+        self.qend = qend
+        self.udp = udp  # reply through this sandbox socket to addr...
+        self.addr = addr
+        self.conn = conn  # ...or on this TCP connection
+        self.attempt = 0
+        self.upstream: tuple = ()
+
+
+class Helper:
+    """The event loop and everything it serves."""
+
+    def __init__(self, network_id: str, root: str, run_root: str, upstreams: list[str],
+                 log: _Log) -> None:
+        self.network_id = network_id
+        self.root = root
+        self.paths = helper_paths(network_id, run_root)
+        self.log = log
+        self.upstreams = [parse_upstream(u) for u in upstreams]
+        self.sel = selectors.DefaultSelector()
+        self.attached: dict[str, _Attached] = {}
+        self.conns: dict[int, _TcpConn] = {}  # by fd, least recently active first
+        self.pending: dict[int, _Pending] = {}  # by the ID sent upstream
+        self.timeouts: collections.deque = collections.deque()  # (deadline, id, pending)
+        self.forwarders: dict[int, socket.socket] = {}
+        self.running = True
+        self.control: socket.socket | None = None
+
+    # -- set-up / tear-down --------------------------------------------------------------
+    def open_control(self) -> None:
+        path = self.paths["sock"]
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # stale: we hold the pid lock, so no live helper owns it
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(path)  # umask 077 makes it 0600 from the start
+        os.chmod(path, 0o600)
+        sock.listen(64)
+        sock.setblocking(False)
+        self.control = sock
+        self.sel.register(sock, selectors.EVENT_READ, (self._on_control_accept, sock))
+        # Forwarding sockets live in the helper's own namespace: made here, now.
+        for family, _addr in self.upstreams:
+            if family not in self.forwarders:
+                fwd = socket.socket(family, socket.SOCK_DGRAM)
+                fwd.setblocking(False)
+                self.forwarders[family] = fwd
+                self.sel.register(fwd, selectors.EVENT_READ, (self._on_upstream, fwd))
+
+    def close(self) -> None:
+        for key in list(self.attached):
+            with contextlib.suppress(Exception):
+                self._detach(key)
+        if self.control is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.paths["sock"])
+            self.control.close()
+        for fwd in self.forwarders.values():
+            fwd.close()
+        self.sel.close()
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self) -> None:
+        while self.running:
+            now = time.monotonic()
+            timeout = 1.0
+            if self.timeouts:
+                timeout = min(timeout, max(0.0, self.timeouts[0][0] - now))
+            if self.conns:
+                oldest = next(iter(self.conns.values()))
+                timeout = min(timeout, max(0.0, oldest.last + TCP_IDLE - now))
+            for key, mask in self.sel.select(timeout):
+                handler, obj = key.data
+                try:
+                    handler(obj, mask)
+                except Exception:
+                    self.log.error(f"handler {handler.__name__} failed:\n"
+                                   f"{traceback.format_exc().rstrip()}")
+            now = time.monotonic()
+            try:
+                self._expire(now)
+                self._close_idle(now)
+            except Exception:
+                self.log.error(f"timer handling failed:\n{traceback.format_exc().rstrip()}")
+
+    # -- control ------------------------------------------------------------------------------
+    def _on_control_accept(self, sock: socket.socket, _mask: int) -> None:
+        for _ in range(64):
+            try:
+                conn, _addr = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            conn.setblocking(False)
+            self.sel.register(conn, selectors.EVENT_READ, (self._on_control_read, _Control(conn)))
+
+    def _on_control_read(self, ctl: _Control, _mask: int) -> None:
+        try:
+            data = ctl.sock.recv(4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close_control(ctl)
+            return
+        ctl.buf += data
+        while b"\n" in ctl.buf:
+            line, ctl.buf = ctl.buf.split(b"\n", 1)
+            reply = self._command(line.decode("utf-8", "replace").strip())
+            try:
+                ctl.sock.setblocking(True)
+                ctl.sock.settimeout(1.0)
+                ctl.sock.sendall(reply.encode() + b"\n")
+                ctl.sock.setblocking(False)
+            except OSError:
+                self._close_control(ctl)
+                return
+            if not self.running:
+                self._close_control(ctl)
+                return
+        if len(ctl.buf) > CONTROL_MAX_LINE:
+            self._close_control(ctl)
+
+    def _close_control(self, ctl: _Control) -> None:
+        with contextlib.suppress(Exception):
+            self.sel.unregister(ctl.sock)
+        ctl.sock.close()
+
+    def _command(self, line: str) -> str:
+        verb, _, arg = line.partition(" ")
+        arg = arg.strip()
+        try:
+            if verb == "ping" and not arg:
+                return "ok"
+            if verb == "stop" and not arg:
+                self.log("stop requested")
+                self.running = False
+                return "ok"
+            if verb == "reload" and not arg:
+                self._reload()
+                return "ok"
+            if verb == "attach" and arg:
+                self._attach(arg)
+                return "ok"
+            if verb == "detach" and arg:
+                self._detach(arg)
+                return "ok"
+            return f"error unknown request {line[:80]!r}"
+        except OSError as exc:
+            message = f"{verb} {arg}: {exc.strerror or exc}"
+        except Exception as exc:
+            message = f"{verb} {arg}: {type(exc).__name__}: {exc}"
+        self.log(message)
+        return "error " + message.replace("\n", " ")
+
+    # -- sandboxes ----------------------------------------------------------------------------
+    def _load(self) -> tuple[list[Endpoint], dict[str, Network], list[Sandbox]]:
+        store = JsonStore(self.root)
+
+        def each(kind: str, cls):
+            for doc in store.list(kind):
+                try:
+                    yield cls.from_doc(doc)
+                except Exception:
+                    self.log.error(f"skipping a malformed {kind} document")
+
+        endpoints = list(each("endpoints", Endpoint))
+        networks = {net.id: net for net in each("networks", Network)}
+        return endpoints, networks, list(each("sandboxes", Sandbox))
+
+    @staticmethod
+    def _table(key: str, loaded: tuple) -> AnswerTable:
+        endpoints, networks, sandboxes = loaded
+        own_ids: set[str] = set()
+        for sandbox in sandboxes:
+            if sandbox.key == key:
+                own_ids.update(sandbox.endpoint_ids)
+        own = [ep for ep in endpoints if ep.id in own_ids]
+        return AnswerTable(*sandbox_view(own, endpoints, networks))
+
+    def _reload(self) -> None:
+        loaded = self._load()
+        for sb in self.attached.values():
+            sb.table = self._table(sb.key, loaded)
+        self.log(f"reloaded {len(self.attached)} sandbox(es)")
+
+    def _attach(self, key: str) -> None:
+        st = os.stat(key)
+        ns = (st.st_dev, st.st_ino)
+        table = self._table(key, self._load())
+        existing = self.attached.get(key)
+        if existing is not None:
+            if existing.ns == ns:
+                existing.table = table
+                return
+            self._detach(key)  # a new namespace at the same path: serve that one
+        udp = tcp = None
+        try:
+            with in_netns(key):
+                udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                for sock in (udp, tcp):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                    sock.setblocking(False)
+                    sock.bind((DNS_ADDRESS, DNS_PORT))
+                tcp.listen(128)
+        except BaseException:
+            for sock in (udp, tcp):
+                if sock is not None:
+                    sock.close()
+            raise
+        sb = _Attached(key, ns, udp, tcp, table)
+        self.attached[key] = sb
+        self.sel.register(udp, selectors.EVENT_READ, (self._on_udp, sb))
+        self.sel.register(tcp, selectors.EVENT_READ, (self._on_tcp_accept, sb))
+        self.log(f"attached {key}")
+
+    def _detach(self, key: str) -> None:
+        sb = self.attached.pop(key, None)
+        if sb is None:
+            return
+        for sock in (sb.udp, sb.tcp):
+            with contextlib.suppress(Exception):
+                self.sel.unregister(sock)
+            sock.close()
+        for conn in [c for c in self.conns.values() if c.sb is sb]:
+            self._close_conn(conn)
+        self.log(f"detached {key}")
+
+    # -- UDP ------------------------------------------------------------------------------------
+    def _on_udp(self, sb: _Attached, _mask: int) -> None:
+        # Drains up to UDP_BATCH datagrams; the selector is level-triggered, so the rest
+        # comes at the next turn, after the other sockets and the timers had theirs.
+        for _ in range(UDP_BATCH):
+            try:
+                query, addr = sb.udp.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            try:
+                reply = sb.table.answer(query, 512)
+                if reply is not None:
+                    self._sendto(sb.udp, reply, addr)
+                else:
+                    qend = forwardable(query)
+                    if qend is not None:
+                        self._forward(_Pending(query, qend, sb.udp, addr, None))
+            except Exception:
+                self.log.error(f"UDP query failed:\n{traceback.format_exc().rstrip()}")
+
+    @staticmethod
+    def _sendto(sock: socket.socket, data: bytes, addr: object) -> None:
+        # A full buffer or a vanished client loses this reply only; the client retries.
+        with contextlib.suppress(OSError):
+            sock.sendto(data, addr)
+
+    # -- TCP ------------------------------------------------------------------------------------
+    def _on_tcp_accept(self, sb: _Attached, _mask: int) -> None:
+        for _ in range(64):
+            try:
+                sock, _addr = sb.tcp.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            sock.setblocking(False)
+            if len(self.conns) >= MAX_TCP_CONNS:
+                self._close_conn(next(iter(self.conns.values())))
+            conn = _TcpConn(sock, sb, time.monotonic())
+            self.conns[sock.fileno()] = conn
+            self.sel.register(sock, selectors.EVENT_READ, (self._on_tcp, conn))
+
+    def _on_tcp(self, conn: _TcpConn, mask: int) -> None:
+        if conn.closed:
+            return
+        if mask & selectors.EVENT_WRITE:
+            self._flush(conn)
+            if conn.closed:
+                return
+        if not mask & selectors.EVENT_READ:
+            return
+        try:
+            data = conn.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close_conn(conn)
+            return
+        conn.received += len(data)
+        if conn.received > TCP_MAX_IN:
+            self._close_conn(conn)
+            return
+        self._touch(conn)
+        conn.buf += data
+        buf = conn.buf
+        while len(buf) >= 2 and not conn.closed:
+            size = (buf[0] << 8) | buf[1]
+            if size < 12:
+                self._close_conn(conn)  # no DNS message is that short: garbage
+                return
+            if len(buf) < 2 + size:
+                break
+            query = bytes(buf[2:2 + size])
+            del buf[:2 + size]
+            try:
+                reply = conn.sb.table.answer(query, None)
+                if reply is not None:
+                    self._tcp_send(conn, reply)
+                else:
+                    qend = forwardable(query)
+                    if qend is not None:
+                        self._forward(_Pending(query, qend, None, None, conn))
+            except Exception:
+                self.log.error(f"TCP query failed:\n{traceback.format_exc().rstrip()}")
+
+    def _touch(self, conn: _TcpConn) -> None:
+        conn.last = time.monotonic()
+        fd = conn.sock.fileno()
+        self.conns[fd] = self.conns.pop(fd, conn)  # to the most recent end
+
+    def _tcp_send(self, conn: _TcpConn, message: bytes) -> None:
+        if conn.closed or len(message) > 65535:
+            return
+        conn.out += struct.pack("!H", len(message)) + message
+        if len(conn.out) > TCP_MAX_OUT:
+            self._close_conn(conn)
+            return
+        self._flush(conn)
+
+    def _flush(self, conn: _TcpConn) -> None:
+        if conn.out:
+            try:
+                sent = conn.sock.send(conn.out)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self._close_conn(conn)
+                return
+            del conn.out[:sent]
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if conn.out else 0)
+        if events != conn.events:
+            conn.events = events
+            self.sel.modify(conn.sock, events, (self._on_tcp, conn))
+
+    def _close_conn(self, conn: _TcpConn) -> None:
+        if conn.closed:
+            return
+        conn.closed = True
+        with contextlib.suppress(Exception):
+            self.sel.unregister(conn.sock)
+        with contextlib.suppress(Exception):
+            self.conns.pop(conn.sock.fileno(), None)
+        conn.sock.close()
+
+    def _close_idle(self, now: float) -> None:
+        while self.conns:
+            conn = next(iter(self.conns.values()))
+            if conn.last + TCP_IDLE > now:
+                return
+            self._close_conn(conn)
+
+    # -- forwarding ---------------------------------------------------------------------------
+    def _reply(self, pending: _Pending, message: bytes) -> None:
+        if pending.conn is not None:
+            self._tcp_send(pending.conn, message)
+        elif pending.udp is not None and pending.udp.fileno() >= 0:
+            self._sendto(pending.udp, message, pending.addr)
+
+    def _forward(self, pending: _Pending) -> None:
+        """Send to the upstream numbered pending.attempt, else the next...; else SERVFAIL."""
+        if len(self.pending) >= MAX_PENDING:
+            self._reply(pending, servfail(pending.query, pending.qend))
+            return
+        while pending.attempt < len(self.upstreams):
+            family, addr = self.upstreams[pending.attempt]
+            new_id = secrets.randbits(16)
+            while new_id in self.pending:
+                new_id = secrets.randbits(16)
+            try:
+                self.forwarders[family].sendto(struct.pack("!H", new_id) + pending.query[2:],
+                                               addr)
+            except OSError as exc:
+                self.log.error(f"forwarding to {addr[0]}:{addr[1]}: {exc.strerror or exc}")
+                pending.attempt += 1
+                continue
+            pending.upstream = addr
+            self.pending[new_id] = pending
+            self.timeouts.append((time.monotonic() + FORWARD_TIMEOUT, new_id, pending))
+            return
+        self._reply(pending, servfail(pending.query, pending.qend))
+
+    def _expire(self, now: float) -> None:
+        while self.timeouts and self.timeouts[0][0] <= now:
+            _deadline, new_id, pending = self.timeouts.popleft()
+            if self.pending.get(new_id) is not pending:
+                continue  # answered already
+            del self.pending[new_id]
+            pending.attempt += 1
+            self._forward(pending)
+
+    def _on_upstream(self, sock: socket.socket, _mask: int) -> None:
+        for _ in range(UDP_BATCH):
+            try:
+                data, addr = sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            try:
+                self._relay(data, addr)
+            except Exception:
+                self.log.error(f"upstream reply failed:\n{traceback.format_exc().rstrip()}")
+
+    def _relay(self, data: bytes, addr: tuple) -> None:
+        if len(data) < 12 or not data[2] & 0x80:
+            return
+        new_id = (data[0] << 8) | data[1]
+        pending = self.pending.get(new_id)
+        if pending is None or tuple(addr[:2]) != tuple(pending.upstream[:2]):
+            return  # late, unknown, or from somewhere we did not ask: drop
+        question = pending.query[12:pending.qend]
+        if data[4:6] != b"\x00\x01" or data[12:12 + len(question)].lower() != question.lower():
+            return  # not the answer to our question: keep waiting for the real one
+        del self.pending[new_id]
+        self._reply(pending, pending.query[:2] + data[2:])
+
+
+# -- entry point -----------------------------------------------------------------------
+
+def _lock_pid_file(path: str) -> int | None:
+    """Hold an exclusive flock on the pid file (the helper's liveness token) and write
+    our pid; None if another live helper holds it."""
+    deadline = time.monotonic() + 1.0
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.02)
+            continue
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:  # removed by an exiting helper between our open and our lock
+            os.close(fd)
+            continue
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        return fd
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cnmctl.dns.server",
+                                     description="cnmctl's embedded DNS helper for one network")
+    parser.add_argument("--network", required=True, help="network ID")
+    parser.add_argument("--root", required=True, help="store root")
+    parser.add_argument("--run-root", required=True, help="run root (RUN/dns holds our files)")
+    parser.add_argument("--upstream", action="append", default=[],
+                        help="IP[:PORT] to forward other names to (repeatable); "
+                             "default: the host's /etc/resolv.conf nameservers")
+    args = parser.parse_args(argv)
+
+    os.umask(0o077)
+    os.chdir("/")
+    log = _Log(args.network[:12])
+    paths = helper_paths(args.network, args.run_root)
+    os.makedirs(os.path.dirname(paths["pid"]), mode=0o700, exist_ok=True)
+    upstreams = args.upstream or resolv_conf_upstreams()
+    try:
+        helper = Helper(args.network, args.root, args.run_root, upstreams, log)
+    except ValueError as exc:
+        log(f"bad upstream: {exc}")
+        return 2
+    pid_fd = _lock_pid_file(paths["pid"])
+    if pid_fd is None:
+        log("another helper for this network is running; exiting")
+        return 1
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        helper.open_control()
+        shown = ", ".join(f"{a[0]}:{a[1]}" for _f, a in helper.upstreams) or "none"
+        log(f"started, pid {os.getpid()}, upstreams {shown}")
+        helper.run()
+    finally:
+        # Ignore further signals so the clean-up is not interrupted half-way.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with contextlib.suppress(Exception):
+            helper.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(paths["pid"])
+        os.close(pid_fd)
+        log("exited")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,421 @@
+"""The embedded DNS helper (cnmctl.dns.server), driven through cnmctl.dns.control.
+
+No cnmctl CLI: each test writes a tiny store itself, makes two sandbox namespaces,
+and runs a fake upstream DNS server on 127.0.0.1 in the test's own namespace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+from dnslib import EDNS0, QTYPE, RCODE, RR, A, DNSRecord
+
+from cnmctl.dns import control
+from cnmctl.errors import KernelError
+from cnmctl.linux import create_netns, delete_netns, in_netns
+from cnmctl.model import Endpoint, Network, Sandbox, new_id
+from cnmctl.store.jsonstore import JsonStore
+
+KNOWN_ADDRESS = "10.9.8.7"
+
+
+def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
+    """Poll until predicate() is truthy; return its value or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+class FakeUpstream:
+    """A UDP DNS server on 127.0.0.1: `known.example` A -> KNOWN_ADDRESS, else NXDOMAIN."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.queries = 0
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopping:
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except (TimeoutError, OSError):
+                continue
+            try:
+                query = DNSRecord.parse(data)
+                reply = query.reply()
+                name = str(query.q.qname).lower()
+                if name == "known.example." and query.q.qtype == QTYPE.A:
+                    reply.add_answer(RR(query.q.qname, QTYPE.A, rdata=A(KNOWN_ADDRESS), ttl=60))
+                else:
+                    reply.header.rcode = RCODE.NXDOMAIN
+                self.queries += 1
+                self.sock.sendto(reply.pack(), addr)
+            except Exception:
+                continue
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+class World:
+    """A store with one network, two sandboxes (c1, c2) and a running helper."""
+
+    def __init__(self, tmp_path) -> None:
+        self.root = str(tmp_path / "lib")
+        self.run_root = str(tmp_path / "run")
+        self.store = JsonStore(self.root)
+        self.net = Network(id=new_id(), name="cnm-net", driver="bridge", created="x")
+        self.keys: list[str] = []
+        self.cids: dict[str, str] = {}
+        with self.store.lock():
+            self.store.initialise()
+            self.store.put("networks", self.net.id, self.net.to_doc())
+        self.add("c1", "172.18.0.2/16", ["web"], str(tmp_path / "netns" / "sb1"), make_ns=True)
+        self.add("c2", "172.18.0.3/16", [], str(tmp_path / "netns" / "sb2"), make_ns=True)
+        self.upstream = FakeUpstream()
+        self.upstreams = [f"127.0.0.1:{self.upstream.port}"]
+
+    def add(self, name: str, cidr: str, aliases: list[str], key: str, make_ns: bool) -> None:
+        cid = new_id()
+        self.cids[name] = cid
+        ep = Endpoint(id=new_id(), network_id=self.net.id, container_id=cid, name=name,
+                      ipv4=cidr, aliases=[*aliases, cid[:12]], ifname="eth0")
+        sb = Sandbox(id=new_id(), key=key, container_id=cid, endpoint_ids=[ep.id])
+        if make_ns:
+            create_netns(key)
+            self.keys.append(key)
+            subprocess.run(["nsenter", f"--net={key}", "ip", "link", "set", "lo", "up"],
+                           check=True)
+        with self.store.lock():
+            self.store.put("endpoints", ep.id, ep.to_doc())
+            self.store.put("sandboxes", sb.id, sb.to_doc())
+
+    def start(self) -> None:
+        control.ensure_helper(self.net.id, self.root, self.run_root, upstreams=self.upstreams)
+
+    def request(self, line: str) -> str:
+        return control.request(self.net.id, self.run_root, line)
+
+    def attach_all(self) -> None:
+        for key in self.keys:
+            assert self.request(f"attach {key}") == "ok"
+
+    @property
+    def paths(self) -> dict[str, str]:
+        return control.helper_paths(self.net.id, self.run_root)
+
+    def pid(self) -> int:
+        with open(self.paths["pid"], encoding="utf-8") as f:
+            return int(f.read())
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            control.stop_helper(self.net.id, self.run_root)
+        self.upstream.stop()
+        for key in self.keys:
+            delete_netns(key)
+
+
+def dig(key: str, *args: str) -> str:
+    out = subprocess.run(["nsenter", f"--net={key}", "dig", "@127.0.0.11", "+time=2",
+                          "+tries=2", *args], capture_output=True, text=True, timeout=30)
+    return out.stdout
+
+
+def short(key: str, *args: str) -> list[str]:
+    return dig(key, "+short", *args).split()
+
+
+def gone(pid: int) -> bool:
+    """True once pid no longer runs (reaped, or a zombie we reap now)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def listening(key: str) -> str:
+    """`ss` lines for port 53 sockets in the namespace at key."""
+    out = subprocess.run(["nsenter", f"--net={key}", "ss", "-Hlnut", "sport", "=", ":53"],
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+@pytest.fixture
+def world(tmp_path):
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)  # the upstream's 127.0.0.1
+    w = World(tmp_path)
+    try:
+        w.start()
+        w.attach_all()
+        yield w
+    finally:
+        w.close()
+
+
+def test_names_addresses_and_aliases(world):
+    sb1, sb2 = world.keys
+    assert short(sb1, "c2") == ["172.18.0.3"]
+    assert short(sb2, "c1") == ["172.18.0.2"]
+    assert short(sb1, "+tcp", "c2") == ["172.18.0.3"]
+    assert short(sb1, "c2.cnm-net") == ["172.18.0.3"]
+    assert short(sb2, "WEB") == ["172.18.0.2"]
+    assert short(sb2, "+tcp", "wEb.CNM-net") == ["172.18.0.2"]
+    assert short(sb2, world.cids["c1"][:12]) == ["172.18.0.2"]
+    assert short(sb1, "-x", "172.18.0.3") == ["c2.cnm-net."]
+    assert short(sb2, "-x", "172.18.0.2") == ["c1.cnm-net."]
+    assert short(sb2, "+tcp", "-x", "172.18.0.2") == ["c1.cnm-net."]
+    assert short(sb1, "c2", "AAAA") == []
+    assert "status: NOERROR" in dig(sb1, "c2", "AAAA")
+
+
+def test_unknown_names_are_forwarded(world):
+    sb1, sb2 = world.keys
+    assert short(sb1, "known.example") == [KNOWN_ADDRESS]
+    assert short(sb2, "+tcp", "KNOWN.example") == [KNOWN_ADDRESS]
+    assert "status: NXDOMAIN" in dig(sb1, "nothing.example")
+    assert "status: NXDOMAIN" in dig(sb1, "+tcp", "nothing.example")
+    assert world.upstream.queries >= 4
+
+
+def test_no_upstream_answering_gives_servfail(tmp_path):
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    w = World(tmp_path)
+    dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # bound, never answers
+    dead.bind(("127.0.0.1", 0))
+    w.upstreams = [f"127.0.0.1:{dead.getsockname()[1]}"]
+    try:
+        w.start()
+        w.attach_all()
+        out = dig(w.keys[0], "+time=8", "+tries=1", "nothing.example")
+        assert "status: SERVFAIL" in out
+        assert "nothing.example." in out.split("QUESTION SECTION:")[1]
+        assert short(w.keys[0], "c2") == ["172.18.0.3"]
+    finally:
+        dead.close()
+        w.close()
+
+
+def test_reload_and_detach(world, tmp_path):
+    sb1, sb2 = world.keys
+    assert "status: NXDOMAIN" in dig(sb1, "c3")
+    world.add("c3", "172.18.0.4/16", ["db"], str(tmp_path / "netns" / "sb3"), make_ns=False)
+    assert world.request("reload") == "ok"
+    assert short(sb1, "c3") == ["172.18.0.4"]
+    assert short(sb2, "db") == ["172.18.0.4"]
+    assert short(sb1, "-x", "172.18.0.4") == ["c3.cnm-net."]
+
+    assert "127.0.0.11:53" in listening(sb2)
+    assert world.request(f"detach {sb2}") == "ok"
+    wait_for(lambda: listening(sb2) == "", what="sb2's port 53 sockets to close")
+    assert "127.0.0.11:53" in listening(sb1)
+    assert short(sb1, "c2") == ["172.18.0.3"]
+    # Attach again: served again.
+    assert world.request(f"attach {sb2}") == "ok"
+    assert short(sb2, "c1") == ["172.18.0.2"]
+
+
+def test_control_errors(world, tmp_path):
+    with pytest.raises(KernelError, match="attach"):
+        world.request(f"attach {tmp_path}/no-such-namespace")
+    with pytest.raises(KernelError, match="unknown request"):
+        world.request("frobnicate")
+    with pytest.raises(KernelError):
+        control.request(new_id(), world.run_root, "ping")  # no helper for that network
+    assert world.request("ping") == "ok"
+    assert world.request(f"attach {world.keys[0]}") == "ok"  # twice: still fine
+    assert short(world.keys[0], "c2") == ["172.18.0.3"]
+
+
+def test_killed_helper_is_started_again(world):
+    sb1, _sb2 = world.keys
+    old = world.pid()
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: gone(old), what="the killed helper to die")
+    with pytest.raises(KernelError):
+        world.request("ping")
+    world.start()
+    assert world.pid() != old
+    world.attach_all()
+    assert short(sb1, "c2") == ["172.18.0.3"]
+    assert short(sb1, "known.example") == [KNOWN_ADDRESS]
+    world.start()  # alive: nothing to do
+    assert world.request("ping") == "ok"
+
+
+def test_sigterm_and_stop_clean_up(world):
+    pid = world.pid()
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: gone(pid), what="the helper to exit on SIGTERM")
+    assert not os.path.exists(world.paths["sock"])
+    assert not os.path.exists(world.paths["pid"])
+    for key in world.keys:
+        assert listening(key) == ""
+    world.start()
+    world.attach_all()
+    pid = world.pid()
+    control.stop_helper(world.net.id, world.run_root)
+    assert gone(pid)
+    assert not os.path.exists(world.paths["sock"])
+    assert not os.path.exists(world.paths["pid"])
+    control.stop_helper(world.net.id, world.run_root)  # stopping twice is fine
+
+
+def _queries() -> list[bytes]:
+    names = ["c1", "c2", "web", "known.example", "nothing.example", "c2.cnm-net"]
+    base = []
+    for name in names:
+        for qtype in ("A", "AAAA", "PTR", "MX", "ANY"):
+            base.append(DNSRecord.question(name, qtype).pack())
+    base.append(DNSRecord.question("3.0.18.172.in-addr.arpa", "PTR").pack())
+    rec = DNSRecord.question("c1", "A")
+    rec.add_ar(EDNS0(udp_len=4096))
+    base.append(rec.pack())
+    return base
+
+
+def _mutate(rng: random.Random, packet: bytes) -> bytes:
+    data = bytearray(packet)
+    choice = rng.randrange(6)
+    if choice == 0:
+        return rng.randbytes(rng.randrange(0, 600))
+    if choice == 1:
+        return bytes(data[:rng.randrange(0, len(data) + 1)])
+    if choice == 2:
+        for _ in range(rng.randrange(1, 6)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        return bytes(data)
+    if choice == 3:
+        data[2] |= 0x80  # a "response": must never be answered or forwarded
+        return bytes(data)
+    if choice == 4:  # counts set high
+        data[4:12] = rng.randbytes(8)
+        return bytes(data)
+    return bytes(data) + rng.randbytes(rng.randrange(1, 64))
+
+
+def test_fuzz_keeps_helper_alive(world):
+    sb1, sb2 = world.keys
+    pid = world.pid()
+    rng = random.Random(1234)
+    base = _queries()
+    with in_netns(sb1):
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.setblocking(False)
+    with udp:
+        for i in range(100_000):
+            packet = _mutate(rng, base[i % len(base)])
+            with contextlib.suppress(OSError):
+                udp.sendto(packet, ("127.0.0.11", 53))
+            if i % 256 == 0:  # drain replies so our buffer does not just fill
+                with contextlib.suppress(OSError):
+                    while True:
+                        udp.recv(65535)
+
+    # TCP: garbage streams, split messages, huge or tiny lengths, abrupt closes, and
+    # some connections left open and silent while others are served.
+    idle = []
+    sent = 0
+    for conn_no in range(300):
+        with in_netns(sb1 if conn_no % 2 else sb2):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.settimeout(5)
+        sock.connect(("127.0.0.11", 53))
+        sock.setblocking(False)
+        for _ in range(10):
+            kind = rng.randrange(4)
+            packet = _mutate(rng, rng.choice(base))
+            if kind == 0:
+                data = struct.pack("!H", len(packet)) + packet
+            elif kind == 1:
+                data = rng.randbytes(rng.randrange(1, 300))
+            elif kind == 2:
+                data = struct.pack("!H", rng.randrange(65536)) + packet
+            else:
+                data = struct.pack("!H", len(packet)) + packet[: len(packet) // 2]
+            sent += 1
+            try:
+                sock.send(data)
+            except OSError:
+                break
+        with contextlib.suppress(OSError):
+            while sock.recv(65535):
+                pass
+        if conn_no % 30 == 0:
+            idle.append(sock)
+        else:
+            sock.close()
+    assert sent >= 2000
+
+    assert world.request("ping") == "ok"
+    assert world.pid() == pid
+    assert short(sb1, "c2") == ["172.18.0.3"]
+    assert short(sb2, "+tcp", "c1") == ["172.18.0.2"]
+    assert short(sb1, "known.example") == [KNOWN_ADDRESS]
+    for sock in idle:
+        sock.close()
+    assert not gone(pid)
+
+
+def test_two_helpers_share_a_sandbox(world, tmp_path):
+    """c1's sandbox also joins other-net: both helpers bind 127.0.0.11:53 there and
+    whichever gets a query answers for both networks."""
+    sb1, sb2 = world.keys
+    other = Network(id=new_id(), name="other-net", driver="bridge", created="x")
+    c1_second = Endpoint(id=new_id(), network_id=other.id, container_id=world.cids["c1"],
+                         name="c1", ipv4="172.19.0.2/16", ifname="eth1")
+    c4 = Endpoint(id=new_id(), network_id=other.id, container_id=new_id(), name="c4",
+                  ipv4="172.19.0.4/16")
+    with world.store.lock():
+        world.store.put("networks", other.id, other.to_doc())
+        for ep in (c1_second, c4):
+            world.store.put("endpoints", ep.id, ep.to_doc())
+        for doc in world.store.list("sandboxes"):
+            if doc["key"] == sb1:
+                doc["endpoint_ids"].append(c1_second.id)
+                world.store.put("sandboxes", doc["id"], doc)
+        c4_sandbox = Sandbox(id=new_id(), key=str(tmp_path / "netns" / "sb4"),
+                             container_id=c4.container_id, endpoint_ids=[c4.id])
+        world.store.put("sandboxes", c4_sandbox.id, c4_sandbox.to_doc())
+    assert world.request("reload") == "ok"
+    try:
+        control.ensure_helper(other.id, world.root, world.run_root, upstreams=world.upstreams)
+        assert control.request(other.id, world.run_root, f"attach {sb1}") == "ok"
+        assert listening(sb1).count("127.0.0.11:53") == 4  # UDP and TCP, twice
+        for _ in range(8):  # new source ports each time: both sockets get some
+            assert short(sb1, "c4") == ["172.19.0.4"]
+            assert short(sb1, "c2") == ["172.18.0.3"]
+            assert short(sb1, "+tcp", "c4.other-net") == ["172.19.0.4"]
+            assert short(sb1, "known.example") == [KNOWN_ADDRESS]
+        assert short(sb1, "-x", "172.19.0.4") == ["c4.other-net."]
+        # c2's sandbox is not on other-net: c4 is not visible there.
+        assert "status: NXDOMAIN" in dig(sb2, "c4")
+        control.stop_helper(other.id, world.run_root)
+        assert listening(sb1).count("127.0.0.11:53") == 2
+        assert short(sb1, "c4") == ["172.19.0.4"]  # the first helper still answers
+    finally:
+        control.stop_helper(other.id, world.run_root)
