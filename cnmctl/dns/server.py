@@ -165,13 +165,15 @@ def resolv_conf_upstreams(path: str = "/etc/resolv.conf") -> list[str]:
 # -- state ----------------------------------------------------------------------------
 
 class _Attached:
-    """One sandbox served: its sockets in its namespace and its answers."""
+    """One sandbox served: its sockets in its namespace and its answers (None
+    until the first query after a change: tables are built lazily)."""
 
     __slots__ = ("key", "ns", "udp", "tcp", "table")
 
     def __init__(self, key: str, ns: tuple[int, int], udp: socket.socket,
-                 tcp: socket.socket, table: AnswerTable) -> None:
-        self.key, self.ns, self.udp, self.tcp, self.table = key, ns, udp, tcp, table
+                 tcp: socket.socket) -> None:
+        self.key, self.ns, self.udp, self.tcp = key, ns, udp, tcp
+        self.table: AnswerTable | None = None
 
 
 class _TcpConn:
@@ -224,6 +226,8 @@ class Helper:
         self.upstreams = [parse_upstream(u) for u in upstreams]
         self.sel = selectors.DefaultSelector()
         self.attached: dict[str, _Attached] = {}
+        # The store as last read; dropped by `reload`, read again at the next query.
+        self.loaded: tuple | None = None
         self.conns: dict[int, _TcpConn] = {}  # by fd, least recently active first
         self.pending: dict[int, _Pending] = {}  # by the ID sent upstream
         self.timeouts: collections.deque = collections.deque()  # (deadline, id, pending)
@@ -383,19 +387,29 @@ class Helper:
         return AnswerTable(*sandbox_view(own, endpoints, networks))
 
     def _reload(self) -> None:
-        loaded = self._load()
+        """Forget every table: each is rebuilt, from one fresh read of the store,
+        at its sandbox's next query. A start that changes the names therefore
+        costs O(sandboxes) flag clears here, not a rebuild of every table."""
+        self.loaded = None
         for sb in self.attached.values():
-            sb.table = self._table(sb.key, loaded)
-        self.log(f"reloaded {len(self.attached)} sandbox(es)")
+            sb.table = None
+
+    def table_for(self, sb: _Attached) -> AnswerTable:
+        """The sandbox's answers, built on first use after a change."""
+        if sb.table is None:
+            if self.loaded is None:
+                self.loaded = self._load()
+            sb.table = self._table(sb.key, self.loaded)
+        return sb.table
 
     def _attach(self, key: str) -> None:
         st = os.stat(key)
         ns = (st.st_dev, st.st_ino)
-        table = self._table(key, self._load())
+        self.loaded = None  # the store changed with this sandbox
         existing = self.attached.get(key)
         if existing is not None:
             if existing.ns == ns:
-                existing.table = table
+                existing.table = None
                 return
             self._detach(key)  # a new namespace at the same path: serve that one
         udp = tcp = None
@@ -414,7 +428,7 @@ class Helper:
                 if sock is not None:
                     sock.close()
             raise
-        sb = _Attached(key, ns, udp, tcp, table)
+        sb = _Attached(key, ns, udp, tcp)
         self.attached[key] = sb
         self.sel.register(udp, selectors.EVENT_READ, (self._on_udp, sb))
         self.sel.register(tcp, selectors.EVENT_READ, (self._on_tcp_accept, sb))
@@ -444,7 +458,7 @@ class Helper:
             except OSError:
                 return
             try:
-                reply = sb.table.answer(query, 512)
+                reply = self.table_for(sb).answer(query, 512)
                 if reply is not None:
                     self._sendto(sb.udp, reply, addr)
                 else:
@@ -511,7 +525,7 @@ class Helper:
             query = bytes(buf[2:2 + size])
             del buf[:2 + size]
             try:
-                reply = conn.sb.table.answer(query, None)
+                reply = self.table_for(conn.sb).answer(query, None)
                 if reply is not None:
                     self._tcp_send(conn, reply)
                 else:
