@@ -302,12 +302,9 @@ class Helper:
             self.sel.register(conn, selectors.EVENT_READ, (self._on_control_read, _Control(conn)))
 
     def _on_control_read(self, ctl: _Control, _mask: int) -> None:
-        try:
-            data = ctl.sock.recv(4096)
-        except (BlockingIOError, InterruptedError):
+        data = _recv(ctl.sock, 4096)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             self._close_control(ctl)
             return
@@ -499,12 +496,9 @@ class Helper:
                 return
         if not mask & selectors.EVENT_READ:
             return
-        try:
-            data = conn.sock.recv(65536)
-        except (BlockingIOError, InterruptedError):
+        data = _recv(conn.sock, 65536)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             self._close_conn(conn)
             return
@@ -648,6 +642,17 @@ class Helper:
 
 
 # -- entry point -----------------------------------------------------------------------
+
+def _recv(sock: socket.socket, size: int) -> bytes | None:
+    """What a non-blocking socket has: data, b"" at its end or on an error,
+    None when nothing is ready yet."""
+    try:
+        return sock.recv(size)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
+
 
 def _lock_pid_file(path: str) -> int | None:
     """Hold an exclusive flock on the pid file (the helper's liveness token) and write
