@@ -164,8 +164,6 @@ class Endpoint(_Document):
     aliases: list[str] = []
     ifname: str = ""  # inside the sandbox: eth0, eth1, ...
     host_ifname: str = ""  # host side of the veth
-    static_ipv4: str = ""  # requested with --ip, kept across restarts
-    static_ipv6: str = ""
 
 
 class Sandbox(_Document):

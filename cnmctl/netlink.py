@@ -55,7 +55,6 @@ from pyroute2.netlink import (  # noqa: E402
     nlmsg,
 )
 from pyroute2.netlink.rtnl import (  # noqa: E402
-    RTM_DELADDR,
     RTM_DELLINK,
     RTM_GETADDR,
     RTM_GETLINK,
@@ -281,16 +280,6 @@ class Rtnl:
             msg["flags"] = IFA_F_NODAD
             msg["attrs"] = [("IFA_ADDRESS", address)]
         self.request(msg, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL)
-
-    def addr_del(self, index: int, cidr: str) -> None:
-        """RTM_DELADDR."""
-        iface = ipaddress.ip_interface(cidr)
-        msg = ifaddrmsg()
-        msg["index"] = index
-        msg["prefixlen"] = iface.network.prefixlen
-        msg["family"] = socket.AF_INET if iface.version == 4 else socket.AF_INET6
-        msg["attrs"] = [("IFA_LOCAL" if iface.version == 4 else "IFA_ADDRESS", str(iface.ip))]
-        self.request(msg, RTM_DELADDR)
 
     def addresses(self) -> list:
         """Every address (decoded ifaddrmsg)."""

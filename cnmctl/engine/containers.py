@@ -255,8 +255,7 @@ class ContainerOps:
         if not net.is_default_bridge:
             aliases = endpoint_aliases(ctr, req.get("aliases", []))
         ep = Endpoint(id=new_id(), network_id=net.id, container_id=ctr.id, name=ctr.name,
-                      aliases=aliases, ifname=ifname, static_ipv4=req.get("ip", ""),
-                      static_ipv6=req.get("ip6", ""))
+                      aliases=aliases, ifname=ifname)
         self._allocate(net, ep, req.get("ip", ""), req.get("ip6", ""))
         try:
             ep.mac = req.get("mac") or (mac_from_ip(ep.ipv4.split("/")[0]) if ep.ipv4

@@ -67,30 +67,29 @@ def _parse_ip(text: str) -> IPAddress:
     return ipaddress.ip_address(text)
 
 
-def _parse_subnet(text: str) -> IPNetwork:
-    """Parse a ``--subnet`` value; host bits are refused, not masked away."""
+def _parse_network(text: str, what: str, bad_text: str) -> IPNetwork:
+    """Parse a --subnet or --ip-range value; host bits are refused, not masked away.
+
+    Docker keeps "10.1.2.3/24" verbatim and then shows no gateway: a trap for
+    users, so refuse it and say what was probably meant.
+    """
     try:
         addr, net = _parse_cidr(text)
     except ValueError:
-        raise InvalidArgument(f"Invalid subnet {text} : invalid CIDR address: {text}") from None
+        raise InvalidArgument(bad_text) from None
     if addr != net.network_address:
-        # Docker keeps "10.1.2.3/24" verbatim and then shows no gateway: a
-        # trap for users, so refuse it and say what was probably meant.
-        raise InvalidArgument(f"invalid subnet {text}: it has host bits set (did you mean {net}?)")
+        raise InvalidArgument(f"invalid {what} {text}: it has host bits set (did you mean {net}?)")
     return net
+
+
+def _parse_subnet(text: str) -> IPNetwork:
+    """Parse a ``--subnet`` value."""
+    return _parse_network(text, "subnet", f"Invalid subnet {text} : invalid CIDR address: {text}")
 
 
 def _parse_range(text: str) -> IPNetwork:
-    """Parse an ``--ip-range`` value; like subnets, host bits are refused."""
-    try:
-        addr, net = _parse_cidr(text)
-    except ValueError:
-        raise InvalidArgument(f"invalid CIDR address: {text}") from None
-    if addr != net.network_address:
-        raise InvalidArgument(
-            f"invalid ip-range {text}: it has host bits set (did you mean {net}?)"
-        )
-    return net
+    """Parse an ``--ip-range`` value."""
+    return _parse_network(text, "ip-range", f"invalid CIDR address: {text}")
 
 
 def _ip_arg(value: IPAddress | str, message: Callable[[str], str]) -> IPAddress:

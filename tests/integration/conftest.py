@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -51,6 +52,17 @@ class Cli:
         lines = result.err.strip().splitlines()
         assert len(lines) == 1, result.err
         return lines[0]
+
+
+def wait_until(check, timeout: float = 5.0, what: str = "condition"):
+    """Poll `check` until it returns something truthy (a deadline, not a timing claim)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 def link_names() -> set[str]:

@@ -17,7 +17,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import CNMCTL, link_names, store_snapshot
+from conftest import CNMCTL, link_names, store_snapshot, wait_until
 from shapes import assert_same_shape, reference
 
 FULL_ID = re.compile(r"[0-9a-f]{64}")
@@ -48,17 +48,6 @@ def _remove_containers(cnm):
 
 
 # -- helpers ----------------------------------------------------------------
-def wait_until(check, timeout: float = 5.0, what: str = "condition"):
-    """Poll `check` until it returns something truthy (a deadline, not a timing claim)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def inspect(cnm, ref: str) -> dict:
     [doc] = json.loads(cnm("inspect", ref))
     return doc

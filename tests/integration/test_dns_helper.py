@@ -14,9 +14,9 @@ import socket
 import struct
 import subprocess
 import threading
-import time
 
 import pytest
+from conftest import wait_until
 from dnslib import EDNS0, QTYPE, RCODE, RR, A, DNSRecord
 
 from cnmctl.dns import control
@@ -26,18 +26,6 @@ from cnmctl.model import Endpoint, Network, Sandbox, new_id
 from cnmctl.store.jsonstore import JsonStore
 
 KNOWN_ADDRESS = "10.9.8.7"
-
-
-def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
-    """Poll until predicate() is truthy; return its value or fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 class FakeUpstream:
@@ -231,7 +219,7 @@ def test_reload_and_detach(world, tmp_path):
 
     assert "127.0.0.11:53" in listening(sb2)
     assert world.request(f"detach {sb2}") == "ok"
-    wait_for(lambda: listening(sb2) == "", what="sb2's port 53 sockets to close")
+    wait_until(lambda: listening(sb2) == "", timeout=10.0, what="sb2's port 53 sockets to close")
     assert "127.0.0.11:53" in listening(sb1)
     assert short(sb1, "c2") == ["172.18.0.3"]
     # Attach again: served again.
@@ -255,7 +243,7 @@ def test_killed_helper_is_started_again(world):
     sb1, _sb2 = world.keys
     old = world.pid()
     os.kill(old, signal.SIGKILL)
-    wait_for(lambda: gone(old), what="the killed helper to die")
+    wait_until(lambda: gone(old), timeout=10.0, what="the killed helper to die")
     with pytest.raises(KernelError):
         world.request("ping")
     world.start()
@@ -270,7 +258,7 @@ def test_killed_helper_is_started_again(world):
 def test_sigterm_and_stop_clean_up(world):
     pid = world.pid()
     os.kill(pid, signal.SIGTERM)
-    wait_for(lambda: gone(pid), what="the helper to exit on SIGTERM")
+    wait_until(lambda: gone(pid), timeout=10.0, what="the helper to exit on SIGTERM")
     assert not os.path.exists(world.paths["sock"])
     assert not os.path.exists(world.paths["pid"])
     for key in world.keys:
