@@ -3,7 +3,8 @@
 
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
-APT_PKGS := python3-venv iproute2 util-linux nftables dnsutils iputils-ping busybox-static procps
+APT_PKGS := python3-venv iproute2 util-linux nftables dnsutils iputils-ping busybox-static procps \
+            dnsmasq-base dnsperf
 APT_STAMP := $(VENV)/.apt-installed
 
 .PHONY: all deps deps-apt test unit lint lab bench clean
@@ -37,14 +38,16 @@ test: deps lint
 unit: deps
 	$(PY) -m pytest -q tests/unit
 
-# The lesson's tasks, printed command by command, in a throwaway namespace.
+# The lesson's tasks, printed command by command, in a throwaway namespace whose
+# "outside" resolver is a local stub (tests/stub-resolver.sh).
 lab: deps
 	unshare --net --mount --pid --fork --mount-proc --propagation private \
-		env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash tests/lab/walkthrough.sh
+		sh -c 'bash tests/stub-resolver.sh && \
+		       exec env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash tests/lab/walkthrough.sh'
 
 bench: deps
 	unshare --net --mount --pid --fork --mount-proc --propagation private \
-		$(PY) bench/run.py
+		sh -c 'bash tests/stub-resolver.sh && exec $(PY) bench/run.py'
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -20,6 +20,7 @@ HOSTS_HEADER = (
     "ff02::2\tip6-allrouters\n"
 )
 FALLBACK_NAMESERVERS = ("8.8.8.8", "8.8.4.4")
+EMBEDDED_DNS = "127.0.0.11"
 
 
 def hostname_of(ctr: Container) -> str:
@@ -69,8 +70,10 @@ def host_resolvers(path: str = "/etc/resolv.conf") -> tuple[list[str], list[str]
     return servers, search, options
 
 
-def resolv_text(ctr: Container) -> str:
-    """resolv.conf for a container outside the embedded DNS: --dns or the host's
+def resolv_text(ctr: Container, embedded_dns: bool = False) -> str:
+    """resolv.conf as Docker writes it. On a user-defined network: the embedded
+    DNS (127.0.0.11, which forwards other names to --dns or the host's servers)
+    and `ndots:0` unless an ndots option is given. Otherwise --dns or the host's
     servers, loopback ones dropped (they are unreachable from the sandbox)."""
     servers, search, options = host_resolvers()
     if ctr.network_mode != "host":
@@ -79,6 +82,10 @@ def resolv_text(ctr: Container) -> str:
     servers = ctr.dns or servers
     search = ctr.dns_search or search
     options = ctr.dns_options or options
+    if embedded_dns:
+        servers = [EMBEDDED_DNS]
+        if not any(option.startswith("ndots:") for option in options):
+            options = [*options, "ndots:0"]
     text = "".join(f"nameserver {s}\n" for s in servers)
     if search and search != ["."]:
         text += "search " + " ".join(search) + "\n"
@@ -99,9 +106,11 @@ FILES = (("/etc/resolv.conf", "resolv.conf"), ("/etc/hosts", "hosts"),
          ("/etc/hostname", "hostname"))
 
 
-def write_files(folder: str, ctr: Container, endpoints: list[Endpoint]) -> None:
+def write_files(folder: str, ctr: Container, endpoints: list[Endpoint],
+                embedded_dns: bool = False) -> None:
     """Write the container's resolv.conf, hosts and hostname into `folder`."""
-    texts = {"resolv.conf": resolv_text(ctr), "hosts": hosts_text(ctr, endpoints),
+    texts = {"resolv.conf": resolv_text(ctr, embedded_dns),
+             "hosts": hosts_text(ctr, endpoints),
              "hostname": hostname_of(ctr) + "\n"}
     for _inside, name in FILES:
         _write_in_place(os.path.join(folder, name), texts[name])

@@ -3,8 +3,10 @@
 Run as root, the suite re-executes itself inside private network, mount and
 PID namespaces (`unshare --net --mount --pid --fork --mount-proc`), so every
 bridge, namespace and process a test makes dies with the suite and the host's
-network is never touched. Without root, integration tests are skipped, except
-in CI (CI=true), where a privileged test that would skip fails instead.
+network is never touched. There, tests/stub-resolver.sh stands in for the
+host's upstream resolver (192.0.2.53), so no DNS query leaves. Without root,
+integration tests are skipped, except in CI (CI=true), where a privileged test
+that would skip fails instead.
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     scratch = tempfile.mkdtemp(prefix="cnmctl-tests-")
     os.environ.setdefault("CNMCTL_ROOT", os.path.join(scratch, "lib"))
     os.environ.setdefault("CNMCTL_RUN_ROOT", os.path.join(scratch, "run"))
+    if os.geteuid() == 0 and os.environ.get(INSIDE):
+        # The namespace's "outside" resolver: no test's DNS query can leave it.
+        import subprocess
+
+        subprocess.run(["bash", os.path.join(os.path.dirname(__file__), "stub-resolver.sh")],
+                       check=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -213,6 +213,7 @@ def exec_(obj, detach, interactive, env, workdir, container, command) -> None:
     from cnmctl.runtime.execute import exec_in_container
 
     ctr = obj.engine.find_container(container)
+    obj.engine.ensure_dns(ctr.sandbox_id)
     sys.exit(exec_in_container(obj.engine, ctr, list(command), env=list(env), workdir=workdir,
                                detach=detach, interactive=interactive))
 

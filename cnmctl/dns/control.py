@@ -11,8 +11,9 @@ under RUN/dns/, named after the first 12 hex digits of the network ID:
 Control protocol (each request one line, each reply one line, `ok` or `error MESSAGE`):
 
     attach KEY   serve 127.0.0.11:53 (UDP and TCP) in the sandbox namespace at path KEY
-    detach KEY   stop serving it
-    reload       re-read the store and rebuild every attached sandbox's names
+    detach KEY   stop serving it (and close its sockets, so the namespace can go)
+    reload       forget every attached sandbox's names: each is rebuilt from the store
+                 at its next query (attach and detach imply it)
     ping         liveness check
     stop         reply, then exit
 """
@@ -31,7 +32,12 @@ from collections.abc import Iterable, Iterator
 
 from cnmctl.errors import KernelError
 
-__all__ = ["ensure_helper", "helper_paths", "request", "stop_helper"]
+__all__ = ["HelperUnreachable", "alive", "ensure_helper", "helper_paths", "request",
+           "running_helpers", "stop_helper"]
+
+
+class HelperUnreachable(KernelError):
+    """No helper answered on the control socket (not running, or not replying)."""
 
 _START_TIMEOUT = 5.0
 _STOP_TIMEOUT = 5.0
@@ -62,8 +68,8 @@ def _send(sock_path: str, line: str, timeout: float) -> str:
 def request(network_id: str, run_root: str, line: str, timeout: float = 5.0) -> str:
     """Send one control line to the network's helper and return its reply (`ok`).
 
-    Raises KernelError when the helper cannot be reached, does not reply, or replies
-    `error ...`."""
+    Raises HelperUnreachable when the helper cannot be reached or does not reply,
+    KernelError when it replies `error ...`."""
     what = f"DNS helper for network {network_id[:12]}"
     verb = line.split(" ", 1)[0] if line.strip() else "(empty)"
     if "\n" in line or "\r" in line or not line.strip():
@@ -72,11 +78,11 @@ def request(network_id: str, run_root: str, line: str, timeout: float = 5.0) -> 
     try:
         reply = _send(path, line, timeout)
     except TimeoutError:
-        raise KernelError(f"{what}: no reply to {verb} within {timeout:g}s") from None
+        raise HelperUnreachable(f"{what}: no reply to {verb} within {timeout:g}s") from None
     except OSError as exc:
-        raise KernelError(f"{what}: {verb}: {exc.strerror or exc}") from None
+        raise HelperUnreachable(f"{what}: {verb}: {exc.strerror or exc}") from None
     if not reply:
-        raise KernelError(f"{what}: {verb}: connection closed without a reply")
+        raise HelperUnreachable(f"{what}: {verb}: connection closed without a reply")
     if reply.startswith("error"):
         raise KernelError(f"{what}: {verb}: {reply[5:].strip() or 'failed'}")
     return reply
@@ -87,6 +93,20 @@ def _ping(sock_path: str, timeout: float = 1.0) -> bool:
         return _send(sock_path, "ping", timeout) == "ok"
     except OSError:
         return False
+
+
+def alive(network_id: str, run_root: str) -> bool:
+    """True if the network's helper answers `ping`."""
+    return _ping(helper_paths(network_id, run_root)["sock"])
+
+
+def running_helpers(run_root: str) -> list[str]:
+    """The short network IDs of the helpers with a control socket (maybe stale)."""
+    try:
+        names = os.listdir(os.path.join(run_root, "dns"))
+    except FileNotFoundError:
+        return []
+    return sorted(name[:-5] for name in names if name.endswith(".sock"))
 
 
 def _helper_running(pid_path: str) -> bool:
@@ -168,20 +188,22 @@ def _spawn(network_id: str, root: str, run_root: str, upstreams: Iterable[str],
 
 
 def ensure_helper(network_id: str, root: str, run_root: str,
-                  upstreams: Iterable[str] = ()) -> None:
-    """Make sure the network's DNS helper runs and answers `ping`; start it if not."""
+                  upstreams: Iterable[str] = ()) -> bool:
+    """Make sure the network's DNS helper runs and answers `ping`; start it if not.
+
+    True if this call started it: the new helper serves no sandbox yet."""
     paths = helper_paths(network_id, run_root)
     os.makedirs(os.path.dirname(paths["sock"]), mode=0o700, exist_ok=True)
     what = f"DNS helper for network {network_id[:12]}"
     with _spawn_lock(paths["lock"]):
         if _ping(paths["sock"]):
-            return
+            return False
         if _helper_running(paths["pid"]):
             # Alive but not answering: maybe still starting; else wedged, so replace it.
             deadline = time.monotonic() + _START_TIMEOUT
             while time.monotonic() < deadline:
                 if _ping(paths["sock"]):
-                    return
+                    return False
                 if not _helper_running(paths["pid"]):
                     break
                 time.sleep(_POLL)
@@ -193,7 +215,7 @@ def ensure_helper(network_id: str, root: str, run_root: str,
         deadline = time.monotonic() + _START_TIMEOUT
         while True:
             if _ping(paths["sock"], timeout=0.5):
-                return
+                return True
             if _reap(pid) and not _helper_running(paths["pid"]):
                 tail = _log_tail(paths["log"])
                 raise KernelError(f"{what}: exited at start" + (f": {tail}" if tail else ""))

@@ -10,8 +10,10 @@ sandbox is on can bind the same port; the kernel spreads queries between them an
 answers for every network the sandbox is on), then serves them from its own namespace.
 
 Names of the sandbox's view are answered by AnswerTable; other queries are forwarded
-over UDP, from the helper's own namespace, to the upstream servers (in order, 2 s
-each, then SERVFAIL), and the reply is relayed with the client's ID restored.
+over UDP, from the helper's own namespace, to the sandbox container's `--dns`
+servers, else the helper's upstreams (in order, 2 s each, then SERVFAIL), and the
+reply is relayed with the client's ID restored. A sandbox whose networks are all
+`--internal` gets SERVFAIL at once: nothing it asks leaves through the helper.
 Queries that arrived over TCP are forwarded the same way (over UDP) and the reply is
 sent back on the TCP connection; a reply the upstream truncated stays truncated.
 
@@ -168,12 +170,15 @@ class _Attached:
     """One sandbox served: its sockets in its namespace and its answers (None
     until the first query after a change: tables are built lazily)."""
 
-    __slots__ = ("key", "ns", "udp", "tcp", "table")
+    __slots__ = ("key", "ns", "udp", "tcp", "table", "upstreams")
 
     def __init__(self, key: str, ns: tuple[int, int], udp: socket.socket,
                  tcp: socket.socket) -> None:
         self.key, self.ns, self.udp, self.tcp = key, ns, udp, tcp
         self.table: AnswerTable | None = None
+        # Where its other names go, set with the table: the container's --dns,
+        # else the helper's; none when all its networks are --internal.
+        self.upstreams: list[tuple[int, tuple]] = []
 
 
 class _TcpConn:
@@ -201,15 +206,16 @@ class _Control:
 class _Pending:
     """A query forwarded upstream, awaiting its reply."""
 
-    __slots__ = ("query", "qend", "udp", "addr", "conn", "attempt", "upstream")
+    __slots__ = ("query", "qend", "udp", "addr", "conn", "upstreams", "attempt", "upstream")
 
     def __init__(self, query: bytes, qend: int, udp: socket.socket | None, addr: object,
-                 conn: _TcpConn | None) -> None:
+                 conn: _TcpConn | None, upstreams: list[tuple[int, tuple]]) -> None:
         self.query = query
         self.qend = qend
         self.udp = udp  # reply through this sandbox socket to addr...
         self.addr = addr
         self.conn = conn  # ...or on this TCP connection
+        self.upstreams = upstreams  # tried in order
         self.attempt = 0
         self.upstream: tuple = ()
 
@@ -223,6 +229,7 @@ class Helper:
         self.root = root
         self.paths = helper_paths(network_id, run_root)
         self.log = log
+        self.store = JsonStore(root)
         self.upstreams = [parse_upstream(u) for u in upstreams]
         self.sel = selectors.DefaultSelector()
         self.attached: dict[str, _Attached] = {}
@@ -247,13 +254,17 @@ class Helper:
         sock.setblocking(False)
         self.control = sock
         self.sel.register(sock, selectors.EVENT_READ, (self._on_control_accept, sock))
-        # Forwarding sockets live in the helper's own namespace: made here, now.
-        for family, _addr in self.upstreams:
-            if family not in self.forwarders:
-                fwd = socket.socket(family, socket.SOCK_DGRAM)
-                fwd.setblocking(False)
-                self.forwarders[family] = fwd
-                self.sel.register(fwd, selectors.EVENT_READ, (self._on_upstream, fwd))
+
+    def forwarder(self, family: int) -> socket.socket:
+        """The socket queries of an address family are forwarded from. It lives in
+        the helper's own namespace (the host's), so a host-local resolver works."""
+        fwd = self.forwarders.get(family)
+        if fwd is None:
+            fwd = socket.socket(family, socket.SOCK_DGRAM)
+            fwd.setblocking(False)
+            self.forwarders[family] = fwd
+            self.sel.register(fwd, selectors.EVENT_READ, (self._on_upstream, fwd))
+        return fwd
 
     def close(self) -> None:
         for key in list(self.attached):
@@ -360,10 +371,8 @@ class Helper:
 
     # -- sandboxes ----------------------------------------------------------------------------
     def _load(self) -> tuple[list[Endpoint], dict[str, Network], list[Sandbox]]:
-        store = JsonStore(self.root)
-
         def each(kind: str, cls):
-            for doc in store.list(kind):
+            for doc in self.store.list(kind):
                 try:
                     yield cls.from_doc(doc)
                 except Exception:
@@ -373,20 +382,44 @@ class Helper:
         networks = {net.id: net for net in each("networks", Network)}
         return endpoints, networks, list(each("sandboxes", Sandbox))
 
-    @staticmethod
-    def _table(key: str, loaded: tuple) -> AnswerTable:
+    def _build(self, sb: _Attached, loaded: tuple) -> None:
+        """Fill the sandbox's table and upstreams from the store as loaded."""
         endpoints, networks, sandboxes = loaded
         own_ids: set[str] = set()
+        container_ids = []
         for sandbox in sandboxes:
-            if sandbox.key == key:
+            if sandbox.key == sb.key:
                 own_ids.update(sandbox.endpoint_ids)
+                container_ids.append(sandbox.container_id)
         own = [ep for ep in endpoints if ep.id in own_ids]
-        return AnswerTable(*sandbox_view(own, endpoints, networks))
+        sb.table = AnswerTable(*sandbox_view(own, endpoints, networks))
+        sb.upstreams = self._upstreams_for(own, networks, container_ids)
+
+    def _upstreams_for(self, own: list[Endpoint], networks: dict[str, Network],
+                       container_ids: list[str]) -> list[tuple[int, tuple]]:
+        """The container's --dns servers, else the helper's; none if every network
+        of the sandbox is --internal (Docker's embedded DNS does not forward then)."""
+        nets = [networks[ep.network_id] for ep in own if ep.network_id in networks]
+        if nets and all(net.internal for net in nets):
+            return []
+        for cid in container_ids:
+            doc = self.store.get("containers", cid) or {}
+            servers = doc.get("dns") or []
+            if servers:
+                parsed = []
+                for server in servers:
+                    try:
+                        parsed.append(parse_upstream(server))
+                    except ValueError:
+                        self.log.error(f"container {cid[:12]}: bad --dns {server!r} ignored")
+                return parsed
+        return self.upstreams
 
     def _reload(self) -> None:
         """Forget every table: each is rebuilt, from one fresh read of the store,
         at its sandbox's next query. A start that changes the names therefore
-        costs O(sandboxes) flag clears here, not a rebuild of every table."""
+        costs O(sandboxes) flag clears here, not a rebuild of every table.
+        `attach` and `detach` reload too: they come with a change of the store."""
         self.loaded = None
         for sb in self.attached.values():
             sb.table = None
@@ -396,17 +429,16 @@ class Helper:
         if sb.table is None:
             if self.loaded is None:
                 self.loaded = self._load()
-            sb.table = self._table(sb.key, self.loaded)
+            self._build(sb, self.loaded)
         return sb.table
 
     def _attach(self, key: str) -> None:
         st = os.stat(key)
         ns = (st.st_dev, st.st_ino)
-        self.loaded = None  # the store changed with this sandbox
+        self._reload()  # the store changed with this sandbox
         existing = self.attached.get(key)
         if existing is not None:
             if existing.ns == ns:
-                existing.table = None
                 return
             self._detach(key)  # a new namespace at the same path: serve that one
         udp = tcp = None
@@ -432,6 +464,7 @@ class Helper:
         self.log(f"attached {key}")
 
     def _detach(self, key: str) -> None:
+        self._reload()
         sb = self.attached.pop(key, None)
         if sb is None:
             return
@@ -461,7 +494,7 @@ class Helper:
                 else:
                     qend = forwardable(query)
                     if qend is not None:
-                        self._forward(_Pending(query, qend, sb.udp, addr, None))
+                        self._forward(_Pending(query, qend, sb.udp, addr, None, sb.upstreams))
             except Exception:
                 self.log.error(f"UDP query failed:\n{traceback.format_exc().rstrip()}")
 
@@ -525,7 +558,8 @@ class Helper:
                 else:
                     qend = forwardable(query)
                     if qend is not None:
-                        self._forward(_Pending(query, qend, None, None, conn))
+                        self._forward(_Pending(query, qend, None, None, conn,
+                                                conn.sb.upstreams))
             except Exception:
                 self.log.error(f"TCP query failed:\n{traceback.format_exc().rstrip()}")
 
@@ -587,13 +621,13 @@ class Helper:
         if len(self.pending) >= MAX_PENDING:
             self._reply(pending, servfail(pending.query, pending.qend))
             return
-        while pending.attempt < len(self.upstreams):
-            family, addr = self.upstreams[pending.attempt]
+        while pending.attempt < len(pending.upstreams):
+            family, addr = pending.upstreams[pending.attempt]
             new_id = secrets.randbits(16)
             while new_id in self.pending:
                 new_id = secrets.randbits(16)
             try:
-                self.forwarders[family].sendto(struct.pack("!H", new_id) + pending.query[2:],
+                self.forwarder(family).sendto(struct.pack("!H", new_id) + pending.query[2:],
                                                addr)
             except OSError as exc:
                 self.log.error(f"forwarding to {addr[0]}:{addr[1]}: {exc.strerror or exc}")

@@ -20,6 +20,7 @@ from cnmctl.engine.base import (
     is_valid_name,
 )
 from cnmctl.engine.containers import ContainerOps
+from cnmctl.engine.dns import DnsOps
 from cnmctl.engine.networks import NetworkOps
 from cnmctl.errors import CnmError
 from cnmctl.model import Container, Endpoint, Network, new_id, now_rfc3339nano
@@ -28,7 +29,7 @@ from cnmctl.store import JsonStore
 EXIT_LOST = 255  # exit code of a container whose process vanished with the kernel state
 
 
-class Engine(NetworkOps, ContainerOps):
+class Engine(NetworkOps, ContainerOps, DnsOps):
     """cnmctl's state and the operations on it, for one store and run root."""
 
     def __init__(self, root: str | None = None, run_root: str | None = None) -> None:

@@ -13,6 +13,9 @@ DEFAULT_BRIDGE_NAME = "cnm0"
 DEFAULT_BRIDGE_SUBNET = "172.17.0.0/16"
 
 _NAME_RE = re.compile(NAME_PATTERN)
+# A DNS label as the embedded DNS serves it: letters, digits, `-` (not at either end)
+# and `_` (Compose service names have it), 1-63 characters.
+_DNS_LABEL_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 
 
 def is_valid_name(name: str) -> bool:
@@ -30,6 +33,15 @@ def check_name(name: str, what: str) -> None:
         )
     if len(name) > NAME_MAX:
         raise InvalidArgument(f"Invalid {what} name: longer than {NAME_MAX} characters")
+
+
+def check_alias(alias: str) -> None:
+    """A --network-alias must be a DNS name: other containers look it up."""
+    labels = alias.split(".")
+    if not alias or len(alias) > 253 or not all(map(_DNS_LABEL_RE.fullmatch, labels)):
+        raise InvalidArgument(f"invalid network alias {alias!r}: not a valid DNS name "
+                              "(labels of letters, digits, '-' and '_', 1-63 characters, "
+                              "not starting or ending with '-')")
 
 
 def find_by_ref(objects: list, ref: str, kind: str):

@@ -14,7 +14,7 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
-from cnmctl.engine.base import check_name
+from cnmctl.engine.base import check_alias, check_name
 from cnmctl.errors import CnmError, Conflict, Forbidden, InvalidArgument, NotFound
 from cnmctl.model import Container, Endpoint, Network, Sandbox, new_id, now_rfc3339nano
 
@@ -141,7 +141,7 @@ class ContainerOps:
             raise InvalidArgument("--ip, --ip6, --mac-address and --network-alias apply to "
                                   "a single --network; use `network connect` for more")
         for alias in aliases:
-            check_name(alias, "network alias")
+            check_alias(alias)
         requested: dict[str, dict] = {}
         for i, net in enumerate(networks):
             if net in requested:
@@ -305,15 +305,22 @@ class ContainerOps:
             files = self._file_paths(ctr)
             launch = process.launch(self, ctr, self._netns_for(ctr, sandbox_id), files,
                                     foreground=foreground, stdio=stdio)
+            dns_networks: list[Network] = []
             try:
                 sandbox = self._build_sandbox(ctr, undo, sandbox_id)
-                self._write_files(ctr, sandbox)
+                dns_networks = self._write_files(ctr, sandbox)
+                if dns_networks and sandbox.container_id == ctr.id:
+                    undo.append(lambda: self.dns_detach(sandbox.key, dns_networks))
+                    self.dns_attach(sandbox, dns_networks)
                 started = launch.go()
             except BaseException:
                 launch.cancel()
                 for action in reversed(undo):
                     with contextlib.suppress(Exception):
                         action()
+                if dns_networks:  # after the store forgot them: no helper keeps the names
+                    with contextlib.suppress(Exception):
+                        self.dns_reload()
                 raise
             ctr.status, ctr.pid, ctr.pid_start_time = "running", started.pid, started.start_time
             ctr.supervisor_pid = started.supervisor_pid
@@ -386,14 +393,18 @@ class ContainerOps:
             folder = self.container_dir(peer.id)
         return {inside: os.path.join(folder, name) for inside, name in sandbox_files.FILES}
 
-    def _write_files(self, ctr: Container, sandbox: Sandbox | None) -> None:
+    def _write_files(self, ctr: Container, sandbox: Sandbox | None) -> list[Network]:
         """Write the container's own resolv.conf, hosts and hostname (bind-mounted
-        over /etc); a `container:` container uses its peer's."""
+        over /etc); a `container:` container uses its peer's. Returns the
+        sandbox's DNS-enabled networks: with any, resolv.conf names 127.0.0.11."""
         from cnmctl import sandbox as sandbox_files
 
+        eps = self._sandbox_endpoints(sandbox) if sandbox else []
+        dns_networks = self._dns_networks(eps)
         if not ctr.network_mode.startswith("container:"):
-            eps = self._sandbox_endpoints(sandbox) if sandbox else []
-            sandbox_files.write_files(self.container_dir(ctr.id), ctr, eps)
+            sandbox_files.write_files(self.container_dir(ctr.id), ctr, eps,
+                                      embedded_dns=bool(dns_networks))
+        return dns_networks
 
     # -- exit, stop, kill, rm -------------------------------------------------
     def container_exited(self, cid: str, exit_code: int, expected_pid: int = 0) -> None:
@@ -432,8 +443,14 @@ class ContainerOps:
                     if net is not None:
                         with contextlib.suppress(CnmError):
                             self._driver(net).leave(net, ep, sandbox.key)
+            dns_networks = self._dns_networks([ep for _net, ep in endpoints])
             for net, ep in endpoints:
                 self._drop_endpoint(net, ep)
+            if dns_networks:
+                # After the store forgot the names, before the namespace goes:
+                # the helpers' sockets in it would keep it (and its veths) alive.
+                with contextlib.suppress(CnmError):
+                    self.dns_detach(sandbox.key, dns_networks)
             linux.delete_netns(sandbox.key)
             self.store.delete("sandboxes", sandbox.id)
         ctr.sandbox_id = ""
@@ -526,7 +543,7 @@ class ContainerOps:
                 aliases: list[str] = ()) -> None:
         """`network connect`: record the request; hot-plug it when the container runs."""
         for alias in aliases:
-            check_name(alias, "network alias")
+            check_alias(alias)
         with self.store.lock():
             net = self._network_for_start(net_ref)
             ctr = self.find_container(ctr_ref)
@@ -550,6 +567,17 @@ class ContainerOps:
                                   default_route=not had_default)
                 sandbox.endpoint_ids.append(ep.id)
                 self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
+                dns_networks = self._dns_networks([ep])
+                try:
+                    self.dns_attach(sandbox, dns_networks)
+                except BaseException:
+                    self._driver(net).leave(net, ep, sandbox.key)
+                    self._drop_endpoint(net, ep)
+                    sandbox.endpoint_ids.remove(ep.id)
+                    self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
+                    with contextlib.suppress(Exception):
+                        self.dns_detach(sandbox.key, dns_networks)
+                    raise
             elif ip or ip6:
                 allocators = self._load_ipam(net)
                 for text in (ip, ip6):
@@ -588,11 +616,14 @@ class ContainerOps:
             if ctr.status == "running" and ctr.sandbox_id:
                 sandbox = Sandbox.from_doc(self.store.get("sandboxes", ctr.sandbox_id))
                 eps = self._sandbox_endpoints(sandbox)
-                for ep in [e for e in eps if e.network_id == net.id]:
+                leaving = [e for e in eps if e.network_id == net.id]
+                for ep in leaving:
                     self._driver(net).leave(net, ep, sandbox.key)
                     self._drop_endpoint(net, ep)
                     sandbox.endpoint_ids.remove(ep.id)
                 self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
+                if leaving:
+                    self.dns_detach(sandbox.key, self._dns_networks(leaving))
                 if not netlink.default_routes(sandbox.key):
                     self._restore_default_route(sandbox)
             for name in names:

@@ -119,6 +119,7 @@ class NetworkOps:
             self._driver(net).delete_network(net)
             self.store.delete("networks", net.id)
             self.store.delete("ipam", net.id)
+            self.stop_dns(net)
         return net
 
     def prune_networks(self, keep) -> list[str]:
@@ -132,6 +133,7 @@ class NetworkOps:
                 self._driver(net).delete_network(net)
                 self.store.delete("networks", net.id)
                 self.store.delete("ipam", net.id)
+                self.stop_dns(net)
                 removed.append(net.name)
         return removed
 

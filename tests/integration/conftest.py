@@ -91,9 +91,14 @@ def _loopback_up() -> None:
 
 @pytest.fixture
 def cnm(tmp_path):
-    """A `cnmctl` runner on a fresh store; links the test made are removed afterwards."""
+    """A `cnmctl` runner on a fresh store; links and DNS helpers the test made are removed
+    afterwards."""
     before = link_names()
     cli = Cli(str(tmp_path / "lib"), str(tmp_path / "run"))
     yield cli
+    from cnmctl.dns import control
+
+    for short_id in control.running_helpers(cli.run_root):
+        control.stop_helper(short_id, cli.run_root)  # networks a test left behind
     for name in link_names() - before:
         subprocess.run(["ip", "link", "del", name], capture_output=True)

@@ -1,0 +1,126 @@
+"""Keeping the embedded DNS helpers in step with the sandboxes.
+
+Each DNS-enabled network has one helper process (cnmctl.dns.server). The
+engine tells it, while holding the store lock, when a sandbox joins or leaves
+the network (`attach` / `detach`, which the helper acknowledges), after the
+store already says so; so a name resolves when `run` returns and stops when
+`rm` returns. Every other running helper is told to `reload` too: a sandbox on
+two networks is served by both helpers, and each answers for both networks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from cnmctl.errors import KernelError
+from cnmctl.model import Endpoint, Network, Sandbox
+
+if TYPE_CHECKING:
+    from cnmctl.store import JsonStore
+
+
+class DnsOps:
+    """Mixed into Engine; relies on its store, roots and lookups."""
+
+    store: JsonStore
+    root: str
+    run_root: str
+
+    def _dns_networks(self, endpoints: list[Endpoint]) -> list[Network]:
+        """The DNS-enabled networks among those of `endpoints`, each once."""
+        from cnmctl.dns.records import dns_enabled
+
+        found: dict[str, Network] = {}
+        for ep in endpoints:
+            doc = self.store.get("networks", ep.network_id)
+            if doc is not None and ep.network_id not in found:
+                net = Network.from_doc(doc)
+                if dns_enabled(net):
+                    found[net.id] = net
+        return list(found.values())
+
+    def dns_attach(self, sandbox: Sandbox, networks: list[Network]) -> None:
+        """Serve `sandbox` from the helper of each of `networks` (starting it, or
+        restarting it with every sandbox of its network, if it is not running),
+        then have every other helper reload. The store must already list the
+        sandbox's endpoints."""
+        from cnmctl.dns import control
+
+        for net in networks:
+            try:
+                control.request(net.id, self.run_root, f"attach {sandbox.key}")
+            except control.HelperUnreachable:
+                self._dns_restart(net, sandbox.key)
+        self.dns_reload(skip={net.id[:12] for net in networks})
+
+    def dns_detach(self, sandbox_key: str, networks: list[Network]) -> None:
+        """Stop serving the sandbox from the helpers of `networks` (closing its
+        sockets, so the namespace can go), then have every other helper reload.
+        A helper that is not running has nothing to close."""
+        from cnmctl.dns import control
+
+        for net in networks:
+            with contextlib.suppress(control.HelperUnreachable):
+                control.request(net.id, self.run_root, f"detach {sandbox_key}")
+        self.dns_reload(skip={net.id[:12] for net in networks})
+
+    def dns_reload(self, skip: frozenset[str] | set[str] = frozenset()) -> None:
+        """Have every running helper (but those in `skip`, by short network ID)
+        forget its names; each reads the store again at its next query."""
+        from cnmctl.dns import control
+
+        for short_id in control.running_helpers(self.run_root):
+            if short_id not in skip:
+                # A dead helper (stale socket) serves nobody: nothing to reload.
+                with contextlib.suppress(control.HelperUnreachable):
+                    control.request(short_id, self.run_root, "reload")
+
+    def _dns_restart(self, net: Network, required_key: str = "") -> None:
+        """Start the network's helper and attach every sandbox on the network.
+        Only `required_key` must attach; the others are best effort (a sandbox
+        whose container died unnoticed has no namespace left to serve)."""
+        from cnmctl.dns import control
+
+        control.ensure_helper(net.id, self.root, self.run_root)
+        keys = self._network_sandbox_keys(net.id)
+        if required_key and required_key not in keys:
+            keys.append(required_key)
+        for key in keys:
+            try:
+                control.request(net.id, self.run_root, f"attach {key}")
+            except KernelError:
+                if key == required_key:
+                    raise
+
+    def _network_sandbox_keys(self, network_id: str) -> list[str]:
+        endpoint_ids = {doc["id"] for doc in self.store.list("endpoints")
+                        if doc.get("network_id") == network_id}
+        keys = []
+        for doc in self.store.list("sandboxes"):
+            if endpoint_ids.intersection(doc.get("endpoint_ids", ())):
+                keys.append(doc["key"])
+        return keys
+
+    def ensure_dns(self, sandbox_id: str) -> None:
+        """Restart the helpers of the sandbox's networks that died (`exec` calls
+        this, so a lab's next command brings names back after a helper crash)."""
+        from cnmctl.dns import control
+
+        doc = self.store.get("sandboxes", sandbox_id) if sandbox_id else None
+        if doc is None:
+            return
+        networks = self._dns_networks(self._sandbox_endpoints(Sandbox.from_doc(doc)))
+        dead = [net for net in networks if not control.alive(net.id, self.run_root)]
+        if not dead:
+            return
+        with self.store.lock():
+            for net in dead:
+                if not control.alive(net.id, self.run_root):
+                    self._dns_restart(net)
+
+    def stop_dns(self, net: Network) -> None:
+        """Stop the network's helper (its network is being removed)."""
+        from cnmctl.dns import control
+
+        control.stop_helper(net.id, self.run_root)
