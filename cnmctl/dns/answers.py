@@ -4,7 +4,7 @@ The embedded DNS helper (Docker's 127.0.0.11) hands every raw query to
 `AnswerTable.answer`, which returns the raw response, or None when the name is
 not ours (the caller forwards the query upstream) or the packet is to be dropped.
 
-Docker's rules, as recorded: A/AAAA for names are authoritative with TTL 600 and
+Docker's rules, as recorded: A/AAAA for names have TTL 600, flags QR RD RA (no AA), and
 rotate when a name has several addresses; a known name asked for a type it has
 no data for (AAAA when only IPv4, MX, TXT...) gets NOERROR with no answers; PTR
 for a container address gives `NAME.NETWORK.`; names are case-insensitive and the
@@ -92,8 +92,8 @@ class _Entry:
 
 
 def _header_tail(rd: int, ancount: int, arcount: int, tc: bool = False, rcode: int = 0) -> bytes:
-    """Header bytes 2..12 of a response: QR, AA, RA, and RD as given."""
-    flags = 0x8400 | 0x0080 | (rd << 8) | (0x0200 if tc else 0) | rcode
+    """Header bytes 2..12 of a response: QR, RA, and RD as given (no AA: Docker sets none)."""
+    flags = 0x8000 | 0x0080 | (rd << 8) | (0x0200 if tc else 0) | rcode
     return struct.pack("!HHHHH", flags, 1, ancount, 0, arcount)
 
 
@@ -232,7 +232,7 @@ class AnswerTable:
         bodies = []
         for r in range(k):
             shift = r * longest // k
-            rec = DNSRecord(DNSHeader(id=0, qr=1, aa=1, ra=1), q=DNSQuestion(label, qtype or T_A))
+            rec = DNSRecord(DNSHeader(id=0, qr=1, ra=1), q=DNSQuestion(label, qtype or T_A))
             for group in groups:
                 s = shift % len(group)
                 for rtype, rdata in group[s:] + group[:s]:

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Task 4, network-inspect part only: default bridge vs user-defined bridge.
-# Checked against Docker 20.10's recording (shared/reference/docker/task4.txt). The DNS half of
-# Task 4 (embedded DNS on cnm-net, none on the default bridge) is not covered here yet.
+# Task 4: default bridge vs user-defined bridge: network inspect, then name resolution (no DNS on
+# the default bridge; the embedded DNS at 127.0.0.11 on cnm-net).
+# Checked against Docker 20.10's recording (shared/reference/docker/task4.txt). Names nobody knows
+# go to the namespace's stub "outside" resolver (tests/stub-resolver.sh), as in the recording.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-banner "Task 4 (network inspect part only): Compare Default Bridge vs. User-Defined Bridge" \
+banner "Task 4: Compare Default Bridge vs. User-Defined Bridge" \
     "- Inspect the default bridge: cnmctl network inspect bridge." \
     "  - Note the Containers section: containers attached to the default bridge (if any)." \
     "  - Options shows \"com.docker.network.bridge.default_bridge\": \"true\"." \
-    "- Compare with the cnm-net you created." \
-    "(The embedded DNS comparison of this task is not part of this walkthrough yet.)"
+    "- Compare with the cnm-net you created. The user-defined network has an embedded DNS server" \
+    "  and service discovery; the default bridge has no DNS service."
 
 ensure_network cnm-net
+ensure_container c1 cnm-net
+ensure_container c2 cnm-net
 
 step 'cnmctl network inspect bridge'
 expect_eq "Name" "$(json "$OUT" 'd[0]["Name"]')" bridge
@@ -33,3 +36,57 @@ expect_match "the default bridge's Options are what sets it apart" "$OUT" \
     '^< +"com\.docker\.network\.bridge\.default_bridge": "true",'
 expect_match "its subnet is 172.17.0.0/16, cnm-net's another" "$OUT" '^< +"Subnet": "172\.17\.0\.0/16",'
 expect_match "cnm-net's Options are empty" "$OUT" '^> +"Options": \{\},'
+
+note "--- default bridge: resolve another container by name ---"
+step 'cnmctl run -d --name d1 --rootfs "$ALPINE" sleep 3600'
+expect_running d1
+step 'cnmctl run -d --name d2 --rootfs "$ALPINE" sleep 3600'
+expect_running d2
+
+step "cnmctl network inspect bridge -f '{{range .Containers}}{{.Name}} {{.IPv4Address}} {{end}}'"
+expect_eq "d1 and d2 are on the default bridge, lowest addresses first (listed by container ID)" \
+    "$(xargs -n2 <<<"$OUT" | sort | paste -sd' ' -)" "d1 172.17.0.2/16 d2 172.17.0.3/16"
+
+step 'cnmctl exec d1 cat /etc/resolv.conf'
+expect_eq "on the default bridge resolv.conf holds the host's (upstream) servers, no 127.0.0.11" \
+    "$OUT" "$(grep '^nameserver' /etc/resolv.conf | grep -v ' 127\.')"
+
+step_may_fail 'cnmctl exec d1 nslookup d2'
+expect_eq "nslookup d2 fails (exit 1)" "$STEP_RC" 1
+expect_match "the upstream, not cnmctl, answers: NXDOMAIN" "$OUT" "server can't find d2: NXDOMAIN"
+
+step_may_fail 'cnmctl exec d1 ping -c1 -W2 d2'
+expect_eq "ping by name fails (exit 1)" "$STEP_RC" 1
+expect_eq "busybox ping says bad address" "$(cat "$LAB_SCRATCH/err")" "ping: bad address 'd2'"
+
+step "cnmctl exec d1 ping -c1 -W2 \$(cnmctl inspect -f '{{.NetworkSettings.IPAddress}}' d2)"
+expect_match "by IP the default bridge works" "$OUT" '1 packets transmitted, 1 packets received'
+
+note "--- user-defined bridge cnm-net: embedded DNS at 127.0.0.11 ---"
+step 'cnmctl exec c2 cat /etc/resolv.conf'
+expect_eq "resolv.conf names the embedded DNS, with Docker's options" "$OUT" \
+    "$(printf 'nameserver 127.0.0.11\noptions ndots:0')"
+
+step 'cnmctl exec c2 cat /etc/hosts'
+expect_match "hosts holds only c2's own address and short ID, no other container" "$OUT" \
+    "^172\.18\.0\.3	$(q inspect -f '{{.Id}}' c2 | cut -c1-12)\$"
+expect_no_match "c1 is not in c2's /etc/hosts: its name comes from the DNS" "$OUT" '172\.18\.0\.2'
+
+step 'cnmctl exec c2 nslookup c1'
+expect_match "the embedded DNS answers" "$OUT" '^Server:[[:space:]]+127\.0\.0\.11$'
+expect_match "c1 is 172.18.0.2" "$OUT" '^Address: 172\.18\.0\.2$'
+
+step 'cnmctl exec c2 ping -c1 c1'
+expect_match "ping c1 resolves and answers" "$OUT" '^PING c1 \(172\.18\.0\.2\)'
+expect_match "one reply" "$OUT" '1 packets transmitted, 1 packets received'
+
+step 'cnmctl exec c2 nslookup c2'
+expect_match "a container finds itself too" "$OUT" '^Address: 172\.18\.0\.3$'
+
+step_may_fail 'cnmctl exec c2 nslookup d1'
+expect_eq "a default-bridge container is not known on cnm-net (exit 1)" "$STEP_RC" 1
+expect_match "NXDOMAIN" "$OUT" "server can't find d1: NXDOMAIN"
+
+step "nsenter --net=\$(cnmctl inspect -f '{{.NetworkSettings.SandboxKey}}' c2) ss -lnup"
+expect_match "the DNS helper listens on 127.0.0.11:53 inside c2's own namespace" "$OUT" \
+    '127\.0\.0\.11:53 .*users:\(\("python'

@@ -9,7 +9,7 @@ banner "The Container Network Model, hands-on, with cnmctl" \
     "Every command is printed as '\$ command', then its output, then the checks ('# ok: ...')" \
     "against what Docker 20.10 showed for the same command." \
     "The alpine image is a busybox rootfs: ALPINE=$ALPINE" \
-    "Task 3 (remote drivers) and the DNS half of Task 4 are not part of this walkthrough."
+    "Task 3 (remote drivers) is not part of this walkthrough."
 
 export LAB_KEEP_STATE=1 ALPINE CNMCTL_ROOT CNMCTL_RUN_ROOT
 
@@ -30,8 +30,8 @@ run_task task5.sh
 run_task task6.sh
 
 banner "Clean-up" "- Remove the containers, then the networks: their bridges and veths go too."
-step 'cnmctl rm -f c1 c2 c3 c4'
-expect_eq "rm -f prints each name" "$OUT" "$(printf 'c1\nc2\nc3\nc4')"
+step 'cnmctl rm -f c1 c2 c3 c4 d1 d2'
+expect_eq "rm -f prints each name" "$OUT" "$(printf 'c1\nc2\nc3\nc4\nd1\nd2')"
 step 'cnmctl network rm cnm-net other-net'
 expect_eq "network rm prints each name" "$OUT" "$(printf 'cnm-net\nother-net')"
 step 'ip link show type bridge'
