@@ -317,3 +317,31 @@ def test_alias_must_be_a_dns_name(lab, alias):
     assert "network alias" in err
     err = lab.fails("network", "connect", "--alias", alias, "cnm-net", "d1")
     assert "network alias" in err
+
+
+def test_slow_and_greedy_tcp_clients_do_not_block_others(lab):
+    """One client stalls half-way through a length prefix, another pipelines thousands
+    of queries and never reads its replies: everyone else is still answered."""
+    from dnslib import DNSRecord
+
+    from cnmctl.linux import in_netns
+
+    key = lab("inspect", "-f", "{{.NetworkSettings.SandboxKey}}", "c2").strip()
+    query = DNSRecord.question("c1", "A").pack()
+    framed = len(query).to_bytes(2, "big") + query
+    with in_netns(key):
+        stalled = socket.create_connection(("127.0.0.11", 53), timeout=5)
+        greedy = socket.create_connection(("127.0.0.11", 53), timeout=5)
+    with stalled, greedy:
+        stalled.sendall(framed[:1])
+        greedy.setblocking(False)
+        sent = 0
+        with contextlib.suppress(BlockingIOError, ConnectionError):
+            for _ in range(3000):  # stops early if the helper stops reading us
+                greedy.send(framed)
+                sent += 1
+        assert sent > 0
+        for _ in range(3):
+            assert short(lab, "c2", "+tcp", "c1") == ["172.18.0.2"]
+            assert short(lab, "c2", "c1") == ["172.18.0.2"]
+            assert short(lab, "c1", "+tcp", "c2") == ["172.18.0.3"]

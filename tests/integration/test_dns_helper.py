@@ -288,7 +288,15 @@ def _queries() -> list[bytes]:
 
 def _mutate(rng: random.Random, packet: bytes) -> bytes:
     data = bytearray(packet)
-    choice = rng.randrange(6)
+    choice = rng.randrange(9)
+    if choice == 6:  # a compression loop: the question's name points at itself
+        return bytes(data[:12]) + b"\xc0\x0c" + b"\x00\x01\x00\x01"
+    if choice == 7:  # bad labels: too long, running past the end, odd bytes
+        label = rng.choice([bytes([64]) + b"a" * 64, bytes([200]) + b"ab",
+                            b"\x03\xff\x00.\x00", b"\x05ab"])
+        return bytes(data[:12]) + label + b"\x00\x00\x01\x00\x01"
+    if choice == 8:  # a pointer into the header, or past the end
+        return bytes(data[:12]) + rng.choice([b"\xc0\x02", b"\xff\xff"]) + b"\x00\x01\x00\x01"
     if choice == 0:
         return rng.randbytes(rng.randrange(0, 600))
     if choice == 1:
