@@ -11,11 +11,11 @@ import contextlib
 import os
 import signal
 import socket
-import threading
 
 import pytest
 from conftest import link_names, wait_until
-from dnslib import QTYPE, RCODE, RR, A, DNSRecord
+from dnslib import DNSRecord
+from fake_dns import FakeUpstream
 
 from cnmctl.dns import control
 
@@ -196,49 +196,12 @@ def test_default_bridge_container_connected_to_a_user_network(lab):
     assert lab("exec", "d1", "cat", "/etc/resolv.conf") == f"nameserver {STUB}\n"
 
 
-class Upstream:
-    """A DNS server on ADDRESS:53 in the suite's namespace answering every A query
-    with `answer` (no reply at all when `answer` is None)."""
-
-    def __init__(self, address: str, answer: str | None) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((address, 53))
-        self.sock.settimeout(0.2)
-        self.answer = answer
-        self.seen: list[str] = []
-        self.stopping = False
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stopping:
-            try:
-                data, addr = self.sock.recvfrom(65535)
-                query = DNSRecord.parse(data)
-            except (OSError, ValueError, Exception):
-                continue
-            self.seen.append(str(query.q.qname))
-            if self.answer is None:
-                continue
-            reply = query.reply()
-            if query.q.qtype == QTYPE.A:
-                reply.add_answer(RR(query.q.qname, QTYPE.A, rdata=A(self.answer), ttl=30))
-            else:
-                reply.header.rcode = RCODE.NXDOMAIN
-            self.sock.sendto(reply.pack(), addr)
-
-    def close(self) -> None:
-        self.stopping = True
-        self.thread.join(5)
-        self.sock.close()
-
-
 def test_forwarding_to_host_resolvers_and_container_dns(lab):
     # The host's resolver (the stub), asked from the host's namespace.
     assert short(lab, "c1", "known.example") == [STUB_KNOWN]
     assert status(lab, "c1", "unknown-name.example") == "NXDOMAIN"
     # --dns: that container's unknown names go to its own servers, in order.
-    mine = Upstream("127.0.0.2", "10.20.30.40")
+    mine = FakeUpstream({"*": "10.20.30.40"}, address="127.0.0.2", port=53)
     try:
         lab("run", "-d", "--name", "own", "--network", "cnm-net", "--dns", "127.0.0.3",
             "--dns", "127.0.0.2", "sleep", "3600")
@@ -247,18 +210,18 @@ def test_forwarding_to_host_resolvers_and_container_dns(lab):
         assert short(lab, "c1", "anything.example") == []  # others still use the host's
         assert "anything.example." in mine.seen
     finally:
-        mine.close()
+        mine.stop()
 
 
 def test_no_upstream_answering_gives_servfail(lab):
-    silent = Upstream("127.0.0.4", None)
+    silent = FakeUpstream({}, address="127.0.0.4", port=53, silent=True)
     try:
         lab("run", "-d", "--name", "lonely", "--network", "cnm-net", "--dns", "127.0.0.4",
             "sleep", "3600")
         assert status(lab, "lonely", "+time=8", "nowhere.example") == "SERVFAIL"
         assert silent.seen == ["nowhere.example."]
     finally:
-        silent.close()
+        silent.stop()
 
 
 def test_internal_network_resolves_members_but_forwards_nothing(cnm):
@@ -322,7 +285,6 @@ def test_alias_must_be_a_dns_name(lab, alias):
 def test_slow_and_greedy_tcp_clients_do_not_block_others(lab):
     """One client stalls half-way through a length prefix, another pipelines thousands
     of queries and never reads its replies: everyone else is still answered."""
-    from dnslib import DNSRecord
 
     from cnmctl.linux import in_netns
 

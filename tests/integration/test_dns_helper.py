@@ -13,11 +13,11 @@ import signal
 import socket
 import struct
 import subprocess
-import threading
 
 import pytest
 from conftest import wait_until
-from dnslib import EDNS0, QTYPE, RCODE, RR, A, DNSRecord
+from dnslib import EDNS0, DNSRecord
+from fake_dns import FakeUpstream
 
 from cnmctl.dns import control
 from cnmctl.errors import KernelError
@@ -26,44 +26,6 @@ from cnmctl.model import Endpoint, Network, Sandbox, new_id
 from cnmctl.store.jsonstore import JsonStore
 
 KNOWN_ADDRESS = "10.9.8.7"
-
-
-class FakeUpstream:
-    """A UDP DNS server on 127.0.0.1: `known.example` A -> KNOWN_ADDRESS, else NXDOMAIN."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.queries = 0
-        self.stopping = False
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stopping:
-            try:
-                data, addr = self.sock.recvfrom(65535)
-            except (TimeoutError, OSError):
-                continue
-            try:
-                query = DNSRecord.parse(data)
-                reply = query.reply()
-                name = str(query.q.qname).lower()
-                if name == "known.example." and query.q.qtype == QTYPE.A:
-                    reply.add_answer(RR(query.q.qname, QTYPE.A, rdata=A(KNOWN_ADDRESS), ttl=60))
-                else:
-                    reply.header.rcode = RCODE.NXDOMAIN
-                self.queries += 1
-                self.sock.sendto(reply.pack(), addr)
-            except Exception:
-                continue
-
-    def stop(self) -> None:
-        self.stopping = True
-        self.thread.join(5)
-        self.sock.close()
 
 
 class World:
@@ -81,7 +43,7 @@ class World:
             self.store.put("networks", self.net.id, self.net.to_doc())
         self.add("c1", "172.18.0.2/16", ["web"], str(tmp_path / "netns" / "sb1"), make_ns=True)
         self.add("c2", "172.18.0.3/16", [], str(tmp_path / "netns" / "sb2"), make_ns=True)
-        self.upstream = FakeUpstream()
+        self.upstream = FakeUpstream({"known.example.": KNOWN_ADDRESS})
         self.upstreams = [f"127.0.0.1:{self.upstream.port}"]
 
     def add(self, name: str, cidr: str, aliases: list[str], key: str, make_ns: bool) -> None:
