@@ -307,3 +307,19 @@ def test_slow_and_greedy_tcp_clients_do_not_block_others(lab):
             assert short(lab, "c2", "+tcp", "c1") == ["172.18.0.2"]
             assert short(lab, "c2", "c1") == ["172.18.0.2"]
             assert short(lab, "c1", "+tcp", "c2") == ["172.18.0.3"]
+
+
+def test_large_answer_truncated_over_udp_then_retried_over_tcp(cnm):
+    """14 dual-stack containers behind one alias: 28 records do not fit 512 bytes."""
+    cnm("network", "create", "--ipv6", "--subnet", "fd00:db8:2::/64", "big-net")
+    for i in range(14):
+        cnm("run", "-d", "--name", f"m{i}", "--network", "big-net", "--network-alias", "many",
+            "sleep", "3600")
+    truncated = dig(cnm, "m0", "+notcp", "+noedns", "+ignore", "ANY", "many")
+    assert "flags: qr tc rd ra;" in truncated and "ANSWER: 0," in truncated
+    retried = dig(cnm, "m0", "+notcp", "+noedns", "ANY", "many")
+    assert "Truncated, retrying in TCP mode" in retried and "ANSWER: 28," in retried
+    assert "(TCP)" in retried
+    # A client offering a big EDNS0 buffer gets everything over UDP at once.
+    fits = dig(cnm, "m0", "+notcp", "+bufsize=4096", "ANY", "many")
+    assert "ANSWER: 28," in fits and "(UDP)" in fits and "Truncated" not in fits
