@@ -17,14 +17,17 @@ queries are answered from responses built ahead of time (lazily, with dnslib, an
 cached) and patched per query: the ID and the question bytes are copied from the
 query (so the client's letter case is echoed) and RD is set from it. The query
 is parsed with a few byte operations. Anything unusual goes to a slow path that
-parses with dnslib.
+parses with dnslib. A query seen recently (the same bytes after the ID, as a client
+asking the same name again sends) skips even those: its response head is kept,
+so it costs one dictionary lookup.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import struct
-from itertools import cycle
+from collections.abc import Iterator
+from itertools import cycle, repeat
 
 __all__ = ["AnswerTable"]
 
@@ -38,6 +41,11 @@ _OTHER = 0  # cache key for every type we hold no data for: they share one NODAT
 _KNOWN_TYPES = frozenset((T_A, T_PTR, T_AAAA, T_ANY))
 _MAX_ROTATIONS = 16  # prebuilt orders per (name, type); more addresses rotate in steps
 _OUR_UDP = 4096  # the payload size we advertise in our OPT record
+# Recent distinct queries kept with their response heads, then forgotten all at once; only
+# queries up to _SEEN_QUERY_MAX bytes (ordinary ones are under 100): a few hundred kB at most.
+_SEEN_MAX = 256
+_SEEN_QUERY_MAX = 512
+_NO_BODY = repeat(b"")  # the "rotations" of a truncated response: nothing after the head
 _TCP_MAX = 65535
 
 _FORMERR = 1
@@ -134,6 +142,10 @@ class AnswerTable:
         self._data = data
         # (wire name, type or _OTHER, EDNS?) -> _Entry, built on first use
         self._cache: dict[tuple[bytes, int, bool], _Entry] = {}
+        # (query after its ID, max_udp) -> (response after its ID up to the answers, the
+        # entry's rotations): the response depends on nothing else. Bounded, because the
+        # letter case, flags and EDNS fields of a query are the client's to vary.
+        self._seen: dict[tuple[bytes, int | None], tuple[bytes, Iterator[bytes]]] = {}
 
     # -- the hot path ---------------------------------------------------------------
 
@@ -146,6 +158,9 @@ class AnswerTable:
         try:
             if type(query) is not bytes:
                 query = bytes(query)  # bytearray/memoryview: hashable, immutable slices
+            seen = self._seen.get((query[2:], max_udp))
+            if seen is not None:
+                return query[:2] + seen[0] + next(seen[1])
             return self._answer(query, max_udp)
         except Exception:
             return None
@@ -205,8 +220,15 @@ class AnswerTable:
                 return None
         rd = q[2] & 1
         if qend + entry.body_len > limit:
-            return q[:2] + entry.tc_hdr[rd] + q[12:qend] + entry.tc_body
-        return q[:2] + entry.hdr[rd] + q[12:qend] + next(entry.bodies)
+            head, bodies = entry.tc_hdr[rd] + q[12:qend] + entry.tc_body, _NO_BODY
+        else:
+            head, bodies = entry.hdr[rd] + q[12:qend], entry.bodies
+        if n <= _SEEN_QUERY_MAX:
+            if len(self._seen) >= _SEEN_MAX:
+                self._seen.clear()
+            # The entry's own rotations, shared: a name's round-robin goes on either way.
+            self._seen[(q[2:], max_udp)] = (head, bodies)
+        return q[:2] + head + next(bodies)
 
     # -- building prebuilt responses ---------------------------------------------------
 

@@ -17,6 +17,11 @@ reply is relayed with the client's ID restored. A sandbox whose networks are all
 Queries that arrived over TCP are forwarded the same way (over UDP) and the reply is
 sent back on the TCP connection; a reply the upstream truncated stays truncated.
 
+Speed: UDP is the hot path. Each ready socket is drained (up to UDP_BATCH datagrams)
+before the loop waits again; names are answered from AnswerTable's prebuilt responses;
+forwarded queries wait in one dict that is also their timeout queue, so an answered
+one costs nothing more. bench/dns_perf.py measures it with dnsperf against dnsmasq.
+
 Every per-packet and per-connection handler is wrapped: bad input is logged (rate
 limited) and dropped, never fatal. SIGTERM/SIGINT or `stop` exit cleanly, removing the
 control socket and pid file.
@@ -25,12 +30,10 @@ control socket and pid file.
 from __future__ import annotations
 
 import argparse
-import collections
 import contextlib
 import fcntl
 import ipaddress
 import os
-import secrets
 import selectors
 import signal
 import socket
@@ -50,6 +53,7 @@ DNS_ADDRESS = "127.0.0.11"
 DNS_PORT = 53
 FORWARD_TIMEOUT = 2.0  # per upstream, then the next one, then SERVFAIL
 MAX_PENDING = 4096  # forwarded queries awaiting a reply; beyond it: SERVFAIL at once
+ID_BATCH = 1024  # upstream query IDs drawn from the kernel's CSPRNG per getrandom call
 UDP_BATCH = 256  # datagrams per readiness event, so one flooded socket cannot starve others
 TCP_IDLE = 10.0  # a TCP connection silent this long is closed
 TCP_MAX_IN = 64 * 1024  # bytes a TCP connection may send in all; more closes it
@@ -206,7 +210,8 @@ class _Control:
 class _Pending:
     """A query forwarded upstream, awaiting its reply."""
 
-    __slots__ = ("query", "qend", "udp", "addr", "conn", "upstreams", "attempt", "upstream")
+    __slots__ = ("query", "qend", "udp", "addr", "conn", "upstreams", "attempt", "upstream",
+                 "deadline")
 
     def __init__(self, query: bytes, qend: int, udp: socket.socket | None, addr: object,
                  conn: _TcpConn | None, upstreams: list[tuple[int, tuple]]) -> None:
@@ -218,6 +223,7 @@ class _Pending:
         self.upstreams = upstreams  # tried in order
         self.attempt = 0
         self.upstream: tuple = ()
+        self.deadline = 0.0  # when the current attempt is given up
 
 
 class Helper:
@@ -236,9 +242,12 @@ class Helper:
         # The store as last read; dropped by `reload`, read again at the next query.
         self.loaded: tuple | None = None
         self.conns: dict[int, _TcpConn] = {}  # by fd, least recently active first
-        self.pending: dict[int, _Pending] = {}  # by the ID sent upstream
-        self.timeouts: collections.deque = collections.deque()  # (deadline, id, pending)
+        # Forwarded queries by the ID sent upstream. Every attempt is inserted when sent,
+        # with the same timeout, so the dict's own order is deadline order: it is the
+        # timeout queue too, and an answered query leaves it (and memory) at once.
+        self.pending: dict[int, _Pending] = {}
         self.forwarders: dict[int, socket.socket] = {}
+        self.ids: list[int] = []  # unused random upstream query IDs
         self.running = True
         self.control: socket.socket | None = None
 
@@ -283,8 +292,9 @@ class Helper:
         while self.running:
             now = time.monotonic()
             timeout = 1.0
-            if self.timeouts:
-                timeout = min(timeout, max(0.0, self.timeouts[0][0] - now))
+            if self.pending:
+                first = next(iter(self.pending.values()))
+                timeout = min(timeout, max(0.0, first.deadline - now))
             if self.conns:
                 oldest = next(iter(self.conns.values()))
                 timeout = min(timeout, max(0.0, oldest.last + TCP_IDLE - now))
@@ -478,31 +488,41 @@ class Helper:
 
     # -- UDP ------------------------------------------------------------------------------------
     def _on_udp(self, sb: _Attached, _mask: int) -> None:
-        # Drains up to UDP_BATCH datagrams; the selector is level-triggered, so the rest
-        # comes at the next turn, after the other sockets and the timers had theirs.
+        # The hot path. Drains up to UDP_BATCH datagrams; the selector is level-triggered,
+        # so the rest comes at the next turn, after the other sockets and the timers had
+        # theirs. Socket methods and the table's `answer` are bound once per batch, not
+        # looked up per datagram (nothing in a batch can change the table).
+        sock = sb.udp
+        recvfrom, sendto = sock.recvfrom, sock.sendto
+        answer = None
         for _ in range(UDP_BATCH):
             try:
-                query, addr = sb.udp.recvfrom(65535)
-            except (BlockingIOError, InterruptedError):
-                return
+                query, addr = recvfrom(65535)
             except OSError:
-                return
+                return  # drained (BlockingIOError), or the socket failed
             try:
-                reply = self.table_for(sb).answer(query, 512)
+                if answer is None:
+                    answer = self.table_for(sb).answer
+                reply = answer(query, 512)
                 if reply is not None:
-                    self._sendto(sb.udp, reply, addr)
+                    try:  # noqa: SIM105 - contextlib.suppress adds ~0.3 us, as much as answer
+                        sendto(reply, addr)
+                    except OSError:
+                        pass  # a full buffer or a vanished client loses this reply only
                 else:
                     qend = forwardable(query)
                     if qend is not None:
-                        self._forward(_Pending(query, qend, sb.udp, addr, None, sb.upstreams))
+                        self._forward(_Pending(query, qend, sock, addr, None, sb.upstreams))
             except Exception:
                 self.log.error(f"UDP query failed:\n{traceback.format_exc().rstrip()}")
 
     @staticmethod
     def _sendto(sock: socket.socket, data: bytes, addr: object) -> None:
         # A full buffer or a vanished client loses this reply only; the client retries.
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 - once per forwarded query; contextlib.suppress adds ~0.3 us
             sock.sendto(data, addr)
+        except OSError:
+            pass
 
     # -- TCP ------------------------------------------------------------------------------------
     def _on_tcp_accept(self, sb: _Attached, _mask: int) -> None:
@@ -623,9 +643,9 @@ class Helper:
             return
         while pending.attempt < len(pending.upstreams):
             family, addr = pending.upstreams[pending.attempt]
-            new_id = secrets.randbits(16)
+            new_id = self._new_id()
             while new_id in self.pending:
-                new_id = secrets.randbits(16)
+                new_id = self._new_id()
             try:
                 self.forwarder(family).sendto(struct.pack("!H", new_id) + pending.query[2:],
                                                addr)
@@ -634,30 +654,39 @@ class Helper:
                 pending.attempt += 1
                 continue
             pending.upstream = addr
+            pending.deadline = time.monotonic() + FORWARD_TIMEOUT
             self.pending[new_id] = pending
-            self.timeouts.append((time.monotonic() + FORWARD_TIMEOUT, new_id, pending))
             return
         self._reply(pending, servfail(pending.query, pending.qend))
 
+    def _new_id(self) -> int:
+        # Unpredictable (the kernel's CSPRNG, as secrets uses), so that an off-path host
+        # cannot forge upstream replies; drawn ID_BATCH at a time, one getrandom call
+        # per 1024 forwards rather than a secrets.randbits call (~0.6 us) per forward.
+        ids = self.ids
+        if not ids:
+            ids.extend(memoryview(os.urandom(2 * ID_BATCH)).cast("H"))
+        return ids.pop()
+
     def _expire(self, now: float) -> None:
-        while self.timeouts and self.timeouts[0][0] <= now:
-            _deadline, new_id, pending = self.timeouts.popleft()
-            if self.pending.get(new_id) is not pending:
-                continue  # answered already
-            del self.pending[new_id]
+        pending_by_id = self.pending
+        while pending_by_id:
+            new_id, pending = next(iter(pending_by_id.items()))
+            if pending.deadline > now:
+                return  # and so are all that follow
+            del pending_by_id[new_id]
             pending.attempt += 1
             self._forward(pending)
 
     def _on_upstream(self, sock: socket.socket, _mask: int) -> None:
+        recvfrom, relay = sock.recvfrom, self._relay  # bound once per batch
         for _ in range(UDP_BATCH):
             try:
-                data, addr = sock.recvfrom(65535)
-            except (BlockingIOError, InterruptedError):
-                return
+                data, addr = recvfrom(65535)
             except OSError:
-                return
+                return  # drained (BlockingIOError), or the socket failed
             try:
-                self._relay(data, addr)
+                relay(data, addr)
             except Exception:
                 self.log.error(f"upstream reply failed:\n{traceback.format_exc().rstrip()}")
 
@@ -666,7 +695,7 @@ class Helper:
             return
         new_id = (data[0] << 8) | data[1]
         pending = self.pending.get(new_id)
-        if pending is None or tuple(addr[:2]) != tuple(pending.upstream[:2]):
+        if pending is None or addr[:2] != pending.upstream[:2]:
             return  # late, unknown, or from somewhere we did not ask: drop
         question = pending.query[12:pending.qend]
         if data[4:6] != b"\x00\x01" or data[12:12 + len(question)].lower() != question.lower():

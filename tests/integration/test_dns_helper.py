@@ -170,6 +170,38 @@ def test_no_upstream_answering_gives_servfail(tmp_path):
         w.close()
 
 
+def test_silent_upstream_fails_over_to_the_next(tmp_path):
+    # Queries in flight together time out together, in order, and each goes on to the
+    # next upstream; the replies reach the client with its own IDs.
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    w = World(tmp_path)
+    silent = FakeUpstream({}, silent=True)
+    w.upstreams = [f"127.0.0.1:{silent.port}", f"127.0.0.1:{w.upstream.port}"]
+    try:
+        w.start()
+        w.attach_all()
+        with in_netns(w.keys[0]):
+            client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with client:
+            client.settimeout(8)
+            client.connect(("127.0.0.11", 53))
+            asked = {}
+            for name in ("one.example", "known.example", "two.example"):
+                q = DNSRecord.question(name)
+                asked[q.header.id] = name
+                client.send(q.pack())
+            replies = [DNSRecord.parse(client.recv(512)) for _ in asked]
+        assert {r.header.id: str(r.q.qname).rstrip(".") for r in replies} == asked
+        for r in replies:
+            want = [KNOWN_ADDRESS] if str(r.q.qname) == "known.example." else []
+            assert [str(rr.rdata) for rr in r.rr] == want
+        names = sorted(f"{name}." for name in asked.values())
+        assert sorted(silent.seen) == names and sorted(w.upstream.seen) == names
+    finally:
+        silent.stop()
+        w.close()
+
+
 def test_reload_and_detach(world, tmp_path):
     sb1, sb2 = world.keys
     assert "status: NXDOMAIN" in dig(sb1, "c3")

@@ -6,16 +6,16 @@ import random
 import struct
 
 import pytest
-from dnslib import EDNS0, QTYPE, RCODE, DNSRecord
+from dnslib import EDNS0, QTYPE, RCODE, DNSRecord, EDNSOption
 
+from cnmctl.dns import answers
 from cnmctl.dns.answers import AnswerTable
 
 ALIAS40 = [f"10.1.0.{i}" for i in range(1, 41)]
 
 
-@pytest.fixture
-def table() -> AnswerTable:
-    return AnswerTable(
+def table_args() -> tuple[dict, dict]:
+    return (
         {
             "c1": ["172.18.0.2"],
             "c1.cnm-net": ["172.18.0.2"],
@@ -26,6 +26,11 @@ def table() -> AnswerTable:
         },
         {"172.18.0.2": "c1.cnm-net", "fd00:1::2": "c6.v6net"},
     )
+
+
+@pytest.fixture
+def table() -> AnswerTable:
+    return AnswerTable(*table_args())
 
 
 def ask(table: AnswerTable, name: str, qtype: str = "A", max_udp: int | None = 512, **kw):
@@ -147,6 +152,56 @@ def test_id_and_rd(table):
     for qid, rd in ((0, 0), (1, 1), (0xBEEF, 0), (0xFFFF, 1)):
         q, r = ask(table, "c1", id=qid, rd=rd)
         assert r.header.id == qid and r.header.rd == rd
+
+
+def raw_query(name: str, qtype: str = "A", udp_len: int | None = None, rd: int = 1,
+              padding: int = 0) -> bytes:
+    q = DNSRecord.question(name, qtype)
+    q.header.rd = rd
+    if udp_len is not None:
+        q.add_ar(EDNS0(udp_len=udp_len, opts=[EDNSOption(12, b"\x00" * padding)]
+                       if padding else []))
+    return bytes(q.pack())
+
+
+@pytest.mark.parametrize(
+    ("query", "max_udp"),
+    [
+        (raw_query("c1"), 512),
+        (raw_query("C1.cnm-NET", udp_len=1232), 512),
+        (raw_query("c1", "MX", rd=0), 512),
+        (raw_query("2.0.18.172.in-addr.arpa", "PTR"), 512),
+        (raw_query("big"), 512),  # truncated
+        (raw_query("big", udp_len=600), 512),  # truncated, with our OPT record
+        (raw_query("web"), None),  # rotating, over TCP
+        (raw_query("big"), None),
+    ],
+    ids=["a", "edns-case", "mx-nord", "ptr", "tc", "tc-edns", "tcp-rotating", "tcp-big"],
+)
+def test_repeated_query_answers_as_the_first_did(table, query, max_udp):
+    # A query seen before is answered from its kept response head: with its own ID,
+    # and rotation going on as it would have. The reference: a twin table that forgets
+    # the heads before every query, so it always builds the answer from the query.
+    twin = AnswerTable(*table_args())
+    for i in range(20):
+        again = struct.pack("!H", i * 997) + query[2:]
+        got = table.answer(again, max_udp)
+        twin._seen.clear()
+        assert got == twin.answer(again, max_udp)
+        assert got[:2] == again[:2]
+    assert len(table._seen) == 1
+
+
+def test_kept_queries_are_bounded(table):
+    for size in range(512, 512 + 3 * answers._SEEN_MAX):
+        r = DNSRecord.parse(table.answer(raw_query("c1", udp_len=size)))
+        assert addrs(r) == ["172.18.0.2"]
+        assert len(table._seen) <= answers._SEEN_MAX
+    table._seen.clear()
+    long_query = raw_query("c1", udp_len=1232, padding=600)
+    assert len(long_query) > answers._SEEN_QUERY_MAX
+    assert addrs(DNSRecord.parse(table.answer(long_query))) == ["172.18.0.2"]
+    assert not table._seen  # answered, not kept
 
 
 def test_two_questions_formerr(table):
