@@ -47,7 +47,7 @@ lab: deps
 
 bench: deps
 	unshare --net --mount --pid --fork --mount-proc --propagation private \
-		sh -c 'bash tests/stub-resolver.sh && exec $(PY) bench/run.py'
+		sh -c 'bash tests/stub-resolver.sh && $(PY) bench/run.py && exec $(PY) bench/dns_perf.py'
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
