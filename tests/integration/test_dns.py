@@ -13,7 +13,7 @@ import signal
 import socket
 
 import pytest
-from conftest import link_names, wait_until
+from conftest import link_names, store_snapshot, wait_until
 from dnslib import DNSRecord
 from fake_dns import FakeUpstream
 
@@ -275,11 +275,13 @@ def test_rm_leaves_no_namespace_held_by_the_helper(lab):
 @pytest.mark.parametrize("alias", ["-bad", "bad-", "a..b", "a" * 64, "with space", "ok.-x",
                                    "a.", "9" * 300])
 def test_alias_must_be_a_dns_name(lab, alias):
+    store, links = store_snapshot(lab.root), link_names()
     err = lab.fails("run", "-d", "--network", "cnm-net", "--network-alias", alias,
                     "sleep", "1", code=125)
     assert "network alias" in err
     err = lab.fails("network", "connect", "--alias", alias, "cnm-net", "d1")
     assert "network alias" in err
+    assert store_snapshot(lab.root) == store and link_names() == links  # nothing changed
 
 
 def test_slow_and_greedy_tcp_clients_do_not_block_others(lab):
