@@ -164,6 +164,13 @@ def test_names_follow_run_stop_rm_connect_disconnect_at_once(lab):
     lab("rm", "-f", "c3")
     assert status(lab, "c1", "c3") == "NXDOMAIN"
     assert status(lab, "c1", "late") == "NXDOMAIN"
+    # a container whose process ends (its supervisor records the exit): gone once
+    # `wait` returns
+    lab("run", "-d", "--name", "brief", "--network", "cnm-net", "sleep", "3600")
+    assert short(lab, "c1", "brief") == ["172.18.0.4"]
+    lab("kill", "-s", "TERM", "brief")
+    assert lab("wait", "brief").strip() == "143"
+    assert status(lab, "c1", "brief") == "NXDOMAIN"
     # a container that queries the moment it starts (run in the foreground)
     out = lab("run", "--rm", "--name", "quick", "--network", "cnm-net", "getent", "hosts",
               "quick")
