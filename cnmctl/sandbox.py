@@ -86,9 +86,9 @@ def resolv_text(ctr: Container, embedded_dns: bool = False) -> str:
         servers = [EMBEDDED_DNS]
         if not any(option.startswith("ndots:") for option in options):
             options = [*options, "ndots:0"]
-    text = "".join(f"nameserver {s}\n" for s in servers)
-    if search and search != ["."]:
-        text += "search " + " ".join(search) + "\n"
+    # Docker's order (libnetwork's resolvconf.Build): search, nameservers, options.
+    text = "search " + " ".join(search) + "\n" if search and search != ["."] else ""
+    text += "".join(f"nameserver {s}\n" for s in servers)
     if options:
         text += "options " + " ".join(options) + "\n"
     return text

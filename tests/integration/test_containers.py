@@ -373,7 +373,7 @@ def test_hostname_hosts_and_resolv_conf_are_the_containers_own(cnm):
     assert cnm("exec", "named", "cat", "/etc/hosts") == (
         HOSTS_HEADER + "10.1.2.3\tdb\n172.18.0.3\tmyhost\n")
     assert cnm("exec", "named", "cat", "/etc/resolv.conf") == (
-        "nameserver 127.0.0.11\nsearch example.test\noptions ndots:2\n")
+        "search example.test\nnameserver 127.0.0.11\noptions ndots:2\n")
     doc = inspect(cnm, "named")
     assert (doc["HostConfig"]["Dns"], doc["HostConfig"]["DnsSearch"],
             doc["HostConfig"]["DnsOptions"], doc["HostConfig"]["ExtraHosts"]) == (

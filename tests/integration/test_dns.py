@@ -74,7 +74,7 @@ def test_resolv_conf_user_network_and_default_bridge(lab):
     lab("run", "-d", "--name", "opts", "--network", "cnm-net", "--dns", STUB,
         "--dns-search", "example.test", "--dns-option", "timeout:1", "sleep", "3600")
     assert lab("exec", "opts", "cat", "/etc/resolv.conf") == (
-        "nameserver 127.0.0.11\nsearch example.test\noptions timeout:1 ndots:0\n")
+        "search example.test\nnameserver 127.0.0.11\noptions timeout:1 ndots:0\n")
 
 
 def test_resolver_clients_find_containers_by_name(lab):
