@@ -50,16 +50,22 @@ def hosts_text(ctr: Container, endpoints: list[Endpoint]) -> str:
     return "".join(lines)
 
 
-def host_resolvers(path: str = "/etc/resolv.conf") -> tuple[list[str], list[str], list[str]]:
-    """The host's nameservers, search domains and options."""
+HOST_RESOLV_CONF = "/etc/resolv.conf"
+# systemd-resolved's view of the real upstreams, used when the host's resolv.conf
+# names only its stub listener (Docker's resolvconf.Path does the same).
+SYSTEMD_RESOLV_CONF = "/run/systemd/resolve/resolv.conf"
+SYSTEMD_STUB = "127.0.0.53"
+
+
+def _read_resolv_conf(path: str) -> tuple[list[str], list[str], list[str]]:
     servers, search, options = [], [], []
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
                 parts = line.split()
                 if len(parts) < 2 or parts[0].startswith(("#", ";")):
                     continue
-                if parts[0] == "nameserver":
+                if parts[0] == "nameserver" and _is_address(parts[1].split("%")[0]):
                     servers.append(parts[1])
                 elif parts[0] in ("search", "domain"):
                     search = parts[1:]
@@ -68,6 +74,28 @@ def host_resolvers(path: str = "/etc/resolv.conf") -> tuple[list[str], list[str]
     except OSError:
         pass
     return servers, search, options
+
+
+def _is_address(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def host_resolvers(path: str = HOST_RESOLV_CONF, systemd_path: str = SYSTEMD_RESOLV_CONF
+                   ) -> tuple[list[str], list[str], list[str]]:
+    """The host's nameservers (IP addresses, an IPv6 one maybe with its %zone), search
+    domains and options. When the only nameserver is systemd-resolved's stub
+    127.0.0.53, they come from systemd-resolved's own file of real upstreams, as
+    Docker reads them."""
+    found = _read_resolv_conf(path)
+    if found[0] == [SYSTEMD_STUB] and os.path.exists(systemd_path):
+        return _read_resolv_conf(systemd_path)
+    return found
 
 
 def resolv_text(ctr: Container, embedded_dns: bool = False) -> str:

@@ -47,6 +47,7 @@ from cnmctl.dns.control import helper_paths
 from cnmctl.dns.records import sandbox_view
 from cnmctl.linux import in_netns
 from cnmctl.model import Endpoint, Network, Sandbox
+from cnmctl.sandbox import host_resolvers
 from cnmctl.store.jsonstore import JsonStore
 
 DNS_ADDRESS = "127.0.0.11"
@@ -148,24 +149,6 @@ def parse_upstream(text: str) -> tuple[int, tuple]:
     if ip.version == 4:
         return socket.AF_INET, (str(ip), port)
     return socket.AF_INET6, (str(ip), port, 0, 0)
-
-
-def resolv_conf_upstreams(path: str = "/etc/resolv.conf") -> list[str]:
-    """The nameservers of the host's resolv.conf."""
-    found = []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 2 and parts[0] == "nameserver":
-                    try:
-                        ipaddress.ip_address(parts[1].split("%")[0])
-                    except ValueError:
-                        continue
-                    found.append(parts[1].split("%")[0])
-    except OSError:
-        pass
-    return found
 
 
 # -- state ----------------------------------------------------------------------------
@@ -755,7 +738,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-root", required=True, help="run root (RUN/dns holds our files)")
     parser.add_argument("--upstream", action="append", default=[],
                         help="IP[:PORT] to forward other names to (repeatable); "
-                             "default: the host's /etc/resolv.conf nameservers")
+                             "default: the host's nameservers (/etc/resolv.conf, or "
+                             "systemd-resolved's upstreams behind its 127.0.0.53 stub)")
     args = parser.parse_args(argv)
 
     os.umask(0o077)
@@ -763,7 +747,8 @@ def main(argv: list[str] | None = None) -> int:
     log = _Log(args.network[:12])
     paths = helper_paths(args.network, args.run_root)
     os.makedirs(os.path.dirname(paths["pid"]), mode=0o700, exist_ok=True)
-    upstreams = args.upstream or resolv_conf_upstreams()
+    # The host's servers with any IPv6 %zone dropped: the helper forwards by address.
+    upstreams = args.upstream or [server.split("%")[0] for server in host_resolvers()[0]]
     try:
         helper = Helper(args.network, args.root, args.run_root, upstreams, log)
     except ValueError as exc:

@@ -142,14 +142,9 @@ def _resolver_networks() -> list:
     """The host's nameservers as /32 (/128) networks: Docker keeps pools off them."""
     import ipaddress
 
-    found = []
-    with contextlib.suppress(OSError), open("/etc/resolv.conf", encoding="utf-8") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 2 and parts[0] == "nameserver":
-                with contextlib.suppress(ValueError):
-                    found.append(ipaddress.ip_network(parts[1].split("%")[0]))
-    return found
+    from cnmctl.sandbox import host_resolvers
+
+    return [ipaddress.ip_network(server.split("%")[0]) for server in host_resolvers()[0]]
 
 
 def _host_id() -> str:
