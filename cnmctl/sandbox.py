@@ -111,7 +111,9 @@ def resolv_text(ctr: Container, embedded_dns: bool = False) -> str:
     search = ctr.dns_search or search
     options = ctr.dns_options or options
     if embedded_dns:
-        servers = [EMBEDDED_DNS]
+        # Docker's rebuildDNS keeps IPv6 servers after the embedded one (it forwards
+        # over IPv4 only in 20.10); IPv4 ones are reached through the helper.
+        servers = [EMBEDDED_DNS, *(server for server in servers if ":" in server)]
         if not any(option.startswith("ndots:") for option in options):
             options = [*options, "ndots:0"]
     # Docker's order (libnetwork's resolvconf.Build): search, nameservers, options.

@@ -76,6 +76,12 @@ def test_user_network_names_the_embedded_dns(host):
     assert text == "search x.test\nnameserver 127.0.0.11\noptions ndots:3\n"
 
 
+def test_user_network_keeps_ipv6_servers_after_the_embedded_dns(host):
+    host(["10.0.0.53", "2001:db8::53", "::1"])
+    assert sandbox.resolv_text(ctr(), embedded_dns=True) == (
+        "nameserver 127.0.0.11\nnameserver 2001:db8::53\noptions ndots:0\n")
+
+
 def test_dns_flags_override_the_host(host):
     host(["10.0.0.53"], ["lan"])
     text = sandbox.resolv_text(ctr(dns=["10.9.9.9"], dns_search=["."]))
