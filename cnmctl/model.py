@@ -174,6 +174,7 @@ class Sandbox(_Document):
     container_id: str
     endpoint_ids: list[str] = []
     next_index: int = 0  # interface names are not reused: eth2 after eth1 left
+    joined: list[str] = []  # running containers started with --network container:OWNER
 
 
 class Container(_Document):

@@ -347,7 +347,10 @@ class ContainerOps:
             return None
         if mode.startswith("container:"):
             peer = self._peer_container(ctr)
-            return Sandbox.from_doc(self.store.get("sandboxes", peer.sandbox_id))
+            sandbox = Sandbox.from_doc(self.store.get("sandboxes", peer.sandbox_id))
+            self._set_joined(sandbox, ctr.id, True)
+            undo.append(lambda: self._set_joined(sandbox, ctr.id, False))
+            return sandbox
         nets = [(self._network_for_start(name), req) for name, req in ctr.networks.items()]
         sandbox = Sandbox(id=sandbox_id, key=self.sandbox_key(sandbox_id), container_id=ctr.id)
         linux.create_netns(sandbox.key)
@@ -364,6 +367,12 @@ class ContainerOps:
             undo.append(lambda ep=ep, net=net: self._driver(net).leave(net, ep, sandbox.key))
         self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
         return sandbox
+
+    def _set_joined(self, sandbox: Sandbox, cid: str, joined: bool) -> None:
+        """Record (or forget) a container sharing the sandbox, so that the owner's
+        teardown spares its processes without scanning every container."""
+        sandbox.joined = [c for c in sandbox.joined if c != cid] + ([cid] if joined else [])
+        self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
 
     def _drop_endpoint(self, net: Network | None, ep: Endpoint) -> None:
         """Forget an endpoint and free its addresses (its interface goes with the sandbox)."""
@@ -453,6 +462,8 @@ class ContainerOps:
                     self.dns_detach(sandbox.key, dns_networks)
             linux.delete_netns(sandbox.key)
             self.store.delete("sandboxes", sandbox.id)
+        elif sandbox_doc and ctr.id in sandbox_doc.get("joined", ()):
+            self._set_joined(Sandbox.from_doc(sandbox_doc), ctr.id, False)
         ctr.sandbox_id = ""
 
     def _evict(self, ctr: Container, sandbox: Sandbox) -> bool:
@@ -462,9 +473,10 @@ class ContainerOps:
         from cnmctl.runtime import process
 
         keep = {process.namespace_of(f"/proc/{os.getpid()}/ns/mnt")}
-        for other in self.containers():
-            if other.id != ctr.id and other.sandbox_id == sandbox.id and other.pid:
-                keep.add(process.namespace_of(f"/proc/{other.pid}/ns/mnt"))
+        for cid in sandbox.joined:
+            doc = self.store.get("containers", cid)
+            if doc and doc["id"] != ctr.id and doc["sandbox_id"] == sandbox.id and doc["pid"]:
+                keep.add(process.namespace_of(f"/proc/{doc['pid']}/ns/mnt"))
         keep.discard(None)
         return process.evict(sandbox.key, keep)
 

@@ -983,3 +983,21 @@ def test_failed_start_of_a_created_container_leaves_it_created(cnm):
     assert store_snapshot(cnm.root) == store_before
     assert link_names() == links_before
     assert _run_root_state(cnm)["netns"] == run_root_before["netns"]
+
+
+def test_sandbox_records_the_containers_joined_to_it(cnm):
+    """The owner's teardown spares joined containers by this record, not by a scan."""
+    cnm("network", "create", "cnm-net")
+    cnm("run", "-d", "--name", "owner", "--network", "cnm-net", "sleep", "3600")
+    j1 = cnm("run", "-d", "--name", "j1", "--network", "container:owner", "sleep", "3600")
+    sandbox_id = field(cnm, "owner", "{{.NetworkSettings.SandboxID}}")
+
+    def joined() -> list[str]:
+        path = os.path.join(cnm.root, "sandboxes", f"{sandbox_id}.json")
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)["joined"]
+
+    assert joined() == [j1.strip()]
+    cnm("rm", "-f", "j1")
+    assert joined() == []
+    assert status(cnm, "owner") == "running"
