@@ -25,7 +25,6 @@ import errno
 import fcntl
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -52,7 +51,12 @@ def helper_paths(network_id: str, run_root: str) -> dict[str, str]:
 
 def _send(sock_path: str, line: str, timeout: float) -> str:
     """One request/reply exchange; OSError on any failure, "" if closed without reply."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+    # The C socket type directly: importing the `socket` module (its enums) costs
+    # 2-4 ms, which every run and rm would pay for one round trip.
+    import _socket
+
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
         sock.settimeout(timeout)
         sock.connect(sock_path)
         sock.sendall(line.encode() + b"\n")
@@ -62,6 +66,8 @@ def _send(sock_path: str, line: str, timeout: float) -> str:
             if not chunk:
                 break
             data += chunk
+    finally:
+        sock.close()
     return data.split(b"\n", 1)[0].decode("utf-8", "replace").strip() if b"\n" in data else ""
 
 
