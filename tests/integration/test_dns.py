@@ -332,3 +332,14 @@ def test_large_answer_truncated_over_udp_then_retried_over_tcp(cnm):
     # A client offering a big EDNS0 buffer gets everything over UDP at once.
     fits = dig(cnm, "m0", "+notcp", "+bufsize=4096", "ANY", "many")
     assert "ANSWER: 28," in fits and "(UDP)" in fits and "Truncated" not in fits
+
+
+def test_network_prune_stops_the_helpers_of_the_networks_it_removes(cnm):
+    cnm("network", "create", "pruned")
+    cnm("run", "-d", "--name", "p1", "--network", "pruned", "sleep", "3600")
+    pid = helper_pid(cnm, "pruned")
+    cnm("rm", "-f", "p1")
+    assert alive(pid)  # an empty network keeps its helper until the network goes
+    assert "pruned" in cnm("network", "prune", "-f").split()
+    wait_until(lambda: not alive(pid), what="the helper to stop")
+    assert control.running_helpers(cnm.run_root) == []
