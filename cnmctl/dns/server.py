@@ -353,6 +353,7 @@ class Helper:
                 return "ok"
             if verb == "detach" and arg:
                 self._detach(arg)
+                self._reload()
                 return "ok"
             return f"error unknown request {line[:80]!r}"
         except OSError as exc:
@@ -412,7 +413,19 @@ class Helper:
         """Forget every table: each is rebuilt, from one fresh read of the store,
         at its sandbox's next query. A start that changes the names therefore
         costs O(sandboxes) flag clears here, not a rebuild of every table.
-        `attach` and `detach` reload too: they come with a change of the store."""
+        `attach` and `detach` reload too: they come with a change of the store.
+
+        Sandboxes whose namespace is no longer at their path are dropped on the
+        way: one deleted without a `detach` (a cnmctl killed half-way) would
+        otherwise be kept alive, with its veths, by our sockets in it."""
+        for key, sb in list(self.attached.items()):
+            try:
+                st = os.stat(key)
+                present = (st.st_dev, st.st_ino) == sb.ns
+            except OSError:
+                present = False
+            if not present:
+                self._detach(key, "its namespace is gone")
         self.loaded = None
         for sb in self.attached.values():
             sb.table = None
@@ -428,12 +441,11 @@ class Helper:
     def _attach(self, key: str) -> None:
         st = os.stat(key)
         ns = (st.st_dev, st.st_ino)
-        self._reload()  # the store changed with this sandbox
-        existing = self.attached.get(key)
-        if existing is not None:
-            if existing.ns == ns:
-                return
-            self._detach(key)  # a new namespace at the same path: serve that one
+        # The store changed with this sandbox; this also drops an entry for a former
+        # namespace at the same path, so one still here is this very namespace.
+        self._reload()
+        if key in self.attached:
+            return
         udp = tcp = None
         try:
             with in_netns(key):
@@ -456,8 +468,7 @@ class Helper:
         self.sel.register(tcp, selectors.EVENT_READ, (self._on_tcp_accept, sb))
         self.log(f"attached {key}")
 
-    def _detach(self, key: str) -> None:
-        self._reload()
+    def _detach(self, key: str, why: str = "") -> None:
         sb = self.attached.pop(key, None)
         if sb is None:
             return
@@ -467,7 +478,7 @@ class Helper:
             sock.close()
         for conn in [c for c in self.conns.values() if c.sb is sb]:
             self._close_conn(conn)
-        self.log(f"detached {key}")
+        self.log(f"detached {key}" + (f" ({why})" if why else ""))
 
     # -- UDP ------------------------------------------------------------------------------------
     def _on_udp(self, sb: _Attached, _mask: int) -> None:

@@ -221,6 +221,24 @@ def test_reload_and_detach(world, tmp_path):
     assert short(sb2, "c1") == ["172.18.0.2"]
 
 
+def test_namespace_deleted_without_detach_is_dropped_at_reload(world):
+    """As if cnmctl were killed between forgetting a sandbox and telling the helper:
+    the helper's sockets would keep the namespace (and its veths) alive forever."""
+    sb1, sb2 = world.keys
+    held = os.open(sb2, os.O_RDONLY)  # our own handle, to look inside afterwards
+    try:
+        delete_netns(sb2)
+        inside = f"/proc/{os.getpid()}/fd/{held}"
+        assert "127.0.0.11:53" in listening(inside)
+        assert world.request("reload") == "ok"
+        assert listening(inside) == ""  # the helper closed its sockets in there
+    finally:
+        os.close(held)
+    with open(world.paths["log"], encoding="utf-8") as f:
+        assert f"detached {sb2} (its namespace is gone)" in f.read()
+    assert short(sb1, "c2") == ["172.18.0.3"]  # the others are still served
+
+
 def test_control_errors(world, tmp_path):
     with pytest.raises(KernelError, match="attach"):
         world.request(f"attach {tmp_path}/no-such-namespace")
