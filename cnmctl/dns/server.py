@@ -151,6 +151,12 @@ def parse_upstream(text: str) -> tuple[int, tuple]:
     return socket.AF_INET6, (str(ip), port, 0, 0)
 
 
+def _host_upstreams() -> list[tuple[int, tuple]]:
+    """The host's nameservers as upstreams (any IPv6 %zone dropped: we forward by
+    address)."""
+    return [parse_upstream(server.split("%")[0]) for server in host_resolvers()[0]]
+
+
 # -- state ----------------------------------------------------------------------------
 
 class _Attached:
@@ -212,14 +218,18 @@ class _Pending:
 class Helper:
     """The event loop and everything it serves."""
 
-    def __init__(self, network_id: str, root: str, run_root: str, upstreams: list[str],
-                 log: _Log) -> None:
+    def __init__(self, network_id: str, root: str, run_root: str,
+                 upstreams: list[str] | None, log: _Log) -> None:
+        """`upstreams`: where names no container has go, unless a container has its
+        own --dns; None for the host's resolvers, read again at every reload."""
         self.network_id = network_id
         self.root = root
         self.paths = helper_paths(network_id, run_root)
         self.log = log
         self.store = JsonStore(root)
-        self.upstreams = [parse_upstream(u) for u in upstreams]
+        self.follow_host = upstreams is None
+        self.upstreams = ([parse_upstream(u) for u in upstreams] if upstreams is not None
+                          else _host_upstreams())
         self.sel = selectors.DefaultSelector()
         self.attached: dict[str, _Attached] = {}
         # The store as last read; dropped by `reload`, read again at the next query.
@@ -372,6 +382,10 @@ class Helper:
                 except Exception:
                     self.log.error(f"skipping a malformed {kind} document")
 
+        if self.follow_host:
+            # The host's resolvers may have changed (a laptop joining another network):
+            # like Docker, which reads them at each container start, follow them.
+            self.upstreams = _host_upstreams()
         endpoints = list(each("endpoints", Endpoint))
         networks = {net.id: net for net in each("networks", Network)}
         return endpoints, networks, list(each("sandboxes", Sandbox))
@@ -750,7 +764,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream", action="append", default=[],
                         help="IP[:PORT] to forward other names to (repeatable); "
                              "default: the host's nameservers (/etc/resolv.conf, or "
-                             "systemd-resolved's upstreams behind its 127.0.0.53 stub)")
+                             "systemd-resolved's upstreams behind its 127.0.0.53 stub), "
+                             "read again at every reload")
     args = parser.parse_args(argv)
 
     os.umask(0o077)
@@ -758,10 +773,8 @@ def main(argv: list[str] | None = None) -> int:
     log = _Log(args.network[:12])
     paths = helper_paths(args.network, args.run_root)
     os.makedirs(os.path.dirname(paths["pid"]), mode=0o700, exist_ok=True)
-    # The host's servers with any IPv6 %zone dropped: the helper forwards by address.
-    upstreams = args.upstream or [server.split("%")[0] for server in host_resolvers()[0]]
     try:
-        helper = Helper(args.network, args.root, args.run_root, upstreams, log)
+        helper = Helper(args.network, args.root, args.run_root, args.upstream or None, log)
     except ValueError as exc:
         log(f"bad upstream: {exc}")
         return 2

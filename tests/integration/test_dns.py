@@ -343,3 +343,23 @@ def test_network_prune_stops_the_helpers_of_the_networks_it_removes(cnm):
     assert "pruned" in cnm("network", "prune", "-f").split()
     wait_until(lambda: not alive(pid), what="the helper to stop")
     assert control.running_helpers(cnm.run_root) == []
+
+
+def test_helper_follows_changes_of_the_host_resolvers(lab):
+    """The host's resolvers change (a laptop moving to another network): names are
+    forwarded to the new ones from the next change of the network on, as Docker
+    reads them at each container start."""
+    assert short(lab, "c1", "known.example") == [STUB_KNOWN]
+    with open("/etc/resolv.conf", encoding="utf-8") as f:
+        saved = f.read()
+    moved = FakeUpstream({"*": "10.44.44.44"}, address="127.0.0.5", port=53)
+    try:
+        with open("/etc/resolv.conf", "w", encoding="utf-8") as f:
+            f.write("nameserver 127.0.0.5\n")
+        lab("run", "-d", "--name", "late", "--network", "cnm-net", "sleep", "3600")
+        assert short(lab, "c1", "known.example") == ["10.44.44.44"]
+        assert short(lab, "c1", "late") == ["172.18.0.4"]  # container names: still ours
+    finally:
+        with open("/etc/resolv.conf", "w", encoding="utf-8") as f:
+            f.write(saved)
+        moved.stop()
