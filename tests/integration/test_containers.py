@@ -454,6 +454,10 @@ def test_thirty_concurrent_runs_get_distinct_reachable_addresses(cnm):
     assert len({c["MacAddress"] for c in net["Containers"].values()}) == 31
     assert len(bridge_ports(cnm, "cnm-net")) == 31
     assert pings(cnm, "pinger", *ips) == []
+    # and the embedded DNS knows every one of them, by name
+    resolved = dict(line.split()[::-1] for line in
+                    cnm("exec", "pinger", "getent", "hosts", *names).splitlines())
+    assert resolved == dict(zip(names, ips, strict=True))
 
 
 # -- exits, logs, wait ----------------------------------------------------------
