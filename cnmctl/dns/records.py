@@ -26,14 +26,20 @@ def endpoint_names(ep: Endpoint) -> list[str]:
     return list(dict.fromkeys([ep.name, *ep.aliases]))
 
 
+def visible_networks(own: Iterable[Endpoint], networks: dict[str, Network]) -> frozenset[str]:
+    """The IDs of the DNS-enabled networks a sandbox with endpoints `own` is on: its
+    view depends on nothing else, so sandboxes with the same set share one."""
+    return frozenset(ep.network_id for ep in own
+                     if ep.network_id in networks and dns_enabled(networks[ep.network_id]))
+
+
 def sandbox_view(own: Iterable[Endpoint], everyone: Iterable[Endpoint],
                  networks: dict[str, Network]) -> tuple[dict[str, list[str]], dict[str, str]]:
     """(name -> addresses, address -> PTR name) as seen from a sandbox whose
     endpoints are `own`, among all endpoints `everyone`. Names are lower-case
     and without a trailing dot; an alias shared by several containers lists
     every address."""
-    visible = {ep.network_id for ep in own
-               if ep.network_id in networks and dns_enabled(networks[ep.network_id])}
+    visible = visible_networks(own, networks)
     records: dict[str, list[str]] = {}
     ptr: dict[str, str] = {}
     for ep in everyone:

@@ -44,7 +44,7 @@ import traceback
 
 from cnmctl.dns.answers import AnswerTable
 from cnmctl.dns.control import helper_paths
-from cnmctl.dns.records import sandbox_view
+from cnmctl.dns.records import sandbox_view, visible_networks
 from cnmctl.linux import in_netns
 from cnmctl.model import Endpoint, Network, Sandbox
 from cnmctl.sandbox import host_resolvers
@@ -234,6 +234,7 @@ class Helper:
         self.attached: dict[str, _Attached] = {}
         # The store as last read; dropped by `reload`, read again at the next query.
         self.loaded: tuple | None = None
+        self.tables: dict[frozenset[str], AnswerTable] = {}  # by visible networks, likewise
         self.conns: dict[int, _TcpConn] = {}  # by fd, least recently active first
         # Forwarded queries by the ID sent upstream. Every attempt is inserted when sent,
         # with the same timeout, so the dict's own order is deadline order: it is the
@@ -400,7 +401,13 @@ class Helper:
                 own_ids.update(sandbox.endpoint_ids)
                 container_ids.append(sandbox.container_id)
         own = [ep for ep in endpoints if ep.id in own_ids]
-        sb.table = AnswerTable(*sandbox_view(own, endpoints, networks))
+        # Sandboxes on the same networks see the same names: one table serves them all
+        # (the usual case, one network, builds one table per change, not one per sandbox).
+        visible = visible_networks(own, networks)
+        table = self.tables.get(visible)
+        if table is None:
+            table = self.tables[visible] = AnswerTable(*sandbox_view(own, endpoints, networks))
+        sb.table = table
         sb.upstreams = self._upstreams_for(own, networks, container_ids)
 
     def _upstreams_for(self, own: list[Endpoint], networks: dict[str, Network],
@@ -441,6 +448,7 @@ class Helper:
             if not present:
                 self._detach(key, "its namespace is gone")
         self.loaded = None
+        self.tables = {}
         for sb in self.attached.values():
             sb.table = None
 
