@@ -201,6 +201,7 @@ class Container(_Document):
     dns_search: list[str] = []
     dns_options: list[str] = []
     extra_hosts: list[str] = []
+    links: list[str] = []  # legacy --link, each "NAME:ALIAS"
     env: list[str] = []
     workdir: str = ""
     rootfs: str = ""

@@ -36,12 +36,14 @@ def endpoint_aliases(ctr: Container, requested: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def hosts_text(ctr: Container, endpoints: list[Endpoint]) -> str:
-    """/etc/hosts as Docker writes it: localhost lines, then own addresses."""
+def hosts_text(ctr: Container, endpoints: list[Endpoint], link_hosts: list[str] = ()) -> str:
+    """/etc/hosts as Docker writes it: localhost lines, --add-host and legacy link
+    lines, then own addresses."""
     lines = [HOSTS_HEADER]
     for extra in ctr.extra_hosts:
         name, _, ip = extra.replace("=", ":", 1).partition(":")
         lines.append(f"{ip}\t{name}\n")
+    lines.extend(link_hosts)
     names = hostname_of(ctr)
     for ep in endpoints:
         for cidr in (ep.ipv4, ep.ipv6):
@@ -137,10 +139,10 @@ FILES = (("/etc/resolv.conf", "resolv.conf"), ("/etc/hosts", "hosts"),
 
 
 def write_files(folder: str, ctr: Container, endpoints: list[Endpoint],
-                embedded_dns: bool = False) -> None:
+                embedded_dns: bool = False, link_hosts: list[str] = ()) -> None:
     """Write the container's resolv.conf, hosts and hostname into `folder`."""
     texts = {"resolv.conf": resolv_text(ctr, embedded_dns),
-             "hosts": hosts_text(ctr, endpoints),
+             "hosts": hosts_text(ctr, endpoints, link_hosts),
              "hostname": hostname_of(ctr) + "\n"}
     for _inside, name in FILES:
         _write_in_place(os.path.join(folder, name), texts[name])

@@ -201,6 +201,8 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
             "ExtraHosts": ctr.extra_hosts or None,
             **{k: v for k, v in _HOSTCONFIG_DEFAULTS.items()
                if k not in ("VolumeDriver", "VolumesFrom", "CapAdd", "CapDrop", "CgroupnsMode")},
+            "Links": [f"/{name}:/{ctr.name}/{alias}"  # in the defaults' place (Docker's order)
+                      for name, _, alias in (link.partition(":") for link in ctr.links)] or None,
         },
         "GraphDriver": {"Data": {"MergedDir": ctr.rootfs or "/"}, "Name": "cnmctl-rootfs"},
         "Mounts": [],

@@ -42,6 +42,9 @@ def container_options(func):
         click.option("--dns-option", multiple=True, help="DNS options for resolv.conf."),
         click.option("--add-host", multiple=True, metavar="NAME:IP",
                      help="Add a custom host-to-IP mapping (repeatable)."),
+        click.option("--link", "links", multiple=True, metavar="NAME[:ALIAS]",
+                     help="Legacy link to a running container (repeatable): on the default "
+                          "bridge a line in /etc/hosts, on a user network a DNS alias."),
         click.option("-e", "--env", multiple=True, metavar="KEY=VALUE",
                      help="Set environment variables."),
         click.option("-w", "--workdir", default="", help="Working directory inside the container."),

@@ -361,7 +361,7 @@ RUN_SINGLE = {"name": ("--name",), "ip": ("--ip",), "ip6": ("--ip6",),
 RUN_MULTIPLE = {"networks": ("--network", "--net"), "aliases": ("--network-alias",),
                 "dns": ("--dns",), "dns_search": ("--dns-search",),
                 "dns_option": ("--dns-option",), "add_host": ("--add-host",),
-                "env": ("-e", "--env")}
+                "links": ("--link",), "env": ("-e", "--env")}
 EXIT_RUN_FAILED = 125  # Docker's code when the engine itself fails during `run`
 
 
@@ -374,7 +374,8 @@ def create_container(engine, opts: dict, check_networks: bool):
         list(opts["command"]), name=opts["name"], networks=opts["networks"], ip=opts["ip"],
         ip6=opts["ip6"], aliases=opts["aliases"], hostname=opts["hostname"], mac=opts["mac"],
         dns=opts["dns"], dns_search=opts["dns_search"], dns_options=opts["dns_option"],
-        extra_hosts=opts["add_host"], env=opts["env"], workdir=opts["workdir"],
+        extra_hosts=opts["add_host"], links=opts["links"], env=opts["env"],
+        workdir=opts["workdir"],
         rootfs=opts["rootfs"], auto_remove=opts["auto_remove"],
         interactive=opts["interactive"], check_networks=check_networks,
     )

@@ -9,7 +9,7 @@ from cnmctl.errors import InvalidArgument
 
 
 def check_container_options(opts: dict) -> None:
-    """Refuse malformed --dns, --add-host, --ip, --ip6, --mac-address and -e values."""
+    """Refuse malformed --dns, --add-host, --link, --ip, --ip6, --mac-address and -e values."""
     for server in opts["dns"]:
         try:
             ipaddress.ip_address(server)
@@ -23,6 +23,10 @@ def check_container_options(opts: dict) -> None:
             ipaddress.ip_address(ip.strip("[]"))
         except ValueError:
             raise InvalidArgument(f"invalid IP address in add-host: {ip!r}") from None
+    for link in opts["links"]:
+        name, _, alias = link.partition(":")
+        if not name or ":" in alias or (":" in link and not alias):
+            raise InvalidArgument(f"invalid link format: {link!r} (NAME or NAME:ALIAS)")
     for flag, version in (("ip", 4), ("ip6", 6)):
         text = opts[flag]
         if not text:

@@ -34,12 +34,16 @@ def visible_networks(own: Iterable[Endpoint], networks: dict[str, Network]) -> f
 
 
 def sandbox_view(own: Iterable[Endpoint], everyone: Iterable[Endpoint],
-                 networks: dict[str, Network]) -> tuple[dict[str, list[str]], dict[str, str]]:
+                 networks: dict[str, Network], links: Iterable[tuple[str, str]] = ()
+                 ) -> tuple[dict[str, list[str]], dict[str, str]]:
     """(name -> addresses, address -> PTR name) as seen from a sandbox whose
     endpoints are `own`, among all endpoints `everyone`. Names are lower-case
     and without a trailing dot; an alias shared by several containers lists
-    every address."""
+    every address. `links` are the sandbox's legacy links, (alias, container
+    name): on a user network Docker resolves the alias for the linking
+    container only, to the linked one's addresses on the networks they share."""
     visible = visible_networks(own, networks)
+    everyone = list(everyone)
     records: dict[str, list[str]] = {}
     ptr: dict[str, str] = {}
     for ep in everyone:
@@ -54,4 +58,10 @@ def sandbox_view(own: Iterable[Endpoint], everyone: Iterable[Endpoint],
                 bucket.extend(a for a in addresses if a not in bucket)
         for address in addresses:
             ptr.setdefault(address, f"{names[0]}.{network}")
+    for alias, name in links:
+        for ep in everyone:
+            if ep.network_id in visible and ep.name == name:
+                bucket = records.setdefault(alias.lower(), [])
+                bucket.extend(cidr.split("/")[0] for cidr in (ep.ipv4, ep.ipv6)
+                              if cidr and cidr.split("/")[0] not in bucket)
     return records, ptr

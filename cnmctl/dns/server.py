@@ -234,7 +234,8 @@ class Helper:
         self.attached: dict[str, _Attached] = {}
         # The store as last read; dropped by `reload`, read again at the next query.
         self.loaded: tuple | None = None
-        self.tables: dict[frozenset[str], AnswerTable] = {}  # by visible networks, likewise
+        # Tables by (visible networks, legacy links) (see _build); dropped likewise.
+        self.tables: dict[tuple, AnswerTable] = {}
         self.conns: dict[int, _TcpConn] = {}  # by fd, least recently active first
         # Forwarded queries by the ID sent upstream. Every attempt is inserted when sent,
         # with the same timeout, so the dict's own order is deadline order: it is the
@@ -401,24 +402,30 @@ class Helper:
                 own_ids.update(sandbox.endpoint_ids)
                 container_ids.append(sandbox.container_id)
         own = [ep for ep in endpoints if ep.id in own_ids]
-        # Sandboxes on the same networks see the same names: one table serves them all
-        # (the usual case, one network, builds one table per change, not one per sandbox).
-        visible = visible_networks(own, networks)
-        table = self.tables.get(visible)
+        containers = [self.store.get("containers", cid) or {} for cid in container_ids]
+        links = tuple(sorted((alias, name) for doc in containers
+                             for name, _, alias in (link.partition(":")
+                                                    for link in doc.get("links", ()))))
+        # Sandboxes on the same networks (and legacy links, rare) see the same names: one
+        # table serves them all, so one network builds one table per change, not one per
+        # sandbox.
+        view = (visible_networks(own, networks), links)
+        table = self.tables.get(view)
         if table is None:
-            table = self.tables[visible] = AnswerTable(*sandbox_view(own, endpoints, networks))
+            table = self.tables[view] = AnswerTable(*sandbox_view(own, endpoints, networks,
+                                                                  links))
         sb.table = table
-        sb.upstreams = self._upstreams_for(own, networks, container_ids)
+        sb.upstreams = self._upstreams_for(own, networks, containers)
 
     def _upstreams_for(self, own: list[Endpoint], networks: dict[str, Network],
-                       container_ids: list[str]) -> list[tuple[int, tuple]]:
+                       containers: list[dict]) -> list[tuple[int, tuple]]:
         """The container's --dns servers, else the helper's; none if every network
         of the sandbox is --internal (Docker's embedded DNS does not forward then)."""
         nets = [networks[ep.network_id] for ep in own if ep.network_id in networks]
         if nets and all(net.internal for net in nets):
             return []
-        for cid in container_ids:
-            doc = self.store.get("containers", cid) or {}
+        for doc in containers:
+            cid = doc.get("id", "")
             servers = doc.get("dns") or []
             if servers:
                 parsed = []

@@ -76,6 +76,7 @@ class ContainerOps:
                          aliases: list[str] = (), hostname: str = "", mac: str = "",
                          dns: list[str] = (), dns_search: list[str] = (),
                          dns_options: list[str] = (), extra_hosts: list[str] = (),
+                         links: list[str] = (),
                          env: list[str] = (), workdir: str = "", rootfs: str = "",
                          auto_remove: bool = False, interactive: bool = False,
                          check_networks: bool = False) -> Container:
@@ -92,6 +93,10 @@ class ContainerOps:
             raise InvalidArgument(f"rootfs {rootfs} does not exist or is not a directory")
         mode, requested = self._requested_networks(list(networks) or ["bridge"], ip, ip6,
                                                    list(aliases), mac)
+        if links and (mode == "host" or mode.startswith("container:")):
+            kind = "host type networking" if mode == "host" else "container type network"
+            raise InvalidArgument(f"conflicting options: {kind} can't be used with links. "
+                                  "This would result in undefined behavior")
         cid = new_id()
         with self.store.lock():
             if name:
@@ -113,6 +118,7 @@ class ContainerOps:
                 rootfs=os.path.abspath(rootfs) if rootfs else "", auto_remove=auto_remove,
                 interactive=interactive,
             )
+            ctr.links = self._link_targets(links)
             if check_networks:
                 self._check_requested(ctr)
             self.store.put("containers", cid, ctr.to_doc())
@@ -166,6 +172,96 @@ class ContainerOps:
                     self._allocate_static(net, allocators, text)
         if ctr.network_mode.startswith("container:"):
             self._peer_container(ctr)
+
+    def _link_targets(self, links: list[str]) -> list[str]:
+        """--link NAME[:ALIAS] as "NAME:ALIAS", NAME the linked container's own name;
+        it must exist now (Docker's check at create)."""
+        targets = []
+        for link in links:
+            ref, _, alias = link.partition(":")
+            try:
+                child = self.find_container(ref)
+            except NotFound:
+                raise NotFound(f"could not get container for {ref}: No such container: "
+                               f"{ref}") from None
+            check_alias(alias or child.name)
+            targets.append(f"{child.name}:{alias or child.name}")
+        return targets
+
+    def linked(self, ctr: Container, strict: bool = True) -> list[tuple[Container, str]]:
+        """(linked container, alias) for each --link. Strict (at start) each must be
+        running; otherwise (for `exec`) the ones that are not are left out."""
+        from cnmctl.runtime import process
+
+        found = []
+        for link in ctr.links:
+            name, _, alias = link.partition(":")
+            try:
+                child = self.find_container(name)
+            except NotFound:
+                if not strict:
+                    continue
+                raise NotFound(f"could not get container for {name}: No such container: "
+                               f"{name}") from None
+            if child.status != "running" or not process.alive(child.pid, child.pid_start_time):
+                if not strict:
+                    continue
+                raise Conflict(f"Cannot link to a non running container: /{child.name} AS "
+                               f"/{ctr.name}/{alias}")
+            if strict and self._on_default_bridge(ctr) and not self._bridge_address(child):
+                raise InvalidArgument(f"Cannot link to /{child.name}, as it does not belong "
+                                      "to the default network")
+            found.append((child, alias))
+        return found
+
+    def _on_default_bridge(self, ctr: Container) -> bool:
+        return any(self._resolve_quiet(name) == self.find_network("bridge").id
+                   for name in ctr.networks)
+
+    def _bridge_address(self, ctr: Container) -> str:
+        """The container's IPv4 address on the default bridge, or ""."""
+        doc = self.store.get("sandboxes", ctr.sandbox_id) if ctr.sandbox_id else None
+        if doc is None:
+            return ""
+        bridge_id = self.find_network("bridge").id
+        for ep in self._sandbox_endpoints(Sandbox.from_doc(doc)):
+            if ep.network_id == bridge_id and ep.ipv4:
+                return ep.ipv4.split("/")[0]
+        return ""
+
+    def _link_hosts(self, ctr: Container) -> list[str]:
+        """/etc/hosts lines of the legacy links on the default bridge, as Docker writes
+        them: `IP  ALIAS HOSTNAME [NAME]`; a linked container gone since is left out."""
+        from cnmctl.sandbox import hostname_of
+
+        if not ctr.links or not self._on_default_bridge(ctr):
+            return []
+        lines = []
+        for link in ctr.links:
+            name, _, alias = link.partition(":")
+            try:
+                child = self.find_container(name)
+            except NotFound:
+                continue
+            address = self._bridge_address(child) if child.status == "running" else ""
+            if address:
+                names = [alias, hostname_of(child), *([name] if alias != name else [])]
+                lines.append(f"{address}\t{' '.join(names)}\n")
+        return lines
+
+    @staticmethod
+    def link_env(ctr: Container, linked: list[tuple[Container, str]]) -> list[str]:
+        """Docker's legacy link variables: ALIAS_NAME=/NAME/ALIAS and ALIAS_ENV_* with
+        the linked container's -e variables (its own -e still win)."""
+        env = []
+        for child, alias in linked:
+            prefix = alias.upper().replace("-", "_").replace(".", "_")
+            env.append(f"{prefix}_NAME=/{ctr.name}/{alias}")
+            for item in child.env:
+                key, _, value = item.partition("=")
+                if key not in ("HOME", "PATH"):
+                    env.append(f"{prefix}_ENV_{key}={value}")
+        return env
 
     def _network_for_start(self, ref: str) -> Network:
         try:
@@ -299,12 +395,14 @@ class ContainerOps:
                 return ctr if not foreground else None
             undo: list = []
             self.ensure_kernel()
+            linked = self.linked(ctr) if ctr.links else []
             # Start the process first, held at a gate: its interpreter start-up
             # then overlaps with building the sandbox.
             sandbox_id = new_id()
             files = self._file_paths(ctr)
             launch = process.launch(self, ctr, self._netns_for(ctr, sandbox_id), files,
-                                    foreground=foreground, stdio=stdio)
+                                    foreground=foreground, stdio=stdio,
+                                    extra_env=self.link_env(ctr, linked))
             dns_networks: list[Network] = []
             try:
                 sandbox = self._build_sandbox(ctr, undo, sandbox_id)
@@ -412,7 +510,8 @@ class ContainerOps:
         dns_networks = self._dns_networks(eps)
         if not ctr.network_mode.startswith("container:"):
             sandbox_files.write_files(self.container_dir(ctr.id), ctr, eps,
-                                      embedded_dns=bool(dns_networks))
+                                      embedded_dns=bool(dns_networks),
+                                      link_hosts=self._link_hosts(ctr))
         return dns_networks
 
     # -- exit, stop, kill, rm -------------------------------------------------

@@ -25,7 +25,9 @@ def exec_in_container(engine, ctr, argv: list[str], *, env: list[str], workdir: 
            for name, kind in NAMESPACES]
     root = os.open(f"/proc/{ctr.pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     environ = {"PATH": DEFAULT_PATH, "HOSTNAME": ctr.hostname or ctr.id[:12], "HOME": "/root"}
-    for item in [*ctr.env, *env]:
+    # As Docker's exec: the legacy link variables too, then -e of run, then of exec.
+    links = engine.link_env(ctr, engine.linked(ctr, strict=False)) if ctr.links else []
+    for item in [*links, *ctr.env, *env]:
         key, _, value = item.partition("=")
         environ[key] = value
     if detach:

@@ -159,8 +159,10 @@ def evict(netns_path: str, keep_mnt: set[tuple[int, int]]) -> bool:
     return kept
 
 
-def enter_spec(ctr: Container, netns: str, files: dict[str, str]) -> dict:
-    """What runtime/enter.py needs to become this container's process."""
+def enter_spec(ctr: Container, netns: str, files: dict[str, str],
+               extra_env: list[str] = ()) -> dict:
+    """What runtime/enter.py needs to become this container's process; `extra_env`
+    comes before the container's own -e, which wins (legacy link variables)."""
     return {
         "netns": netns,
         "hostname": "" if ctr.network_mode == "host" else (ctr.hostname or ctr.id[:12]),
@@ -168,7 +170,7 @@ def enter_spec(ctr: Container, netns: str, files: dict[str, str]) -> dict:
                         if not (ctr.network_mode == "host" and inside == "/etc/hostname")),
         "rootfs": ctr.rootfs,
         "workdir": ctr.workdir,
-        "env": ctr.env,
+        "env": [*extra_env, *ctr.env],
         "argv": [ctr.path, *ctr.args],
     }
 
@@ -233,9 +235,9 @@ class Launch:
 
 
 def launch(engine, ctr: Container, netns: str, files: dict[str, str], *, foreground: bool,
-           stdio=None) -> Launch:
+           stdio=None, extra_env: list[str] = ()) -> Launch:
     """Start the container's process, held at the gate (see Launch)."""
-    spec = json.dumps(enter_spec(ctr, netns, files))
+    spec = json.dumps(enter_spec(ctr, netns, files, extra_env))
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
     enter_cmd = [sys.executable, "-S", "-E", ENTER, spec, str(status_w), str(gate_r)]

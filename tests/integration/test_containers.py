@@ -1005,3 +1005,62 @@ def test_sandbox_records_the_containers_joined_to_it(cnm):
     cnm("rm", "-f", "j1")
     assert joined() == []
     assert status(cnm, "owner") == "running"
+
+
+# -- legacy links ---------------------------------------------------------------
+def test_link_on_the_default_bridge_writes_hosts_and_env(cnm):
+    """As recorded (task4.txt): `--link d2` puts `IP  d2 SHORTID` in /etc/hosts; with
+    an alias, `IP  ALIAS SHORTID NAME`; plus Docker's ALIAS_NAME and ALIAS_ENV_*."""
+    d2 = cnm("run", "-d", "--name", "d2", "-e", "FOO=bar", "-e", "HOME=/x", "sleep",
+             "3600").strip()
+    cnm("run", "-d", "--name", "d3", "--link", "d2", "sleep", "3600")
+    cnm("run", "-d", "--name", "d4", "--link", "d2:db-1", "sleep", "3600")
+    hosts3 = cnm("exec", "d3", "cat", "/etc/hosts")
+    assert hosts3.startswith(HOSTS_HEADER)
+    assert hosts3[len(HOSTS_HEADER):].splitlines()[0] == f"172.17.0.2\td2 {d2[:12]}"
+    assert f"172.17.0.2\tdb-1 {d2[:12]} d2\n" in cnm("exec", "d4", "cat", "/etc/hosts")
+    assert cnm("exec", "d3", "getent", "hosts", "d2").split() == ["172.17.0.2", "d2", d2[:12]]
+    assert cnm.run("exec", "d3", "ping", "-c1", "-W2", "d2").code == 0
+    assert cnm.run("exec", "d2", "getent", "hosts", "d3").code == 2  # links go one way
+    env = sorted(cnm("exec", "d4", "env").splitlines())
+    assert [line for line in env if line.startswith("DB_1_")] == [
+        "DB_1_ENV_FOO=bar", "DB_1_NAME=/d4/db-1"]  # HOME and PATH are not passed on
+    out = cnm("run", "--rm", "--name", "once", "--link", "d2:db", "-e", "DB_ENV_FOO=mine",
+              "env")
+    assert sorted(line for line in out.splitlines() if line.startswith("DB_")) == [
+        "DB_ENV_FOO=mine", "DB_NAME=/once/db"]  # the container's own -e wins
+    assert field(cnm, "d4", "{{json .HostConfig.Links}}") == '["/d2:/d4/db-1"]'
+    assert field(cnm, "d2", "{{json .HostConfig.Links}}") == "null"
+
+
+def test_link_on_a_user_network_is_a_dns_alias_for_the_linker_only(cnm):
+    cnm("network", "create", "cnm-net")
+    cnm("run", "-d", "--name", "c1", "--network", "cnm-net", "sleep", "3600")
+    cnm("run", "-d", "--name", "c2", "--network", "cnm-net", "--link", "c1:db", "sleep", "3600")
+    cnm("run", "-d", "--name", "c3", "--network", "cnm-net", "sleep", "3600")
+    assert cnm("exec", "c2", "getent", "hosts", "db").split() == ["172.18.0.2", "db"]
+    assert cnm.run("exec", "c3", "getent", "hosts", "db").code == 2
+    assert "172.18.0.2" not in cnm("exec", "c2", "cat", "/etc/hosts")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--link", "nosuch"], "Error: could not get container for nosuch: No such container: nosuch"),
+    (["--link", "made"], "Error: Cannot link to a non running container: /made AS /x/made"),
+    (["--network", "host", "--link", "d2"], "Error: conflicting options: host type networking "
+     "can't be used with links. This would result in undefined behavior"),
+    (["--network", "container:d2", "--link", "d2"], "Error: conflicting options: container "
+     "type network can't be used with links. This would result in undefined behavior"),
+    (["--link", "u1"], "Error: Cannot link to /u1, as it does not belong to the default network"),
+    (["--link", "d2:"], "Error: invalid link format: 'd2:' (NAME or NAME:ALIAS)"),
+    (["--link", "d2:a:b"], "Error: invalid link format: 'd2:a:b' (NAME or NAME:ALIAS)"),
+    (["--link", "d2:-bad"], "not a valid DNS name"),
+])
+def test_bad_links_are_refused_and_change_nothing(cnm, args, message):
+    cnm("network", "create", "cnm-net")
+    cnm("run", "-d", "--name", "d2", "sleep", "3600")
+    cnm("run", "-d", "--name", "u1", "--network", "cnm-net", "sleep", "3600")
+    cnm("create", "--name", "made", "sleep", "3600")
+    store, links = store_snapshot(cnm.root), link_names()
+    line = cnm.fails("run", "-d", "--name", "x", *args, "sleep", "1", code=125)
+    assert message in line
+    assert store_snapshot(cnm.root) == store and link_names() == links

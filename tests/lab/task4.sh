@@ -62,6 +62,17 @@ expect_eq "busybox ping says bad address" "$(cat "$LAB_SCRATCH/err")" "ping: bad
 step "cnmctl exec d1 ping -c1 -W2 \$(cnmctl inspect -f '{{.NetworkSettings.IPAddress}}' d2)"
 expect_match "by IP the default bridge works" "$OUT" '1 packets transmitted, 1 packets received'
 
+note "--- legacy --link on the default bridge (writes /etc/hosts, no DNS server) ---"
+step 'cnmctl run -d --name d3 --link d2 --rootfs "$ALPINE" sleep 3600'
+expect_running d3
+step 'cnmctl exec d3 cat /etc/hosts'
+expect_match "the link is a line in d3's /etc/hosts: d2's address, name and short ID" "$OUT" \
+    "^172\.17\.0\.3	d2 $(q inspect -f '{{.Id}}' d2 | cut -c1-12)\$"
+step 'cnmctl exec d3 ping -c1 -W2 d2'
+expect_match "so d3 reaches d2 by name" "$OUT" '^PING d2 \(172\.17\.0\.3\)'
+step 'cnmctl exec d3 cat /etc/resolv.conf'
+expect_no_match "still no embedded DNS on the default bridge" "$OUT" '127\.0\.0\.11'
+
 note "--- user-defined bridge cnm-net: embedded DNS at 127.0.0.11 ---"
 step 'cnmctl exec c2 cat /etc/resolv.conf'
 expect_eq "resolv.conf names the embedded DNS, with Docker's options" "$OUT" \

@@ -30,8 +30,8 @@ run_task task5.sh
 run_task task6.sh
 
 banner "Clean-up" "- Remove the containers, then the networks: their bridges and veths go too."
-step 'cnmctl rm -f c1 c2 c3 c4 d1 d2'
-expect_eq "rm -f prints each name" "$OUT" "$(printf 'c1\nc2\nc3\nc4\nd1\nd2')"
+step 'cnmctl rm -f c1 c2 c3 c4 d1 d2 d3'
+expect_eq "rm -f prints each name" "$OUT" "$(printf 'c1\nc2\nc3\nc4\nd1\nd2\nd3')"
 step 'cnmctl network rm cnm-net other-net'
 expect_eq "network rm prints each name" "$OUT" "$(printf 'cnm-net\nother-net')"
 step 'ip link show type bridge'
