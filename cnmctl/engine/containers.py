@@ -179,11 +179,7 @@ class ContainerOps:
         targets = []
         for link in links:
             ref, _, alias = link.partition(":")
-            try:
-                child = self.find_container(ref)
-            except NotFound:
-                raise NotFound(f"could not get container for {ref}: No such container: "
-                               f"{ref}") from None
+            child = self._link_child(ref)
             check_alias(alias or child.name)
             targets.append(f"{child.name}:{alias or child.name}")
         return targets
@@ -197,12 +193,11 @@ class ContainerOps:
         for link in ctr.links:
             name, _, alias = link.partition(":")
             try:
-                child = self.find_container(name)
+                child = self._link_child(name)
             except NotFound:
                 if not strict:
                     continue
-                raise NotFound(f"could not get container for {name}: No such container: "
-                               f"{name}") from None
+                raise
             if child.status != "running" or not process.alive(child.pid, child.pid_start_time):
                 if not strict:
                     continue
@@ -248,6 +243,13 @@ class ContainerOps:
                 names = [alias, hostname_of(child), *([name] if alias != name else [])]
                 lines.append(f"{address}\t{' '.join(names)}\n")
         return lines
+
+    def _link_child(self, ref: str) -> Container:
+        try:
+            return self.find_container(ref)
+        except NotFound:
+            raise NotFound(f"could not get container for {ref}: No such container: "
+                           f"{ref}") from None
 
     @staticmethod
     def link_env(ctr: Container, linked: list[tuple[Container, str]]) -> list[str]:
