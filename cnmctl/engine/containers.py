@@ -186,10 +186,11 @@ class ContainerOps:
 
     def linked(self, ctr: Container, strict: bool = True) -> list[tuple[Container, str]]:
         """(linked container, alias) for each --link. Strict (at start) each must be
-        running; otherwise (for `exec`) the ones that are not are left out."""
+        running; otherwise (for `exec` and /etc/hosts) the ones that are not are left out."""
         from cnmctl.runtime import process
 
         found = []
+        on_bridge = strict and self._on_default_bridge(ctr)
         for link in ctr.links:
             name, _, alias = link.partition(":")
             try:
@@ -203,15 +204,15 @@ class ContainerOps:
                     continue
                 raise Conflict(f"Cannot link to a non running container: /{child.name} AS "
                                f"/{ctr.name}/{alias}")
-            if strict and self._on_default_bridge(ctr) and not self._bridge_address(child):
+            if on_bridge and not self._bridge_address(child):
                 raise InvalidArgument(f"Cannot link to /{child.name}, as it does not belong "
                                       "to the default network")
             found.append((child, alias))
         return found
 
     def _on_default_bridge(self, ctr: Container) -> bool:
-        return any(self._resolve_quiet(name) == self.find_network("bridge").id
-                   for name in ctr.networks)
+        bridge_id = self.find_network("bridge").id
+        return any(self._resolve_quiet(name) == bridge_id for name in ctr.networks)
 
     def _bridge_address(self, ctr: Container) -> str:
         """The container's IPv4 address on the default bridge, or ""."""
@@ -232,15 +233,10 @@ class ContainerOps:
         if not ctr.links or not self._on_default_bridge(ctr):
             return []
         lines = []
-        for link in ctr.links:
-            name, _, alias = link.partition(":")
-            try:
-                child = self.find_container(name)
-            except NotFound:
-                continue
-            address = self._bridge_address(child) if child.status == "running" else ""
+        for child, alias in self.linked(ctr, strict=False):
+            address = self._bridge_address(child)
             if address:
-                names = [alias, hostname_of(child), *([name] if alias != name else [])]
+                names = [alias, hostname_of(child), *([child.name] if alias != child.name else [])]
                 lines.append(f"{address}\t{' '.join(names)}\n")
         return lines
 
@@ -509,7 +505,7 @@ class ContainerOps:
         from cnmctl import sandbox as sandbox_files
 
         eps = self._sandbox_endpoints(sandbox) if sandbox else []
-        dns_networks = self._dns_networks(eps)
+        dns_networks = self._dns_networks(self._networks_of(eps))
         if not ctr.network_mode.startswith("container:"):
             sandbox_files.write_files(self.container_dir(ctr.id), ctr, eps,
                                       embedded_dns=bool(dns_networks),
@@ -541,10 +537,8 @@ class ContainerOps:
         sandbox_doc = self.store.get("sandboxes", ctr.sandbox_id) if ctr.sandbox_id else None
         if sandbox_doc and sandbox_doc["container_id"] == ctr.id:
             sandbox = Sandbox.from_doc(sandbox_doc)
-            endpoints = []
-            for ep in self._sandbox_endpoints(sandbox):
-                doc = self.store.get("networks", ep.network_id)
-                endpoints.append((Network.from_doc(doc) if doc else None, ep))
+            eps = self._sandbox_endpoints(sandbox)
+            endpoints = list(zip(self._networks_of(eps), eps, strict=True))
             if self._evict(ctr, sandbox):
                 # Someone stays in the namespace (a container sharing it, an
                 # nsenter from the host): unplug the interfaces explicitly, as
@@ -553,7 +547,7 @@ class ContainerOps:
                     if net is not None:
                         with contextlib.suppress(CnmError):
                             self._driver(net).leave(net, ep, sandbox.key)
-            dns_networks = self._dns_networks([ep for _net, ep in endpoints])
+            dns_networks = self._dns_networks(net for net, _ep in endpoints)
             for net, ep in endpoints:
                 self._drop_endpoint(net, ep)
             if dns_networks:
@@ -680,7 +674,7 @@ class ContainerOps:
                                   default_route=not had_default)
                 sandbox.endpoint_ids.append(ep.id)
                 self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
-                dns_networks = self._dns_networks([ep])
+                dns_networks = self._dns_networks([net])
                 try:
                     self.dns_attach(sandbox, dns_networks)
                 except BaseException:
@@ -736,7 +730,7 @@ class ContainerOps:
                     sandbox.endpoint_ids.remove(ep.id)
                 self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
                 if leaving:
-                    self.dns_detach(sandbox.key, self._dns_networks(leaving))
+                    self.dns_detach(sandbox.key, self._dns_networks([net]))
                 if not netlink.default_routes(sandbox.key):
                     self._restore_default_route(sandbox)
             for name in names:

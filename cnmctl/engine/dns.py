@@ -11,6 +11,7 @@ two networks is served by both helpers, and each answers for both networks.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from cnmctl.errors import KernelError
@@ -27,18 +28,17 @@ class DnsOps:
     root: str
     run_root: str
 
-    def _dns_networks(self, endpoints: list[Endpoint]) -> list[Network]:
-        """The DNS-enabled networks among those of `endpoints`, each once."""
+    @staticmethod
+    def _dns_networks(networks: Iterable[Network | None]) -> list[Network]:
+        """The DNS-enabled ones among `networks`, each once (None: a network gone)."""
         from cnmctl.dns.records import dns_enabled
 
-        found: dict[str, Network] = {}
-        for ep in endpoints:
-            doc = self.store.get("networks", ep.network_id)
-            if doc is not None and ep.network_id not in found:
-                net = Network.from_doc(doc)
-                if dns_enabled(net):
-                    found[net.id] = net
-        return list(found.values())
+        return list({net.id: net for net in networks if net and dns_enabled(net)}.values())
+
+    def _networks_of(self, endpoints: list[Endpoint]) -> list[Network | None]:
+        """Each endpoint's network, read from the store (None if it is gone)."""
+        docs = [self.store.get("networks", ep.network_id) for ep in endpoints]
+        return [Network.from_doc(doc) if doc else None for doc in docs]
 
     def dns_attach(self, sandbox: Sandbox, networks: list[Network]) -> None:
         """Serve `sandbox` from the helper of each of `networks` (starting it, or
@@ -110,7 +110,8 @@ class DnsOps:
         doc = self.store.get("sandboxes", sandbox_id) if sandbox_id else None
         if doc is None:
             return
-        networks = self._dns_networks(self._sandbox_endpoints(Sandbox.from_doc(doc)))
+        endpoints = self._sandbox_endpoints(Sandbox.from_doc(doc))
+        networks = self._dns_networks(self._networks_of(endpoints))
         dead = [net for net in networks if not control.alive(net.id, self.run_root)]
         if not dead:
             return
