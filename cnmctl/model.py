@@ -195,7 +195,8 @@ class Container(_Document):
     finished_at: str = "0001-01-01T00:00:00Z"
     hostname: str = ""
     network_mode: str = "bridge"
-    # network name -> {"id", "ip", "ip6", "aliases", "mac"} as requested
+    # network name or ID as given -> {"ip", "ip6", "aliases", "mac"} as requested, plus
+    # "connected": True once added by `network connect`
     networks: dict[str, dict] = {}
     dns: list[str] = []
     dns_search: list[str] = []

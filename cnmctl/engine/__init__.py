@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable
 
 from cnmctl.engine.base import (
+    DEFAULT_BRIDGE_GATEWAY,
     DEFAULT_BRIDGE_NAME,
     DEFAULT_BRIDGE_SUBNET,
     DEFAULT_ROOT,
@@ -62,7 +64,7 @@ class Engine(NetworkOps, ContainerOps, DnsOps):
                 id=new_id(), name="bridge", driver="bridge", created=created,
                 ipam_options=None,
                 ipam_config=[{"Subnet": DEFAULT_BRIDGE_SUBNET,
-                              "Gateway": DEFAULT_BRIDGE_SUBNET.replace("0/16", "1")}],
+                              "Gateway": DEFAULT_BRIDGE_GATEWAY}],
                 options={
                     DEFAULT_BRIDGE: "true",
                     ENABLE_ICC: "true",
@@ -121,6 +123,16 @@ class Engine(NetworkOps, ContainerOps, DnsOps):
         """A network by full ID, exact name, or unique ID prefix."""
         return find_by_ref(self.networks(), ref, "network")
 
+    def resolve_networks(self, refs: Iterable[str]) -> dict[str, Network]:
+        """Each of `refs` that names an existing network -> that network, from one
+        listing of the store (find_network lists it on every call)."""
+        nets = self.networks()
+        found = {}
+        for ref in refs:
+            with contextlib.suppress(CnmError):
+                found[ref] = find_by_ref(nets, ref, "network")
+        return found
+
     def endpoints(self, network_id: str | None = None) -> list[Endpoint]:
         """Endpoints, optionally only those on one network."""
         eps = [Endpoint.from_doc(d) for d in self.store.list("endpoints")]
@@ -146,7 +158,11 @@ class Engine(NetworkOps, ContainerOps, DnsOps):
             doc = self.store.get("containers", owner["id"]) if owner else None
             if doc is not None:
                 return Container.from_doc(doc)
-        return find_by_ref(self.containers(), ref, "container")
+        # Only the documents whose file name (the ID) starts with ref: a name or a
+        # network's name would otherwise parse every container.
+        docs = [self.store.get("containers", cid) for cid in self.store.ids("containers")
+                if ref and cid.startswith(ref)]
+        return find_by_ref([Container.from_doc(d) for d in docs if d], ref, "container")
 
     def wait_container(self, ref: str) -> int:
         """`wait`: block until the container is not running; its exit code."""
@@ -180,14 +196,7 @@ class Engine(NetworkOps, ContainerOps, DnsOps):
         from cnmctl.model import Sandbox
         from cnmctl.views import container_inspect
 
-        networks = {}
-        for name in ctr.networks:
-            try:
-                networks[name] = self.find_network(name)
-            except CnmError:
-                continue
-        with contextlib.suppress(CnmError):
-            networks.setdefault("bridge", self.find_network("bridge"))
+        networks = self.resolve_networks([*ctr.networks, "bridge"])
         endpoints, key = [], ""
         doc = self.store.get("sandboxes", ctr.sandbox_id) if ctr.sandbox_id else None
         if doc:

@@ -12,14 +12,12 @@ import contextlib
 import os
 import signal
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
 
 from cnmctl.engine.base import check_alias, check_name
 from cnmctl.errors import CnmError, Conflict, Forbidden, InvalidArgument, NotFound
 from cnmctl.model import Container, Endpoint, Network, Sandbox, new_id, now_rfc3339nano
-
-if TYPE_CHECKING:
-    from cnmctl.store import JsonStore
+from cnmctl.store import JsonStore
 
 SPECIAL_MODES = ("host", "none")
 USER_IP_ONLY = "user specified IP address is supported on user defined networks only"
@@ -159,17 +157,8 @@ class ContainerOps:
 
     def _check_requested(self, ctr: Container) -> None:
         """Refuse networks that do not exist and addresses IPAM would refuse."""
-        for name, req in ctr.networks.items():
-            net = self._network_for_start(name)
-            if (req["ip"] or req["ip6"]) and net.is_default_bridge:
-                raise InvalidArgument(USER_IP_ONLY)
-            if req["aliases"] and net.is_default_bridge:
-                raise InvalidArgument(ALIAS_ONLY)
-            allocators = self._load_ipam(net)
-            for text in (req["ip"], req["ip6"]):
-                if text:
-                    # Allocate and drop: raises exactly what start would raise.
-                    self._allocate_static(net, allocators, text)
+        for net, req in self._requested(ctr):
+            self._check_request(net, req["ip"], req["ip6"], req["aliases"])
         if ctr.network_mode.startswith("container:"):
             self._peer_container(ctr)
 
@@ -190,6 +179,7 @@ class ContainerOps:
         from cnmctl.runtime import process
 
         found = []
+        bridge_id = self.find_network("bridge").id
         on_bridge = strict and self._on_default_bridge(ctr)
         for link in ctr.links:
             name, _, alias = link.partition(":")
@@ -204,37 +194,38 @@ class ContainerOps:
                     continue
                 raise Conflict(f"Cannot link to a non running container: /{child.name} AS "
                                f"/{ctr.name}/{alias}")
-            if on_bridge and not self._bridge_address(child):
+            if on_bridge and not self._bridge_address(child, bridge_id):
                 raise InvalidArgument(f"Cannot link to /{child.name}, as it does not belong "
                                       "to the default network")
             found.append((child, alias))
         return found
 
     def _on_default_bridge(self, ctr: Container) -> bool:
-        bridge_id = self.find_network("bridge").id
-        return any(self._resolve_quiet(name) == bridge_id for name in ctr.networks)
+        return any(net.is_default_bridge for net in self.resolve_networks(ctr.networks).values())
 
-    def _bridge_address(self, ctr: Container) -> str:
-        """The container's IPv4 address on the default bridge, or ""."""
+    def _bridge_address(self, ctr: Container, bridge_id: str) -> str:
+        """The container's IPv4 address on the default bridge (`bridge_id`), or ""."""
         doc = self.store.get("sandboxes", ctr.sandbox_id) if ctr.sandbox_id else None
         if doc is None:
             return ""
-        bridge_id = self.find_network("bridge").id
         for ep in self._sandbox_endpoints(Sandbox.from_doc(doc)):
             if ep.network_id == bridge_id and ep.ipv4:
                 return ep.ipv4.split("/")[0]
         return ""
 
-    def _link_hosts(self, ctr: Container) -> list[str]:
+    def _link_hosts(self, ctr: Container,
+                    linked: list[tuple[Container, str]] | None = None) -> list[str]:
         """/etc/hosts lines of the legacy links on the default bridge, as Docker writes
-        them: `IP  ALIAS HOSTNAME [NAME]`; a linked container gone since is left out."""
+        them: `IP  ALIAS HOSTNAME [NAME]`; a linked container gone since is left out.
+        `linked`: the links as `start` just resolved them, else looked up again."""
         from cnmctl.sandbox import hostname_of
 
         if not ctr.links or not self._on_default_bridge(ctr):
             return []
         lines = []
-        for child, alias in self.linked(ctr, strict=False):
-            address = self._bridge_address(child)
+        bridge_id = self.find_network("bridge").id
+        for child, alias in self.linked(ctr, strict=False) if linked is None else linked:
+            address = self._bridge_address(child, bridge_id)
             if address:
                 names = [alias, hostname_of(child), *([child.name] if alias != child.name else [])]
                 lines.append(f"{address}\t{' '.join(names)}\n")
@@ -261,11 +252,34 @@ class ContainerOps:
                     env.append(f"{prefix}_ENV_{key}={value}")
         return env
 
+    def _check_request(self, net: Network, ip: str, ip6: str, aliases: list[str]) -> None:
+        """Refuse what the network cannot take: addresses or aliases on the default
+        bridge, and addresses IPAM would refuse (allocated and dropped, so the
+        error is exactly the one start would raise)."""
+        if net.is_default_bridge and (ip or ip6):
+            raise InvalidArgument(USER_IP_ONLY)
+        if net.is_default_bridge and aliases:
+            raise InvalidArgument(ALIAS_ONLY)
+        if ip or ip6:
+            allocators = self._load_ipam(net)
+            for text in (ip, ip6):
+                if text:
+                    self._allocate_static(allocators, text)
+
     def _network_for_start(self, ref: str) -> Network:
         try:
             return self.find_network(ref)
         except NotFound:
             raise NotFound(f"network {ref} not found") from None
+
+    def _requested(self, ctr: Container) -> Iterator[tuple[Network, dict]]:
+        """(network, request) for each network the container asked for, in order;
+        NotFound on reaching one that does not exist."""
+        nets = self.resolve_networks(ctr.networks)
+        for name, req in ctr.networks.items():
+            if name not in nets:
+                raise NotFound(f"network {name} not found")
+            yield nets[name], req
 
     def _generate_name(self) -> str:
         from cnmctl.engine.names import random_name
@@ -287,7 +301,7 @@ class ContainerOps:
         self.store.put("ipam", net.id, {"subnets": [a.to_doc() for a in allocators]})
 
     @staticmethod
-    def _allocate_static(net: Network, allocators: list, text: str):
+    def _allocate_static(allocators: list, text: str):
         import ipaddress
 
         try:
@@ -308,7 +322,7 @@ class ContainerOps:
         chosen = {}
         for text in (ip, ip6):
             if text:
-                alloc, addr = self._allocate_static(net, allocators, text)
+                alloc, addr = self._allocate_static(allocators, text)
                 chosen[alloc.subnet.version] = (alloc, addr)
         for alloc in allocators:
             version = alloc.subnet.version
@@ -404,7 +418,7 @@ class ContainerOps:
             dns_networks: list[Network] = []
             try:
                 sandbox = self._build_sandbox(ctr, undo, sandbox_id)
-                dns_networks = self._write_files(ctr, sandbox)
+                dns_networks = self._write_files(ctr, sandbox, linked)
                 if dns_networks and sandbox.container_id == ctr.id:
                     undo.append(lambda: self.dns_detach(sandbox.key, dns_networks))
                     self.dns_attach(sandbox, dns_networks)
@@ -447,7 +461,7 @@ class ContainerOps:
             self._set_joined(sandbox, ctr.id, True)
             undo.append(lambda: self._set_joined(sandbox, ctr.id, False))
             return sandbox
-        nets = [(self._network_for_start(name), req) for name, req in ctr.networks.items()]
+        nets = list(self._requested(ctr))
         sandbox = Sandbox(id=sandbox_id, key=self.sandbox_key(sandbox_id), container_id=ctr.id)
         linux.create_netns(sandbox.key)
         undo.append(lambda: linux.delete_netns(sandbox.key))
@@ -498,7 +512,8 @@ class ContainerOps:
             folder = self.container_dir(peer.id)
         return {inside: os.path.join(folder, name) for inside, name in sandbox_files.FILES}
 
-    def _write_files(self, ctr: Container, sandbox: Sandbox | None) -> list[Network]:
+    def _write_files(self, ctr: Container, sandbox: Sandbox | None,
+                     linked: list[tuple[Container, str]] | None = None) -> list[Network]:
         """Write the container's own resolv.conf, hosts and hostname (bind-mounted
         over /etc); a `container:` container uses its peer's. Returns the
         sandbox's DNS-enabled networks: with any, resolv.conf names 127.0.0.11."""
@@ -509,7 +524,7 @@ class ContainerOps:
         if not ctr.network_mode.startswith("container:"):
             sandbox_files.write_files(self.container_dir(ctr.id), ctr, eps,
                                       embedded_dns=bool(dns_networks),
-                                      link_hosts=self._link_hosts(ctr))
+                                      link_hosts=self._link_hosts(ctr, linked))
         return dns_networks
 
     # -- exit, stop, kill, rm -------------------------------------------------
@@ -649,6 +664,8 @@ class ContainerOps:
     def connect(self, net_ref: str, ctr_ref: str, ip: str = "", ip6: str = "",
                 aliases: list[str] = ()) -> None:
         """`network connect`: record the request; hot-plug it when the container runs."""
+        from cnmctl import netlink
+
         for alias in aliases:
             check_alias(alias)
         with self.store.lock():
@@ -657,19 +674,17 @@ class ContainerOps:
             if ctr.network_mode in SPECIAL_MODES or ctr.network_mode.startswith("container:"):
                 raise Forbidden("container sharing network namespace with another container "
                                 "or host cannot be connected to any other network")
-            if net.is_default_bridge and (ip or ip6):
-                raise InvalidArgument(USER_IP_ONLY)
-            if net.is_default_bridge and aliases:
-                raise InvalidArgument(ALIAS_ONLY)
-            if net.name in ctr.networks or any(self._resolve_quiet(n) == net.id
-                                               for n in ctr.networks):
+            if net.is_default_bridge:
+                self._check_request(net, ip, ip6, aliases)  # Docker's messages, first
+            if net.name in ctr.networks or any(other.id == net.id for other in
+                                               self.resolve_networks(ctr.networks).values()):
                 raise Conflict(f"endpoint with name {ctr.name} already exists in network "
                                f"{net.name}")
             req = {"ip": ip, "ip6": ip6, "aliases": list(aliases), "mac": "", "connected": True}
             if ctr.status == "running" and ctr.sandbox_id:
                 self.ensure_kernel()
                 sandbox = Sandbox.from_doc(self.store.get("sandboxes", ctr.sandbox_id))
-                had_default = bool(self._routable(sandbox))
+                had_default = bool(netlink.default_routes(sandbox.key))
                 ep = self._attach(ctr, sandbox, net, req, self._next_ifname(sandbox),
                                   default_route=not had_default)
                 sandbox.endpoint_ids.append(ep.id)
@@ -678,46 +693,31 @@ class ContainerOps:
                 try:
                     self.dns_attach(sandbox, dns_networks)
                 except BaseException:
-                    self._driver(net).leave(net, ep, sandbox.key)
+                    with contextlib.suppress(CnmError):
+                        self._driver(net).leave(net, ep, sandbox.key)
                     self._drop_endpoint(net, ep)
                     sandbox.endpoint_ids.remove(ep.id)
                     self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
                     with contextlib.suppress(Exception):
                         self.dns_detach(sandbox.key, dns_networks)
                     raise
-            elif ip or ip6:
-                allocators = self._load_ipam(net)
-                for text in (ip, ip6):
-                    if text:
-                        self._allocate_static(net, allocators, text)
+            else:
+                self._check_request(net, ip, ip6, [])
             ctr.networks[net.name] = req
             self.store.put("containers", ctr.id, ctr.to_doc())
-            if ctr.status == "running":
-                self._write_files(ctr, Sandbox.from_doc(self.store.get("sandboxes",
-                                                                        ctr.sandbox_id)))
+            if ctr.status == "running" and ctr.sandbox_id:
+                self._write_files(ctr, sandbox)
 
-    def _resolve_quiet(self, ref: str) -> str | None:
-        try:
-            return self.find_network(ref).id
-        except CnmError:
-            return None
-
-    def _routable(self, sandbox: Sandbox) -> list[Endpoint]:
-        """Endpoints that carry (or could carry) the sandbox's default route."""
-        from cnmctl import netlink
-
-        routes = netlink.default_routes(sandbox.key)
-        names = {name for name, _gw in routes}
-        return [e for e in self._sandbox_endpoints(sandbox) if e.ifname in names]
-
-    def disconnect(self, net_ref: str, ctr_ref: str, force: bool = False) -> None:
+    def disconnect(self, net_ref: str, ctr_ref: str) -> None:
         """`network disconnect`: unplug the interface, keep a default route if one is left."""
         from cnmctl import netlink
 
         with self.store.lock():
             net = self._network_for_start(net_ref)
             ctr = self.find_container(ctr_ref)
-            names = [n for n in ctr.networks if n == net.name or self._resolve_quiet(n) == net.id]
+            resolved = self.resolve_networks(ctr.networks)
+            names = [n for n in ctr.networks
+                     if n == net.name or (n in resolved and resolved[n].id == net.id)]
             if not names:
                 raise NotFound(f"container {ctr.id} is not connected to network {net.name}")
             if ctr.status == "running" and ctr.sandbox_id:

@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from cnmctl.errors import KernelError
 from cnmctl.model import Endpoint, Network, Sandbox
-
-if TYPE_CHECKING:
-    from cnmctl.store import JsonStore
+from cnmctl.store import JsonStore
 
 
 class DnsOps:

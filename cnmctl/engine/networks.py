@@ -98,8 +98,7 @@ class NetworkOps:
         if net.ipam_config:
             from cnmctl.ipam import default as ipam
 
-            allocators = [ipam.SubnetAllocator.from_config(c) for c in net.ipam_config]
-            self.store.put("ipam", net.id, {"subnets": [a.to_doc() for a in allocators]})
+            self._save_ipam(net, [ipam.SubnetAllocator.from_config(c) for c in net.ipam_config])
         self.store.put("networks", net.id, net.to_doc())
 
     # -- network rm / prune -------------------------------------------------
@@ -116,10 +115,7 @@ class NetworkOps:
                     f"error while removing network: network {net.name} has active endpoints "
                     f"({names})"
                 )
-            self._driver(net).delete_network(net)
-            self.store.delete("networks", net.id)
-            self.store.delete("ipam", net.id)
-            self.stop_dns(net)
+            self._delete_network(net)
         return net
 
     def prune_networks(self, keep) -> list[str]:
@@ -130,12 +126,16 @@ class NetworkOps:
             for net in self.networks():
                 if net.predefined or net.id in busy or keep(net):
                     continue
-                self._driver(net).delete_network(net)
-                self.store.delete("networks", net.id)
-                self.store.delete("ipam", net.id)
-                self.stop_dns(net)
+                self._delete_network(net)
                 removed.append(net.name)
         return removed
+
+    def _delete_network(self, net: Network) -> None:
+        """The kernel objects, the records and the DNS helper of a network; under lock."""
+        self._driver(net).delete_network(net)
+        self.store.delete("networks", net.id)
+        self.store.delete("ipam", net.id)
+        self.stop_dns(net)
 
 
 def _resolver_networks() -> list:

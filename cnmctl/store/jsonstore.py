@@ -63,8 +63,11 @@ class JsonStore:
     def lock(self) -> Iterator[None]:
         """Hold the store's exclusive lock (re-entrant within this process)."""
         if self._lock_depth == 0:
-            os.makedirs(self.root, mode=0o700, exist_ok=True)
-            fd = os.open(os.path.join(self.root, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                os.makedirs(self.root, mode=0o700, exist_ok=True)
+                fd = os.open(os.path.join(self.root, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+            except PermissionError as exc:
+                raise _denied(exc) from None
             fcntl.flock(fd, fcntl.LOCK_EX)
             self._lock_fd = fd
         self._lock_depth += 1
@@ -87,11 +90,17 @@ class JsonStore:
 
     def get(self, kind: str, doc_id: str) -> dict | None:
         """The document, or None if it does not exist."""
+        path = self._path(kind, doc_id)
         try:
-            with open(self._path(kind, doc_id), encoding="utf-8") as f:
+            with open(path, encoding="utf-8") as f:
                 return json.load(f)
         except FileNotFoundError:
             return None
+        except PermissionError as exc:
+            raise _denied(exc) from None
+        except json.JSONDecodeError as exc:
+            raise CnmError(f"corrupt store document {path}: {exc.msg} at line {exc.lineno}; "
+                           "remove or repair it") from None
 
     def ids(self, kind: str) -> list[str]:
         """The IDs of every document of a kind, sorted."""
@@ -141,3 +150,9 @@ class JsonStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+
+
+def _denied(exc: PermissionError) -> CnmError:
+    """One line instead of a traceback: the store is root's (0700)."""
+    return CnmError(f"permission denied: {exc.filename}: cnmctl must run as root "
+                    "(or be given --root/--run-root it can write)")

@@ -346,3 +346,11 @@ def test_concurrent_lockers_serialise(store: JsonStore, root: Path) -> None:
         _finish(proc)
     assert store.get("containers", "counter") == {"n": workers * increments}
     assert _temp_files(root) == []
+
+
+def test_corrupt_document_is_one_clear_error(store: JsonStore) -> None:
+    with store.lock():
+        store.put("networks", "n1", {"id": "n1"})
+    Path(store.root, "networks", "n1.json").write_text("{bad")
+    with pytest.raises(CnmError, match=r"corrupt store document .*n1\.json: .* line 1"):
+        store.get("networks", "n1")
