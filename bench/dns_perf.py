@@ -33,13 +33,13 @@ import subprocess
 import sys
 import tempfile
 
+from run import CNMCTL  # bench/run.py, next to this file: the console script
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STUB = "192.0.2.53"  # tests/stub-resolver.sh
 HELPER = "127.0.0.11"
 BASELINE = "127.0.0.12"  # an extra loopback address of the sandbox, for dnsmasq
 INSIDE = "CNMCTL_BENCH_NAMESPACE"
-_SCRIPT = os.path.join(os.path.dirname(sys.executable), "cnmctl")
-CNMCTL = [_SCRIPT] if os.path.exists(_SCRIPT) else [sys.executable, "-m", "cnmctl"]
 
 # One socket (-c 1) and one send/receive thread pair (dnsperf's default, -T 1): on a
 # 2-vCPU machine dnsperf and the server then take about one CPU each. -q 100

@@ -21,25 +21,12 @@ _SCRIPT = os.path.join(os.path.dirname(sys.executable), "cnmctl")
 CNMCTL = [_SCRIPT] if os.path.exists(_SCRIPT) else [sys.executable, "-m", "cnmctl"]
 
 
-def timed(cmd: list[str], env: dict, repeat: int) -> list[float]:
-    """Wall time of `cmd`, `repeat` times."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
+def timed(*cmds: list[str], env: dict) -> float:
+    """Wall time of running `cmds` one after another."""
+    start = time.perf_counter()
+    for cmd in cmds:
         subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def timed_pair(first: list[str], second: list[str], env: dict, repeat: int) -> list[float]:
-    """Wall time of `first` followed by `second`, `repeat` times."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(first, env=env, check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(second, env=env, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return times
+    return time.perf_counter() - start
 
 
 def network_benchmarks(env: dict, repeat: int) -> dict:
@@ -49,11 +36,15 @@ def network_benchmarks(env: dict, repeat: int) -> dict:
     # Interleave the measurements so load changes hit all of them alike.
     bare, ls, inspect = [], [], []
     for _ in range(repeat):
-        bare += timed([sys.executable, "-c", "pass"], env, 1)
-        ls += timed([*CNMCTL, "network", "ls"], env, 1)
-        inspect += timed([*CNMCTL, "network", "inspect", "-f", "{{.Id}}", "benchnet"], env, 1)
-    pair = timed_pair([*CNMCTL, "network", "create", "pairnet"],
-                      [*CNMCTL, "network", "rm", "pairnet"], env, repeat)
+        bare.append(timed([sys.executable, "-c", "pass"], env=env))
+        ls.append(timed([*CNMCTL, "network", "ls"], env=env))
+        inspect.append(timed([*CNMCTL, "network", "inspect", "-f", "{{.Id}}", "benchnet"],
+                             env=env))
+    pair = [timed([*CNMCTL, "network", "create", "pairnet"],
+                  [*CNMCTL, "network", "rm", "pairnet"], env=env) for _ in range(repeat)]
+    # Gone again, so that cnm-net gets 172.18.0.0/16, the floor script's subnet.
+    subprocess.run([*CNMCTL, "network", "rm", "benchnet"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
     base = statistics.median(bare)
     return {
         "bare interpreter (python -c pass)": (base, 1.0),
@@ -89,13 +80,11 @@ def container_benchmarks(env: dict, repeat: int, count: int) -> dict:
         capture_output=True, text=True).stdout.strip()[:12]
     floor, pair = [], []
     for _ in range(repeat):
-        floor += timed(["bash", "-c", FLOOR_SCRIPT, "floor", bridge], env, 1)
-        pair += timed_pair([*CNMCTL, "run", "-d", "--name", "pair", "--network", "cnm-net",
-                            "sleep", "600"], [*CNMCTL, "rm", "-f", "pair"], env, 1)
-    starts = []
-    for i in range(count):
-        starts += timed([*CNMCTL, "run", "-d", "--name", f"b{i}", "--network", "cnm-net",
-                         "sleep", "3600"], env, 1)
+        floor.append(timed(["bash", "-c", FLOOR_SCRIPT, "floor", bridge], env=env))
+        pair.append(timed([*CNMCTL, "run", "-d", "--name", "pair", "--network", "cnm-net",
+                           "sleep", "600"], [*CNMCTL, "rm", "-f", "pair"], env=env))
+    starts = [timed([*CNMCTL, "run", "-d", "--name", f"b{i}", "--network", "cnm-net",
+                     "sleep", "3600"], env=env) for i in range(count)]
     pids = [json.loads(subprocess.run(
         [*CNMCTL, "inspect", "-f", "{{json .}}", f"b{i}"], env=env, check=True,
         capture_output=True, text=True).stdout)["State"]["Pid"] for i in range(count)]

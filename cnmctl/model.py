@@ -173,8 +173,15 @@ class Sandbox(_Document):
     key: str  # path of the bind-mounted namespace
     container_id: str
     endpoint_ids: list[str] = []
-    next_index: int = 0  # interface names are not reused: eth2 after eth1 left
+    # next interface number per name prefix ("eth"): not reused, eth2 after eth1 left
+    if_counters: dict[str, int] = {}
     joined: list[str] = []  # running containers started with --network container:OWNER
+
+
+def split_link(link: str) -> tuple[str, str]:
+    """A recorded --link, "NAME:ALIAS", as (NAME, ALIAS)."""
+    name, _, alias = link.partition(":")
+    return name, alias
 
 
 class Container(_Document):

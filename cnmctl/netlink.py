@@ -319,6 +319,8 @@ def _rtnl(step: str, netns: str | None = None) -> Iterator[Rtnl]:
                 rtnl = Rtnl()
         else:
             rtnl = Rtnl()
+    except FileNotFoundError:
+        raise KernelError(f"{step}: no network namespace at {netns}") from None
     except OSError as exc:
         raise KernelError(f"{step}: cannot open a netlink socket: {exc.strerror}") from exc
     try:
@@ -435,13 +437,12 @@ def plug_veth(host_ifname: str, bridge: str, sandbox_key: str, ifname: str, mac:
                           info_data=[("VETH_INFO_PEER", peer)])
         finally:
             os.close(ns_fd)
+        index = peer_index + 1  # the kernel gives the index asked for, or fails
         try:
-            index = _require(rtnl, host_ifname, step)
-            rtnl.link_set(index, master=master)
-            rtnl.link_set(index, up=True)
+            rtnl.link_set(index, master=master, up=True)  # enslaved, then up: one message
         except BaseException:
             with contextlib.suppress(Exception):
-                rtnl.link_del(rtnl.index(host_ifname))
+                rtnl.link_del(index)
             raise
 
 
@@ -459,11 +460,14 @@ def configure_interface(sandbox_key: str, ifname: str, addresses: list[str],
             rtnl.route_add(dst, gateway, index)
 
 
+LOOPBACK_INDEX = 1  # `lo` is the first link of every network namespace
+
+
 def loopback_up(sandbox_key: str) -> None:
     """Bring up `lo` in a new sandbox."""
     step = f"bring up lo in {sandbox_key}"
     with _rtnl(step, sandbox_key) as rtnl:
-        rtnl.link_set(_require(rtnl, "lo", step), up=True)
+        rtnl.link_set(LOOPBACK_INDEX, up=True)
 
 
 def add_default_route(sandbox_key: str, ifname: str, gateway: str) -> None:

@@ -6,7 +6,7 @@ reference recordings in shared/reference/docker), since scripts index into them.
 
 from __future__ import annotations
 
-from cnmctl.model import Container, Endpoint, Network, go_time_string
+from cnmctl.model import Container, Endpoint, Network, go_time_string, split_link
 
 
 def network_inspect(net: Network, endpoints: list[Endpoint]) -> dict:
@@ -202,7 +202,7 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
             **{k: v for k, v in _HOSTCONFIG_DEFAULTS.items()
                if k not in ("VolumeDriver", "VolumesFrom", "CapAdd", "CapDrop", "CgroupnsMode")},
             "Links": [f"/{name}:/{ctr.name}/{alias}"  # in the defaults' place (Docker's order)
-                      for name, _, alias in (link.partition(":") for link in ctr.links)] or None,
+                      for name, alias in map(split_link, ctr.links)] or None,
         },
         "GraphDriver": {"Data": {"MergedDir": ctr.rootfs or "/"}, "Name": "cnmctl-rootfs"},
         "Mounts": [],

@@ -23,7 +23,10 @@ command -v dnsmasq >/dev/null || { echo "stub-resolver.sh: dnsmasq is missing (a
 
 ip link set lo up
 ip addr add "$STUB/32" dev lo
-dir=$(mktemp -d "${TMPDIR:-/tmp}/cnmctl-stub.XXXXXX")
+# Its files on a tmpfs of this mount namespace: they go with it, nothing is left in /tmp.
+dir=/run/cnmctl-stub
+mkdir -p "$dir"
+mount -t tmpfs -o size=1m,mode=0700 cnmctl-stub "$dir"
 # Without --keep-in-foreground dnsmasq forks once its socket is bound: ready when this returns.
 dnsmasq --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces --listen-address="$STUB" \
     --address=/#/ --host-record=known.example,10.9.8.7 --user=root \

@@ -21,7 +21,6 @@ Control protocol (each request one line, each reply one line, `ok` or `error MES
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
 import signal
@@ -90,7 +89,8 @@ def request(network_id: str, run_root: str, line: str, timeout: float = 5.0) -> 
     if not reply:
         raise HelperUnreachable(f"{what}: {verb}: connection closed without a reply")
     if reply.startswith("error"):
-        raise KernelError(f"{what}: {verb}: {reply[5:].strip() or 'failed'}")
+        # The helper's message starts with the request itself ("attach KEY: ...").
+        raise KernelError(f"{what}: {reply[5:].strip() or verb + ' failed'}")
     return reply
 
 
@@ -232,14 +232,14 @@ def ensure_helper(network_id: str, root: str, run_root: str,
 
 
 def _wait_gone(pid_path: str, pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        reaped = _reap(pid)
-        if not _helper_running(pid_path) and reaped:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(_POLL)
+    """Wait until the helper is gone (its lock on the pid file released); True if so.
+    A pidfd wakes us as it exits, where polling would add its interval to `network rm`."""
+    if pid > 0 and _helper_running(pid_path):  # locked: the pid file names the live helper
+        from cnmctl.runtime import process
+
+        process.wait_exit(pid, process.start_time(pid), timeout)
+    _reap(pid)
+    return not _helper_running(pid_path)
 
 
 def _stop_locked(paths: dict[str, str]) -> None:
@@ -251,13 +251,8 @@ def _stop_locked(paths: dict[str, str]) -> None:
         for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, _STOP_TIMEOUT)):
             pid = _read_pid(paths["pid"])
             if pid > 0:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-                except OSError as exc:
-                    if exc.errno != errno.ESRCH:
-                        raise
             if _wait_gone(paths["pid"], pid, wait):
                 break
     if not _helper_running(paths["pid"]):

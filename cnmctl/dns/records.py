@@ -43,14 +43,15 @@ def sandbox_view(own: Iterable[Endpoint], everyone: Iterable[Endpoint],
     name): on a user network Docker resolves the alias for the linking
     container only, to the linked one's addresses on the networks they share."""
     visible = visible_networks(own, networks)
-    everyone = list(everyone)
     records: dict[str, list[str]] = {}
     ptr: dict[str, str] = {}
+    by_container: dict[str, list[str]] = {}  # container name -> its visible addresses
     for ep in everyone:
         if ep.network_id not in visible:
             continue
         network = networks[ep.network_id].name
         addresses = [cidr.split("/")[0] for cidr in (ep.ipv4, ep.ipv6) if cidr]
+        by_container.setdefault(ep.name, []).extend(addresses)
         names = endpoint_names(ep)
         for name in names:
             for key in (name.lower(), f"{name}.{network}".lower()):
@@ -59,9 +60,6 @@ def sandbox_view(own: Iterable[Endpoint], everyone: Iterable[Endpoint],
         for address in addresses:
             ptr.setdefault(address, f"{names[0]}.{network}")
     for alias, name in links:
-        for ep in everyone:
-            if ep.network_id in visible and ep.name == name:
-                bucket = records.setdefault(alias.lower(), [])
-                bucket.extend(cidr.split("/")[0] for cidr in (ep.ipv4, ep.ipv6)
-                              if cidr and cidr.split("/")[0] not in bucket)
+        bucket = records.setdefault(alias.lower(), [])
+        bucket.extend(a for a in by_container.get(name, ()) if a not in bucket)
     return records, ptr

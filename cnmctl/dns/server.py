@@ -46,11 +46,11 @@ from cnmctl.dns.answers import AnswerTable
 from cnmctl.dns.control import helper_paths
 from cnmctl.dns.records import sandbox_view, visible_networks
 from cnmctl.linux import in_netns
-from cnmctl.model import Endpoint, Network, Sandbox
-from cnmctl.sandbox import host_resolvers
+from cnmctl.model import Endpoint, Network, Sandbox, split_link
+from cnmctl.runtime.process import namespace_of
+from cnmctl.sandbox import EMBEDDED_DNS, host_resolvers
 from cnmctl.store.jsonstore import JsonStore
 
-DNS_ADDRESS = "127.0.0.11"
 DNS_PORT = 53
 FORWARD_TIMEOUT = 2.0  # per upstream, then the next one, then SERVFAIL
 MAX_PENDING = 4096  # forwarded queries awaiting a reply; beyond it: SERVFAIL at once
@@ -62,7 +62,6 @@ TCP_MAX_OUT = 256 * 1024  # unread replies a TCP client may leave queued
 MAX_TCP_CONNS = 256  # beyond it the least recently active connection is closed
 CONTROL_MAX_LINE = 4096
 
-_EMPTY_TABLE = AnswerTable({}, {})
 
 
 # -- logging -----------------------------------------------------------------------
@@ -222,8 +221,6 @@ class Helper:
                  upstreams: list[str] | None, log: _Log) -> None:
         """`upstreams`: where names no container has go, unless a container has its
         own --dns; None for the host's resolvers, read again at every reload."""
-        self.network_id = network_id
-        self.root = root
         self.paths = helper_paths(network_id, run_root)
         self.log = log
         self.store = JsonStore(root)
@@ -329,8 +326,7 @@ class Helper:
             line, ctl.buf = ctl.buf.split(b"\n", 1)
             reply = self._command(line.decode("utf-8", "replace").strip())
             try:
-                ctl.sock.setblocking(True)
-                ctl.sock.settimeout(1.0)
+                ctl.sock.settimeout(1.0)  # blocking, with a deadline, for this reply
                 ctl.sock.sendall(reply.encode() + b"\n")
                 ctl.sock.setblocking(False)
             except OSError:
@@ -404,8 +400,7 @@ class Helper:
         own = [ep for ep in endpoints if ep.id in own_ids]
         containers = [self.store.get("containers", cid) or {} for cid in container_ids]
         links = tuple(sorted((alias, name) for doc in containers
-                             for name, _, alias in (link.partition(":")
-                                                    for link in doc.get("links", ()))))
+                             for name, alias in map(split_link, doc.get("links", ()))))
         # Sandboxes on the same networks (and legacy links, rare) see the same names: one
         # table serves them all, so one network builds one table per change, not one per
         # sandbox.
@@ -447,12 +442,7 @@ class Helper:
         way: one deleted without a `detach` (a cnmctl killed half-way) would
         otherwise be kept alive, with its veths, by our sockets in it."""
         for key, sb in list(self.attached.items()):
-            try:
-                st = os.stat(key)
-                present = (st.st_dev, st.st_ino) == sb.ns
-            except OSError:
-                present = False
-            if not present:
+            if namespace_of(key) != sb.ns:
                 self._detach(key, "its namespace is gone")
         self.loaded = None
         self.tables = {}
@@ -484,7 +474,7 @@ class Helper:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                     sock.setblocking(False)
-                    sock.bind((DNS_ADDRESS, DNS_PORT))
+                    sock.bind((EMBEDDED_DNS, DNS_PORT))
                 tcp.listen(128)
         except BaseException:
             for sock in (udp, tcp):
@@ -552,10 +542,8 @@ class Helper:
         for _ in range(64):
             try:
                 sock, _addr = sb.tcp.accept()
-            except (BlockingIOError, InterruptedError):
-                return
             except OSError:
-                return
+                return  # none left (BlockingIOError), or the socket failed
             sock.setblocking(False)
             if len(self.conns) >= MAX_TCP_CONNS:
                 self._close_conn(next(iter(self.conns.values())))

@@ -20,9 +20,6 @@ class Driver:
     """A network driver. Subclasses override what their kind of network needs."""
 
     name = ""
-    scope = "local"
-    #: user-defined networks of this driver get the embedded DNS helper
-    dns_enabled = False
     #: whether containers get interfaces and addresses on this network
     needs_ipam = True
 

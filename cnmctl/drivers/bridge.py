@@ -67,7 +67,6 @@ class BridgeDriver(Driver):
     """Linux bridge networks (the default driver)."""
 
     name = "bridge"
-    dns_enabled = True
 
     def validate(self, net: Network, existing: list[Network] = ()) -> None:
         """Parse `-o` options into typed driver data; check subnets and bridge name."""

@@ -16,7 +16,15 @@ from collections.abc import Iterator
 
 from cnmctl.engine.base import check_alias, check_name
 from cnmctl.errors import CnmError, Conflict, Forbidden, InvalidArgument, NotFound
-from cnmctl.model import Container, Endpoint, Network, Sandbox, new_id, now_rfc3339nano
+from cnmctl.model import (
+    Container,
+    Endpoint,
+    Network,
+    Sandbox,
+    new_id,
+    now_rfc3339nano,
+    split_link,
+)
 from cnmctl.store import JsonStore
 
 SPECIAL_MODES = ("host", "none")
@@ -181,8 +189,7 @@ class ContainerOps:
         found = []
         bridge_id = self.find_network("bridge").id
         on_bridge = strict and self._on_default_bridge(ctr)
-        for link in ctr.links:
-            name, _, alias = link.partition(":")
+        for name, alias in map(split_link, ctr.links):
             try:
                 child = self._link_child(name)
             except NotFound:
@@ -376,13 +383,15 @@ class ContainerOps:
             raise
         return ep
 
-    def _next_ifname(self, sandbox: Sandbox) -> str:
-        """eth0, eth1, ...: never reusing an index within a sandbox's life (Docker)."""
-        used = [int(e.ifname[3:]) for e in self._sandbox_endpoints(sandbox)
-                if e.ifname.startswith("eth")]
-        index = max([*used, sandbox.next_index - 1]) + 1
-        sandbox.next_index = index + 1
-        return f"eth{index}"
+    @staticmethod
+    def _next_ifname(sandbox: Sandbox, net: Network) -> str:
+        """eth0, eth1, ... (or the network's container_iface_prefix and its own count,
+        as Docker keeps one per prefix), never reusing an index within a sandbox's
+        life: eth2 after eth1 left."""
+        prefix = net.driver_data.get("iface_prefix") or "eth"
+        index = sandbox.if_counters.get(prefix, 0)
+        sandbox.if_counters[prefix] = index + 1
+        return f"{prefix}{index}"
 
     def _sandbox_endpoints(self, sandbox: Sandbox) -> list[Endpoint]:
         eps = []
@@ -468,7 +477,7 @@ class ContainerOps:
         netlink.loopback_up(sandbox.key)
         undo.append(lambda: self.store.delete("sandboxes", sandbox.id))
         for i, (net, req) in enumerate(nets):
-            ep = self._attach(ctr, sandbox, net, req, self._next_ifname(sandbox),
+            ep = self._attach(ctr, sandbox, net, req, self._next_ifname(sandbox, net),
                               default_route=i == 0)
             sandbox.endpoint_ids.append(ep.id)
             undo.append(lambda ep=ep, net=net: self._drop_endpoint(net, ep))
@@ -685,7 +694,7 @@ class ContainerOps:
                 self.ensure_kernel()
                 sandbox = Sandbox.from_doc(self.store.get("sandboxes", ctr.sandbox_id))
                 had_default = bool(netlink.default_routes(sandbox.key))
-                ep = self._attach(ctr, sandbox, net, req, self._next_ifname(sandbox),
+                ep = self._attach(ctr, sandbox, net, req, self._next_ifname(sandbox, net),
                                   default_route=not had_default)
                 sandbox.endpoint_ids.append(ep.id)
                 self.store.put("sandboxes", sandbox.id, sandbox.to_doc())

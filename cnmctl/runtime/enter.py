@@ -53,6 +53,16 @@ def _mount_filesystems(root: str, own_netns: bool) -> None:
         linux.mount("/dev", dev, None, linux.MS_BIND | linux.MS_REC)
 
 
+def container_env(hostname: str, items: list[str]) -> dict[str, str]:
+    """A container process's environment: Docker's PATH, HOSTNAME and HOME, then the
+    KEY=VALUE items in order (later ones win)."""
+    env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, "HOME": "/root"}
+    for item in items:
+        key, _, value = item.partition("=")
+        env[key] = value
+    return env
+
+
 def enter(spec: dict) -> None:
     """Apply the spec to this process, then exec the command (never returns)."""
     netns = spec.get("netns")
@@ -74,10 +84,7 @@ def enter(spec: dict) -> None:
     if spec.get("workdir"):
         os.makedirs(spec["workdir"], exist_ok=True)
         os.chdir(spec["workdir"])
-    env = {"PATH": DEFAULT_PATH, "HOSTNAME": spec.get("hostname", ""), "HOME": "/root"}
-    for item in spec.get("env", []):
-        key, _, value = item.partition("=")
-        env[key] = value
+    env = container_env(spec.get("hostname", ""), spec.get("env", []))
     argv = spec["argv"]
     try:
         os.execve(find_executable(argv[0], env), argv, env)
@@ -132,7 +139,8 @@ def main() -> None:
     except CannotExec as exc:
         code, message = exc.args
     except OSError as exc:
-        code, message = 125, f"container set-up failed: {exc}"
+        where = f": {exc.filename}" if exc.filename else ""
+        code, message = 125, f"container set-up failed: {exc.strerror or exc}{where}"
     os.write(status_fd, f"{code} {message}".encode())
     os._exit(code)
 

@@ -8,7 +8,8 @@ import sys
 
 from cnmctl import linux
 from cnmctl.errors import Conflict
-from cnmctl.runtime.enter import DEFAULT_PATH, exec_failure, find_executable
+from cnmctl.runtime.enter import container_env, exec_failure, find_executable
+from cnmctl.sandbox import hostname_of
 
 NAMESPACES = (("net", linux.CLONE_NEWNET), ("uts", linux.CLONE_NEWUTS), ("mnt", linux.CLONE_NEWNS))
 
@@ -21,15 +22,15 @@ def exec_in_container(engine, ctr, argv: list[str], *, env: list[str], workdir: 
 
     if ctr.status != "running" or not process.alive(ctr.pid, ctr.pid_start_time):
         raise Conflict(f"Container {ctr.id} is not running")
-    fds = [(os.open(f"/proc/{ctr.pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), kind)
-           for name, kind in NAMESPACES]
-    root = os.open(f"/proc/{ctr.pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    environ = {"PATH": DEFAULT_PATH, "HOSTNAME": ctr.hostname or ctr.id[:12], "HOME": "/root"}
+    try:
+        fds = [(os.open(f"/proc/{ctr.pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), kind)
+               for name, kind in NAMESPACES]
+        root = os.open(f"/proc/{ctr.pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:  # it exited since the check above
+        raise Conflict(f"Container {ctr.id} is not running") from None
     # As Docker's exec: the legacy link variables too, then -e of run, then of exec.
     links = engine.link_env(ctr, engine.linked(ctr, strict=False)) if ctr.links else []
-    for item in [*links, *ctr.env, *env]:
-        key, _, value = item.partition("=")
-        environ[key] = value
+    environ = container_env(hostname_of(ctr), [*links, *ctr.env, *env])
     if detach:
         if os.fork():
             return 0

@@ -20,6 +20,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from cnmctl.errors import CnmError
+from cnmctl.sandbox import hostname_of
 
 if TYPE_CHECKING:
     import subprocess
@@ -165,7 +166,7 @@ def enter_spec(ctr: Container, netns: str, files: dict[str, str],
     comes before the container's own -e, which wins (legacy link variables)."""
     return {
         "netns": netns,
-        "hostname": "" if ctr.network_mode == "host" else (ctr.hostname or ctr.id[:12]),
+        "hostname": "" if ctr.network_mode == "host" else hostname_of(ctr),
         "binds": sorted((host, inside) for inside, host in files.items()
                         if not (ctr.network_mode == "host" and inside == "/etc/hostname")),
         "rootfs": ctr.rootfs,

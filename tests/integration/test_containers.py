@@ -1064,3 +1064,11 @@ def test_bad_links_are_refused_and_change_nothing(cnm, args, message):
     line = cnm.fails("run", "-d", "--name", "x", *args, "sleep", "1", code=125)
     assert message in line
     assert store_snapshot(cnm.root) == store and link_names() == links
+
+
+def test_container_iface_prefix_names_the_interfaces_with_their_own_count(cnm):
+    cnm("network", "create", "cnm-net")
+    cnm("network", "create", "-o", "com.docker.network.container_iface_prefix=lan", "pfx-net")
+    cnm("run", "-d", "--name", "c1", "--network", "cnm-net", "sleep", "3600")
+    cnm("network", "connect", "pfx-net", "c1")
+    assert ifnames(cnm("exec", "c1", "ip", "-o", "link")) == ["lo", "eth0", "lan0"]
