@@ -1,7 +1,9 @@
-"""The `cnmctl` console script: the click-free read-only path first, else click."""
+"""The `cnmctl` console script: the click-free path for the commands scripts run in
+loops first, else click."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -9,9 +11,16 @@ def main() -> None:
     """Run cnmctl with the process's arguments."""
     from cnmctl.cli.direct import fast_path
 
-    code = fast_path(sys.argv[1:])
+    try:
+        code = fast_path(sys.argv[1:])
+        if code is not None:
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:  # the reader went away (`| head`): quiet, exit 1 as click does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     if code is not None:
-        sys.stdout.flush()
         sys.exit(code)
     from cnmctl.cli.app import main as click_main
 

@@ -90,6 +90,10 @@ _HOSTCONFIG_DEFAULTS = {
 }
 
 
+# Those of them Docker lists before Dns (the rest come after ExtraHosts).
+_HOSTCONFIG_BEFORE_DNS = ("VolumeDriver", "VolumesFrom", "CapAdd", "CapDrop", "CgroupnsMode")
+
+
 def _endpoint_settings(req: dict | None, ep: Endpoint | None, network_id: str,
                        aliases: list[str] | None) -> dict:
     """One entry of NetworkSettings.Networks (empty placeholders until the container runs)."""
@@ -193,14 +197,12 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
             "PortBindings": {},
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
             "AutoRemove": ctr.auto_remove,
-            **{k: v for k, v in _HOSTCONFIG_DEFAULTS.items()
-               if k in ("VolumeDriver", "VolumesFrom", "CapAdd", "CapDrop", "CgroupnsMode")},
+            **{k: _HOSTCONFIG_DEFAULTS[k] for k in _HOSTCONFIG_BEFORE_DNS},
             "Dns": ctr.dns,
             "DnsOptions": ctr.dns_options,
             "DnsSearch": ctr.dns_search,
             "ExtraHosts": ctr.extra_hosts or None,
-            **{k: v for k, v in _HOSTCONFIG_DEFAULTS.items()
-               if k not in ("VolumeDriver", "VolumesFrom", "CapAdd", "CapDrop", "CgroupnsMode")},
+            **{k: v for k, v in _HOSTCONFIG_DEFAULTS.items() if k not in _HOSTCONFIG_BEFORE_DNS},
             "Links": [f"/{name}:/{ctr.name}/{alias}"  # in the defaults' place (Docker's order)
                       for name, alias in map(split_link, ctr.links)] or None,
         },
@@ -261,18 +263,18 @@ def human_duration(seconds: float) -> str:
         return "About a minute"
     if minutes < 60:
         return f"{minutes} minutes"
-    hours = int(round(seconds / 3600))
+    hours = int(seconds / 3600 + 0.5)  # Go's int(d.Hours() + 0.5): halves round up
     if hours == 1:
         return "About an hour"
     if hours < 48:
         return f"{hours} hours"
     if hours < 24 * 7 * 2:
         return f"{hours // 24} days"
-    if hours < 24 * 30 * 3:
+    if hours < 24 * 30 * 2:
         return f"{hours // 24 // 7} weeks"
     if hours < 24 * 365 * 2:
         return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
+    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 class ContainerRow:
@@ -316,12 +318,12 @@ class ContainerRow:
 
     def matches(self, filters: dict[str, list[str]]) -> bool:
         """`ps -f`: same key ORs, different keys AND."""
-        import re
+        from cnmctl.filters import filter_matches
 
         ctr = self._ctr
         tests = {
             "id": lambda v: ctr.id.startswith(v),
-            "name": lambda v: re.search(v, ctr.name) is not None,
+            "name": lambda v: filter_matches(v, ctr.name),  # a bad regex matches nothing
             "status": lambda v: ctr.status == v,
             "network": lambda v: v in ctr.networks or any(i.startswith(v)
                                                           for i in self._network_ids),

@@ -189,12 +189,7 @@ def _paragraphs(text: str) -> list[str]:
 
 
 def _metavar(option: click.Option, ctx: click.Context) -> str:
-    if option.is_flag or option.count:
-        return ""
-    try:
-        return option.make_metavar(ctx)
-    except TypeError:  # click < 8.2 takes no context
-        return option.make_metavar()  # type: ignore[call-arg]
+    return "" if option.is_flag or option.count else option.make_metavar(ctx)
 
 
 def _option_spec(option: click.Option, ctx: click.Context) -> str:

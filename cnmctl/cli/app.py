@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> None:
         status = cli.main(args=argv, prog_name="cnmctl", standalone_mode=False)
     except CnmError as exc:
         fail(str(exc), exc.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            sys.exit(130)  # Ctrl-C, as a shell reports it
         fail("aborted", 1)
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
@@ -98,7 +100,5 @@ def main(argv: list[str] | None = None) -> None:
         fail(exc.format_message(), EXIT_USAGE)
     except KeyboardInterrupt:
         sys.exit(130)
-    except BrokenPipeError:
-        sys.exit(0)
     if isinstance(status, int):
         sys.exit(status)

@@ -34,19 +34,25 @@ def container_options(func):
         click.option("--ip", default="", help="IPv4 address on the network."),
         click.option("--ip6", default="", help="IPv6 address on the network."),
         click.option("--network-alias", "aliases", multiple=True,
-                     help="Network-scoped DNS alias (repeatable)."),
+                     help="Network-scoped DNS alias (repeatable): a DNS name; user-defined "
+                          "networks only."),
         click.option("-h", "--hostname", default="", help="Container host name."),
         click.option("--mac-address", "mac", default="", help="Container MAC address."),
-        click.option("--dns", multiple=True, help="Custom DNS servers (repeatable)."),
-        click.option("--dns-search", multiple=True, help="Custom DNS search domains."),
-        click.option("--dns-option", multiple=True, help="DNS options for resolv.conf."),
+        click.option("--dns", multiple=True,
+                     help="DNS servers (repeatable): resolv.conf's on the default bridge, the "
+                          "embedded DNS's (127.0.0.11) upstreams on user networks."),
+        click.option("--dns-search", multiple=True,
+                     help="DNS search domains for resolv.conf (repeatable)."),
+        click.option("--dns-option", multiple=True,
+                     help="Options for resolv.conf (repeatable)."),
         click.option("--add-host", multiple=True, metavar="NAME:IP",
                      help="Add a custom host-to-IP mapping (repeatable)."),
         click.option("--link", "links", multiple=True, metavar="NAME[:ALIAS]",
-                     help="Legacy link to a running container (repeatable): on the default "
-                          "bridge a line in /etc/hosts, on a user network a DNS alias."),
+                     help="Legacy link (repeatable) to a container that must exist at create "
+                          "and run at start: on the default bridge a line in /etc/hosts, on a "
+                          "user network a DNS alias only this container resolves."),
         click.option("-e", "--env", multiple=True, metavar="KEY=VALUE",
-                     help="Set environment variables."),
+                     help="Set environment variables (repeatable)."),
         click.option("-w", "--workdir", default="", help="Working directory inside the container."),
         click.option("--rm", "auto_remove", is_flag=True,
                      help="Remove the container when it exits."),
@@ -68,7 +74,11 @@ def container_options(func):
 @container_options
 @click.pass_obj
 def run(obj, detach, **opts) -> None:
-    """Create and start a container running COMMAND."""
+    """Create and start a container running COMMAND.
+
+    On a user-defined network, containers resolve each other's names, aliases,
+    short IDs and host names through an embedded DNS server at 127.0.0.11; the
+    default bridge has none (use --link there)."""
     from cnmctl.cli.direct import run_container
 
     sys.exit(run_container(obj.engine, opts, detach))
@@ -78,7 +88,11 @@ def run(obj, detach, **opts) -> None:
 @container_options
 @click.pass_obj
 def create(obj, **opts) -> None:
-    """Create a container (its sandbox is made at start) and print its ID."""
+    """Create a container (its sandbox is made at start) and print its ID.
+
+    On a user-defined network, containers resolve each other's names, aliases,
+    short IDs and host names through an embedded DNS server at 127.0.0.11; the
+    default bridge has none (use --link there)."""
     from cnmctl.cli.direct import create_container
 
     click.echo(create_container(obj.engine, opts, check_networks=False).id)

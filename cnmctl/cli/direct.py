@@ -1,7 +1,7 @@
 """The commands scripts call in loops, run without click.
 
-`network ls/inspect/create/rm`, `inspect`, and `start/stop/restart/kill/rm/
-wait` are what lab scripts run over and over (`cnmctl inspect -f
+`network ls/inspect/create/rm`, `inspect`, `run`, `create` and
+`start/stop/restart/kill/rm/wait` are what lab scripts run over and over (`cnmctl inspect -f
 '{{.State.Pid}}' c1`). Importing click costs more than the rest of such a
 command, so `fast_path` recognises their plain forms and runs them directly;
 anything else (help, an unknown flag, a malformed value) returns None and
@@ -11,8 +11,9 @@ below, and a test checks that the option tables match the click commands'.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
+
+from cnmctl.filters import filter_matches, label_matches
 
 LS_FILTERS = ("driver", "id", "label", "name", "scope", "type", "dangling")
 LS_DEFAULT_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
@@ -20,22 +21,6 @@ LS_HEADERS = {
     "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
     "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT",
 }
-
-
-def filter_matches(pattern: str, text: str) -> bool:
-    """Docker's filter match: equal, or the value as a regular expression."""
-    if pattern == text:
-        return True
-    try:
-        return re.search(pattern, text) is not None
-    except re.error:
-        return False
-
-
-def label_matches(labels: dict[str, str], wanted: str) -> bool:
-    """`label=k` or `label=k=v` against a labels dict."""
-    key, sep, value = wanted.partition("=")
-    return key in labels and (not sep or labels[key] == value)
 
 
 def parse_filters(pairs, allowed: tuple[str, ...]) -> dict[str, list[str]]:
@@ -173,7 +158,8 @@ def _parse(args: list[str], flags: dict[str, tuple[str, ...]],
 
 
 def fast_path(argv: list[str]) -> int | None:
-    """Run a plain read-only command without click; None if click must handle argv."""
+    """Run the plain form of a looped command without click; None if click must
+    handle argv (help, an unknown flag, a malformed value)."""
     parsed = _parse_global(argv)
     if parsed is None:
         return None
@@ -340,15 +326,11 @@ def _container_verb(root, run_root, verb: str, args: list[str]) -> int | None:
     for key, default in defaults.items():
         opts[key] = opts[key][-1] if opts[key] else default
     if "time" in opts:
-        if not opts["time"].lstrip("-").isdigit():
-            return None
-        opts["time"] = int(opts["time"])
-
-    def run(engine):
-        out, errors, status = each_ref(refs, container_verb(engine, verb, opts))
-        return out, errors, status
-
-    return _run(root, run_root, run)
+        try:
+            opts["time"] = int(opts["time"])  # what click's INT accepts, no more
+        except ValueError:
+            return None  # click says what is wrong with it
+    return _run(root, run_root, lambda engine: each_ref(refs, container_verb(engine, verb, opts)))
 
 
 # `run` and `create`: flags, options taken once (the last wins, as with click) and

@@ -29,7 +29,7 @@ def network() -> None:
 @click.option("--internal", is_flag=True, help="Restrict external access to the network.")
 @click.option("--attachable", is_flag=True, help="Enable manual container attachment.")
 @click.option("-o", "--opt", multiple=True, type=KeyValue(), help="Driver specific options.")
-@click.option("--label", multiple=True, type=KeyValue(allow_bare=True),
+@click.option("--label", multiple=True, type=KeyValue(allow_bare=True), metavar="KEY[=VALUE]",
               help="Metadata on the network.")
 @click.option("--ipam-driver", default="default", show_default=True,
               help="IP address management driver.")
@@ -103,8 +103,8 @@ network.add_command(rm, "remove")
 
 def _prune_keep(filters: dict):
     """A predicate: True for networks that `prune --filter` must keep."""
-    from cnmctl.cli.direct import label_matches
     from cnmctl.cli.timefilter import parse_until
+    from cnmctl.filters import label_matches
 
     limits = [parse_until(v) for v in filters.get("until", [])]
 

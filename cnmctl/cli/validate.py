@@ -53,8 +53,11 @@ def _is_mac(text: str) -> bool:
 
 def parse_signal(text: str) -> int:
     """A signal by number, name (KILL) or SIG-name (SIGKILL)."""
-    if text.isdigit():
-        return int(text)
+    if text.isdecimal():
+        number = int(text)
+        if 0 < number < signal.NSIG:
+            return number
+        raise InvalidArgument(f"invalid signal: {text}")
     name = text.upper()
     name = name if name.startswith("SIG") else "SIG" + name
     try:

@@ -1072,3 +1072,12 @@ def test_container_iface_prefix_names_the_interfaces_with_their_own_count(cnm):
     cnm("run", "-d", "--name", "c1", "--network", "cnm-net", "sleep", "3600")
     cnm("network", "connect", "pfx-net", "c1")
     assert ifnames(cnm("exec", "c1", "ip", "-o", "link")) == ["lo", "eth0", "lan0"]
+
+
+def test_out_of_range_signal_and_bad_name_filter_are_one_line_answers(cnm):
+    cnm("run", "-d", "--name", "sig", "--network", "none", "sleep", "3600")
+    for value in ("999", "0"):
+        assert cnm.fails("kill", "-s", value, "sig") == f"Error: invalid signal: {value}"
+    assert status(cnm, "sig") == "running"
+    assert cnm("ps", "-a", "-q", "-f", "name=[") == ""  # a bad regex matches nothing
+    assert cnm("ps", "-a", "--format", "{{.Names}}", "-f", "name=^si") == "sig\n"

@@ -1,4 +1,4 @@
-"""The click-free path for read-only commands answers exactly as the click path does."""
+"""The click-free path for looped commands answers exactly as the click path does."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_same_output_both_ways(env, args):
     ["network", "ls", "extra"], ["network", "inspect"], ["network", "ls", "-f", "bad"],
     ["inspect", "--type", "volume", "x"], ["network", "create", "-o", "novalue", "x"],
     ["network", "create", "--driver", "a", "--driver", "b", "x"], ["network", "rm"], ["ps"],
-    ["--bogus", "network", "ls"],
+    ["--bogus", "network", "ls"], ["stop", "-t", "--5", "c"], ["restart", "-t", "\u00b2", "c"],
 ])
 def test_unusual_arguments_go_to_click(args):
     assert fast_path(args) is None

@@ -307,3 +307,15 @@ def test_format_rows_json() -> None:
     assert out.endswith("\n") and len(lines) == 2
     assert [json.loads(line) for line in lines] == ROWS[:2]
     assert lines[0] == '{"ID":"641702a196bc","Name":"bridge","Driver":"bridge","Scope":"local"}'
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0.5, "Less than a second"), (1, "1 second"), (59, "59 seconds"), (90, "About a minute"),
+    (3000, "50 minutes"), (2.5 * 3600, "3 hours"), (47 * 3600, "47 hours"),
+    (10 * 86400, "10 days"), (30 * 86400, "4 weeks"), (70 * 86400, "2 months"),
+    (800 * 86400, "2 years"),
+])
+def test_human_duration_as_docker_go_units(seconds, text):
+    from cnmctl.views import human_duration
+
+    assert human_duration(seconds) == text

@@ -1,7 +1,8 @@
 """Start-up cost: read-only commands must not import what they do not use.
 
 `import pyroute2` alone costs about 0.17 s, several times a whole `network ls`;
-rich, tabulate and dnslib are also only for the commands that need them.
+dnslib is only for the commands that need it (and rich and tabulate, not
+dependencies, must not come back through the start-up path).
 """
 
 from __future__ import annotations
