@@ -20,10 +20,6 @@ PS_HEADERS = {
 }
 
 
-def _err(message: str) -> None:
-    click.echo(f"Error: {message}", err=True)
-
-
 def container_options(func):
     """The options `run` and `create` share."""
     options = [
@@ -100,14 +96,9 @@ def create(obj, **opts) -> None:
 
 def _each(obj, verb: str, refs, **opts) -> None:
     """Run a per-container verb over `refs` (shared with the click-free path)."""
-    from cnmctl.cli.direct import container_verb, each_ref
+    from cnmctl.cli.direct import container_verb, each_ref, emit
 
-    out, errors, status = each_ref(refs, container_verb(obj.engine, verb, opts))
-    click.echo(out, nl=False)
-    for message in errors:
-        _err(message)
-    if status:
-        sys.exit(status)
+    sys.exit(emit(*each_ref(refs, container_verb(obj.engine, verb, opts))))
 
 
 @click.command()
@@ -243,14 +234,9 @@ def exec_(obj, detach, interactive, env, workdir, container, command) -> None:
 @click.pass_obj
 def inspect(obj, fmt, kind, objects) -> None:
     """Display detailed information on containers or networks."""
-    from cnmctl.cli.direct import object_inspect
+    from cnmctl.cli.direct import emit, object_inspect
 
-    out, errors = object_inspect(obj.engine, objects, fmt, kind)
-    click.echo(out, nl=False)
-    for message in errors:
-        _err(message)
-    if errors:
-        sys.exit(1)
+    sys.exit(emit(*object_inspect(obj.engine, objects, fmt, kind)))
 
 
 @click.group(hidden=True)

@@ -120,6 +120,16 @@ def _take_value(args: list[str], i: int, names: tuple[str, ...]) -> tuple[str | 
     return None, i
 
 
+def _bundled_flags(arg: str, flags: dict[str, tuple[str, ...]]) -> list[str]:
+    """The flag keys of `-abc` when every letter is a one-letter flag, else []
+    (a letter taking a value, as in `-t5`, is left to click)."""
+    if len(arg) < 3 or arg[0] != "-" or arg[1] == "-":
+        return []
+    keys = [next((key for key, names in flags.items() if f"-{c}" in names), None)
+            for c in arg[1:]]
+    return [] if None in keys else keys
+
+
 def _parse(args: list[str], flags: dict[str, tuple[str, ...]],
            valued: dict[str, tuple[str, ...]],
            interspersed: bool = True) -> tuple[dict, list[str]] | None:
@@ -138,6 +148,12 @@ def _parse(args: list[str], flags: dict[str, tuple[str, ...]],
                 refs.extend(args[i:])
                 break
             refs.append(arg)
+            i += 1
+            continue
+        bundled = _bundled_flags(arg, flags)
+        if bundled:  # `-dit`: several one-letter flags in one word, as click reads it
+            for key in bundled:
+                opts[key] = True
             i += 1
             continue
         for key, names in flags.items():
@@ -235,22 +251,24 @@ def _create(root, run_root, args: list[str]) -> int | None:
     single = {k: opts[k] for k in ("driver", "ipam_driver")}
     if any(len(v) > 1 for v in single.values()):
         return None
-    options, labels = _pairs(opts["opt"], False), _pairs(opts["label"], True)
-    ipam_options = _pairs(opts["ipam_opt"], False)
-    if options is None or labels is None or ipam_options is None:
+    opts.update(opt=_pairs(opts["opt"], False), label=_pairs(opts["label"], True),
+                ipam_opt=_pairs(opts["ipam_opt"], False),
+                driver=(single["driver"] or ["bridge"])[0],
+                ipam_driver=(single["ipam_driver"] or ["default"])[0])
+    if None in (opts["opt"], opts["label"], opts["ipam_opt"]):
         return None
+    return _run(root, run_root, lambda engine: (network_create(engine, name, opts) + "\n", []))
 
-    def create(engine) -> tuple[str, list[str]]:
-        net = engine.create_network(
-            name, driver=(single["driver"] or ["bridge"])[0], subnets=opts["subnet"],
-            ip_ranges=opts["ip_range"], gateways=opts["gateway"],
-            aux_addresses=opts["aux_address"], enable_ipv6=opts["ipv6"],
-            internal=opts["internal"], attachable=opts["attachable"], options=options,
-            labels=labels, ipam_driver=(single["ipam_driver"] or ["default"])[0],
-            ipam_options=ipam_options)
-        return net.id + "\n", []
 
-    return _run(root, run_root, create)
+def network_create(engine, name: str, opts: dict) -> str:
+    """`network create` from the parsed options, keyed by click's parameter names
+    (KEY=VALUE options as pairs or dicts); the new network's ID."""
+    return engine.create_network(
+        name, driver=opts["driver"], subnets=opts["subnet"], ip_ranges=opts["ip_range"],
+        gateways=opts["gateway"], aux_addresses=opts["aux_address"],
+        enable_ipv6=opts["ipv6"], internal=opts["internal"], attachable=opts["attachable"],
+        options=dict(opts["opt"]), labels=dict(opts["label"]), ipam_driver=opts["ipam_driver"],
+        ipam_options=dict(opts["ipam_opt"])).id
 
 
 def network_rm(engine, refs) -> tuple[str, list[str]]:
@@ -427,18 +445,23 @@ def _parse_global(argv: list[str]) -> tuple[str | None, str | None, list[str]] |
     return root, run_root, argv[i:]
 
 
-def _run(root: str | None, run_root: str | None, action) -> int:
+def emit(out: str, errors: list[str], status: int | None = None) -> int:
+    """Print a command's output and one `Error:` line per failure; its exit status
+    (1 if anything failed, unless given). Both paths print through here."""
     import sys
 
+    sys.stdout.write(out)
+    for message in errors:
+        sys.stderr.write(f"Error: {message}\n")
+    return status if status is not None else int(bool(errors))
+
+
+def _run(root: str | None, run_root: str | None, action) -> int:
     from cnmctl.engine import Engine
     from cnmctl.errors import CnmError
 
     try:
-        out, errors, *status = action(Engine(root, run_root))
+        result = action(Engine(root, run_root))
     except CnmError as exc:
-        sys.stderr.write(f"Error: {exc}\n")
-        return exc.exit_code
-    sys.stdout.write(out)
-    for message in errors:
-        sys.stderr.write(f"Error: {message}\n")
-    return status[0] if status else (1 if errors else 0)
+        return emit("", [str(exc)], exc.exit_code)
+    return emit(*result)

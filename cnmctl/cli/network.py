@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from cnmctl.cli.params import KeyValue, format_option, to_dict
+from cnmctl.cli.params import KeyValue, format_option
 
 PRUNE_FILTERS = ("until", "label")
 
@@ -36,16 +36,11 @@ def network() -> None:
 @click.option("--ipam-opt", multiple=True, type=KeyValue(), help="IPAM driver specific options.")
 @click.argument("name")
 @click.pass_obj
-def create(obj, name, driver, subnet, ip_range, gateway, aux_address, ipv6, internal,
-           attachable, opt, label, ipam_driver, ipam_opt) -> None:
+def create(obj, name, **opts) -> None:
     """Create a network and print its ID."""
-    net = obj.engine.create_network(
-        name, driver=driver, subnets=subnet, ip_ranges=ip_range, gateways=gateway,
-        aux_addresses=aux_address, enable_ipv6=ipv6, internal=internal,
-        attachable=attachable, options=to_dict(opt), labels=to_dict(label),
-        ipam_driver=ipam_driver, ipam_options=to_dict(ipam_opt),
-    )
-    click.echo(net.id)
+    from cnmctl.cli.direct import network_create
+
+    click.echo(network_create(obj.engine, name, opts))
 
 
 @network.command("ls")
@@ -73,14 +68,9 @@ network.add_command(ls, "list")
 @click.pass_obj
 def inspect(obj, fmt, verbose, networks) -> None:
     """Display detailed information on one or more networks."""
-    from cnmctl.cli.direct import network_inspect
+    from cnmctl.cli.direct import emit, network_inspect
 
-    out, errors = network_inspect(obj.engine, networks, fmt)
-    click.echo(out, nl=False)
-    for message in errors:
-        click.echo(f"Error: {message}", err=True)
-    if errors:
-        sys.exit(1)
+    sys.exit(emit(*network_inspect(obj.engine, networks, fmt)))
 
 
 @network.command("rm")
@@ -88,14 +78,9 @@ def inspect(obj, fmt, verbose, networks) -> None:
 @click.pass_obj
 def rm(obj, networks) -> None:
     """Remove one or more networks."""
-    from cnmctl.cli.direct import network_rm
+    from cnmctl.cli.direct import emit, network_rm
 
-    out, errors = network_rm(obj.engine, networks)
-    click.echo(out, nl=False)
-    for message in errors:
-        click.echo(f"Error: {message}", err=True)
-    if errors:
-        sys.exit(1)
+    sys.exit(emit(*network_rm(obj.engine, networks)))
 
 
 network.add_command(rm, "remove")

@@ -22,11 +22,6 @@ class KeyValue(click.ParamType):
         return key, val
 
 
-def to_dict(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
-    """Repeated KEY=VALUE options -> dict (the last one wins, as in Docker)."""
-    return dict(pairs)
-
-
 def format_option(help_text: str = "Format output using a Go template, or 'json'"):
     """The `-f/--format` option of inspect commands."""
     return click.option("-f", "--format", "fmt", metavar="TEMPLATE", help=help_text)

@@ -178,19 +178,11 @@ class AnswerTable:
         else:
             return self._slow(q, max_udp)
         # QNAME: length-prefixed labels; a compression pointer (or junk) goes slow.
-        i = 12
-        while True:
-            if i >= n:
-                return self._slow(q, max_udp)
-            length = q[i]
-            if not length:
-                break
-            if length > 63:
-                return self._slow(q, max_udp)
-            i += length + 1
-        end = i + 1
-        qend = end + 4
-        if qend > n or end - 12 > 255 or q[end + 2 : qend] != _CLASS_IN:
+        qend = question_end(q)
+        if qend is None:
+            return self._slow(q, max_udp)
+        end = qend - 4
+        if end - 12 > 255 or q[end + 2 : qend] != _CLASS_IN:
             return self._slow(q, max_udp)
         qtype = (q[end] << 8) | q[end + 1]
         if edns:
@@ -285,27 +277,27 @@ class AnswerTable:
         if q[2] & 0x80:
             return None  # a response, not a query: never answer it (no reflection loops)
         if (q[2] >> 3) & 0xF:
-            return _error(q, _NOTIMP)
+            return error_reply(q, _NOTIMP)
         from dnslib import DNSRecord
 
         try:
             rec = DNSRecord.parse(q)
         except Exception:
-            return _error(q, _FORMERR)
+            return error_reply(q, _FORMERR)
         if len(rec.questions) != 1:
-            return _error(q, _FORMERR)
+            return error_reply(q, _FORMERR)
         question = rec.questions[0]
         if question.qclass not in (1, T_ANY):
             return None  # CHAOS and the like: not ours
         labels = question.qname.label
         if any(not 0 < len(lb) < 64 for lb in labels):
-            return _error(q, _FORMERR)
+            return error_reply(q, _FORMERR)
         asked = b"".join(bytes((len(lb),)) + lb for lb in labels) + b"\x00"
         if len(asked) > 255:
-            return _error(q, _FORMERR)
+            return error_reply(q, _FORMERR)
         opts = [rr for rr in rec.ar if rr.rtype == T_OPT]
         if len(opts) > 1:
-            return _error(q, _FORMERR)
+            return error_reply(q, _FORMERR)
         edns = bool(opts)
         qtype = question.qtype
         key = (asked.lower(), qtype if qtype in _KNOWN_TYPES else _OTHER, edns)
@@ -334,7 +326,28 @@ class AnswerTable:
         return q[:2] + entry.hdr[rd] + asked_q + next(entry.bodies)
 
 
-def _error(q: bytes, rcode: int) -> bytes:
-    """A header-only error response: ID, opcode and RD copied from the query."""
+def error_reply(q: bytes, rcode: int, qend: int = 12) -> bytes:
+    """An error response: ID, opcode and RD copied from the query; QR, RA; the
+    question kept when `qend` (its end, from question_end) is given."""
     flags = 0x8000 | ((q[2] & 0x79) << 8) | 0x0080 | rcode
-    return q[:2] + struct.pack("!HHHHH", flags, 0, 0, 0, 0)
+    return q[:2] + struct.pack("!HHHHH", flags, 1 if qend > 12 else 0, 0, 0, 0) + q[12:qend]
+
+
+def question_end(q: bytes) -> int | None:
+    """Offset just past the first question of a message (an uncompressed name of
+    labels of at most 63 bytes), or None."""
+    n = len(q)
+    if n < 17:
+        return None
+    i = 12
+    while True:
+        if i >= n:
+            return None
+        length = q[i]
+        if not length:
+            break
+        if length > 63:
+            return None
+        i += length + 1
+    end = i + 5
+    return end if end <= n else None

@@ -42,7 +42,7 @@ import sys
 import time
 import traceback
 
-from cnmctl.dns.answers import AnswerTable
+from cnmctl.dns.answers import AnswerTable, error_reply, question_end
 from cnmctl.dns.control import helper_paths
 from cnmctl.dns.records import sandbox_view, visible_networks
 from cnmctl.linux import in_netns
@@ -53,6 +53,7 @@ from cnmctl.store.jsonstore import JsonStore
 
 DNS_PORT = 53
 FORWARD_TIMEOUT = 2.0  # per upstream, then the next one, then SERVFAIL
+SERVFAIL = 2  # the RCODE a client gets when no upstream answers
 MAX_PENDING = 4096  # forwarded queries awaiting a reply; beyond it: SERVFAIL at once
 ID_BATCH = 1024  # upstream query IDs drawn from the kernel's CSPRNG per getrandom call
 UDP_BATCH = 256  # datagrams per readiness event, so one flooded socket cannot starve others
@@ -97,36 +98,11 @@ class _Log:
 
 # -- DNS bytes ----------------------------------------------------------------------
 
-def question_end(q: bytes) -> int | None:
-    """Offset just past the first question of a query (uncompressed name), or None."""
-    n = len(q)
-    if n < 17:
-        return None
-    i = 12
-    while True:
-        if i >= n:
-            return None
-        length = q[i]
-        if not length:
-            break
-        if length > 63:
-            return None
-        i += length + 1
-    end = i + 5
-    return end if end <= n else None
-
-
 def forwardable(q: bytes) -> int | None:
     """For a standard query with one well-formed question, the end of that question."""
     if len(q) < 17 or q[2] & 0xF8 or q[4:6] != b"\x00\x01":
         return None  # a response, another opcode, or not exactly one question
     return question_end(q)
-
-
-def servfail(q: bytes, qend: int) -> bytes:
-    """SERVFAIL for a query: its ID, opcode and RD; QR, RA; the question kept."""
-    flags = 0x8000 | ((q[2] & 0x79) << 8) | 0x0080 | 2
-    return q[:2] + struct.pack("!HHHHH", flags, 1, 0, 0, 0) + q[12:qend]
 
 
 def parse_upstream(text: str) -> tuple[int, tuple]:
@@ -650,7 +626,7 @@ class Helper:
     def _forward(self, pending: _Pending) -> None:
         """Send to the upstream numbered pending.attempt, else the next...; else SERVFAIL."""
         if len(self.pending) >= MAX_PENDING:
-            self._reply(pending, servfail(pending.query, pending.qend))
+            self._reply(pending, error_reply(pending.query, SERVFAIL, pending.qend))
             return
         while pending.attempt < len(pending.upstreams):
             family, addr = pending.upstreams[pending.attempt]
@@ -668,7 +644,7 @@ class Helper:
             pending.deadline = time.monotonic() + FORWARD_TIMEOUT
             self.pending[new_id] = pending
             return
-        self._reply(pending, servfail(pending.query, pending.qend))
+        self._reply(pending, error_reply(pending.query, SERVFAIL, pending.qend))
 
     def _new_id(self) -> int:
         # Unpredictable (the kernel's CSPRNG, as secrets uses), so that an off-path host

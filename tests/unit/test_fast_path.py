@@ -105,3 +105,15 @@ def test_run_and_create_tables_match_click(verb):
     for table in (flags, RUN_SINGLE, RUN_MULTIPLE):
         for key, names in table.items():
             assert set(options[key].opts) | set(options[key].secondary_opts) == set(names)
+
+
+def test_bundled_one_letter_flags_stay_on_the_fast_path():
+    """`run -dit` (common in scripts written for Docker) without click."""
+    from cnmctl.cli.direct import RUN_FLAGS, RUN_MULTIPLE, _parse
+
+    opts, refs = _parse(["-dit", "--name", "x", "sleep", "1"], RUN_FLAGS,
+                        {**RUN_MULTIPLE, "name": ("--name",)}, interspersed=False)
+    assert (opts["detach"], opts["interactive"], opts["tty"], opts["auto_remove"]) == (
+        True, True, True, False)
+    assert opts["name"] == ["x"] and refs == ["sleep", "1"]
+    assert _parse(["-dX", "sleep"], RUN_FLAGS, {}) is None  # an unknown letter: click's
