@@ -91,7 +91,7 @@ def create(obj, **opts) -> None:
     default bridge has none (use --link there)."""
     from cnmctl.cli.direct import create_container
 
-    click.echo(create_container(obj.engine, opts, check_networks=False).id)
+    click.echo(create_container(obj.engine, opts).id)
 
 
 def _each(obj, verb: str, refs, **opts) -> None:

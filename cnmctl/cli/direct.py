@@ -365,42 +365,43 @@ RUN_MULTIPLE = {"networks": ("--network", "--net"), "aliases": ("--network-alias
 EXIT_RUN_FAILED = 125  # Docker's code when the engine itself fails during `run`
 
 
-def create_container(engine, opts: dict, check_networks: bool):
-    """`create` (and the first half of `run`) from the parsed options."""
+def container_options(opts: dict) -> tuple[list[str], dict]:
+    """The command and the engine's keyword options of `create` and `run`, checked."""
     from cnmctl.cli.validate import check_container_options
 
     check_container_options(opts)
-    return engine.create_container(
-        list(opts["command"]), name=opts["name"], networks=opts["networks"], ip=opts["ip"],
-        ip6=opts["ip6"], aliases=opts["aliases"], hostname=opts["hostname"], mac=opts["mac"],
-        dns=opts["dns"], dns_search=opts["dns_search"], dns_options=opts["dns_option"],
-        extra_hosts=opts["add_host"], links=opts["links"], env=opts["env"],
-        workdir=opts["workdir"],
-        rootfs=opts["rootfs"], auto_remove=opts["auto_remove"],
-        interactive=opts["interactive"], check_networks=check_networks,
-    )
+    return list(opts["command"]), {
+        "name": opts["name"], "networks": opts["networks"], "ip": opts["ip"],
+        "ip6": opts["ip6"], "aliases": opts["aliases"], "hostname": opts["hostname"],
+        "mac": opts["mac"], "dns": opts["dns"], "dns_search": opts["dns_search"],
+        "dns_options": opts["dns_option"], "extra_hosts": opts["add_host"],
+        "links": opts["links"], "env": opts["env"], "workdir": opts["workdir"],
+        "rootfs": opts["rootfs"], "auto_remove": opts["auto_remove"],
+        "interactive": opts["interactive"],
+    }
+
+
+def create_container(engine, opts: dict):
+    """`create` from the parsed options."""
+    argv, options = container_options(opts)
+    return engine.create_container(argv, **options)
 
 
 def run_container(engine, opts: dict, detach: bool) -> int:
-    """`run`: create, then start detached (print the ID) or attached (the command's
-    status). A failed start removes the container again; failures exit 125."""
+    """`run`: create and start in one transaction, detached (print the ID) or
+    attached (the command's status); a failure leaves no container and exits 125."""
     import sys
 
     from cnmctl.errors import CnmError
 
-    try:
-        ctr = create_container(engine, opts, check_networks=True)
-    except CnmError as exc:
-        exc.exit_code = EXIT_RUN_FAILED
-        raise
     if not detach:
         from cnmctl.runtime.attach import run_attached
 
-        return run_attached(engine, ctr, interactive=opts["interactive"])
+        return run_attached(engine, *container_options(opts))  # (argv, options)
     try:
-        engine.start_container(ctr.id)
+        argv, options = container_options(opts)
+        ctr, _started = engine.run_container(argv, **options)
     except CnmError as exc:
-        engine.remove_container(ctr.id, force=True)
         if exc.exit_code == 1:
             exc.exit_code = EXIT_RUN_FAILED
         raise
@@ -423,7 +424,7 @@ def _run_or_create(root, run_root, verb: str, args: list[str]) -> int | None:
 
     def act(engine):
         if verb == "create":
-            return create_container(engine, opts, check_networks=False).id + "\n", []
+            return create_container(engine, opts).id + "\n", []
         return "", [], run_container(engine, opts, detach)
 
     return _run(root, run_root, act)

@@ -142,4 +142,4 @@ def connect(obj, ip, ip6, aliases, network_ref, container) -> None:
 @click.pass_obj
 def disconnect(obj, force, network_ref, container) -> None:
     """Disconnect a container from a network."""
-    obj.engine.disconnect(network_ref, container)  # -f: accepted, as nothing can block it
+    obj.engine.disconnect(network_ref, container, force=force)

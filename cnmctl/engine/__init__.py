@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
 
 from cnmctl.engine.base import (
     DEFAULT_BRIDGE_GATEWAY,
@@ -21,32 +22,61 @@ from cnmctl.engine.base import (
     find_by_ref,
     is_valid_name,
 )
+from cnmctl.engine.connect import ConnectOps
 from cnmctl.engine.containers import ContainerOps
 from cnmctl.engine.dns import DnsOps
+from cnmctl.engine.lifecycle import LifecycleOps
 from cnmctl.engine.networks import NetworkOps
+from cnmctl.engine.tx import Transaction, recover
 from cnmctl.errors import CnmError
 from cnmctl.model import Container, Endpoint, Network, new_id, now_rfc3339nano
-from cnmctl.store import JsonStore
+from cnmctl.store import JsonStore, Store, StoreCorrupt
 
 EXIT_LOST = 255  # exit code of a container whose process vanished with the kernel state
 
 
-class Engine(NetworkOps, ContainerOps, DnsOps):
+class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps):
     """cnmctl's state and the operations on it, for one store and run root."""
 
     def __init__(self, root: str | None = None, run_root: str | None = None) -> None:
         self.root = root or os.environ.get("CNMCTL_ROOT") or DEFAULT_ROOT
         self.run_root = run_root or os.environ.get("CNMCTL_RUN_ROOT") or DEFAULT_RUN_ROOT
-        self.store = JsonStore(self.root)
+        self.store: Store = JsonStore(self.root)
+        self._tx: Transaction | None = None
         if not self.store.exists():
             self._initialise()
         else:
             self.store.check_schema()
 
+    # -- transactions -------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self, verb: str) -> Iterator[Transaction]:
+        """The command's transaction (see engine/tx.py): under the store lock, after
+        finishing or undoing what killed commands left; committed when the block
+        ends, rolled back if it raises. A nested call joins the open one."""
+        if self._tx is not None:
+            yield self._tx
+            return
+        with self.store.lock():
+            for error in recover(self.store, self.run_root):
+                print(f"Warning: repairing an interrupted command: {error}", file=sys.stderr)
+            tx = self._tx = Transaction(self.store, self.run_root, verb)
+            try:
+                yield tx
+            except BaseException:
+                self._tx = None
+                for error in tx.rollback():
+                    print(f"Warning: undo: {error}", file=sys.stderr)
+                raise
+            self._tx = None
+            tx.commit()
+
     # -- first use and reboots ----------------------------------------------
     def _initialise(self) -> None:
-        """Create the store and the predefined networks `bridge`, `host`, `none`."""
-        with self.store.lock():
+        """Create the store and the predefined networks `bridge`, `host`, `none`, in
+        one transaction. A store that lost its schema file keeps the predefined
+        networks it has and gets only the missing ones."""
+        with self.transaction("initialise"):
             if self.store.exists():  # another process won the race
                 return
             self.store.initialise()
@@ -59,27 +89,30 @@ class Engine(NetworkOps, ContainerOps, DnsOps):
                 MTU,
             )
 
+            have = {net.name for net in self.networks()}
             created = now_rfc3339nano()
-            bridge = Network(
-                id=new_id(), name="bridge", driver="bridge", created=created,
-                ipam_options=None,
-                ipam_config=[{"Subnet": DEFAULT_BRIDGE_SUBNET,
-                              "Gateway": DEFAULT_BRIDGE_GATEWAY}],
-                options={
-                    DEFAULT_BRIDGE: "true",
-                    ENABLE_ICC: "true",
-                    ENABLE_IP_MASQUERADE: "true",
-                    HOST_BINDING_IPV4: "0.0.0.0",
-                    BRIDGE_NAME_OPT: DEFAULT_BRIDGE_NAME,
-                    MTU: "1500",
-                },
-            )
-            self._driver(bridge).validate(bridge)
-            self._record_network(bridge)
+            if "bridge" not in have:
+                bridge = Network(
+                    id=new_id(), name="bridge", driver="bridge", created=created,
+                    ipam_options=None,
+                    ipam_config=[{"Subnet": DEFAULT_BRIDGE_SUBNET,
+                                  "Gateway": DEFAULT_BRIDGE_GATEWAY}],
+                    options={
+                        DEFAULT_BRIDGE: "true",
+                        ENABLE_ICC: "true",
+                        ENABLE_IP_MASQUERADE: "true",
+                        HOST_BINDING_IPV4: "0.0.0.0",
+                        BRIDGE_NAME_OPT: DEFAULT_BRIDGE_NAME,
+                        MTU: "1500",
+                    },
+                )
+                self._driver(bridge).validate(bridge)
+                self._record_network(bridge)
             for name, driver in (("host", "host"), ("none", "null")):
-                net = Network(id=new_id(), name=name, driver=driver, created=created,
-                              ipam_options=None)
-                self._record_network(net)
+                if name not in have:
+                    net = Network(id=new_id(), name=name, driver=driver, created=created,
+                                  ipam_options=None)
+                    self._record_network(net)
 
     def ensure_kernel(self) -> None:
         """Re-make the networks' kernel objects after a reboot (or on first use).
@@ -93,7 +126,7 @@ class Engine(NetworkOps, ContainerOps, DnsOps):
         marker = os.path.join(self.run_root, "booted")
         if os.path.exists(marker):
             return
-        with self.store.lock():
+        with self.transaction("restore"):
             if os.path.exists(marker):
                 return
             for net in self.networks():
@@ -154,15 +187,28 @@ class Engine(NetworkOps, ContainerOps, DnsOps):
             if doc is not None:
                 return Container.from_doc(doc)
         if is_valid_name(ref):
-            owner = self.store.get("container-names", ref)
-            doc = self.store.get("containers", owner["id"]) if owner else None
-            if doc is not None:
-                return Container.from_doc(doc)
+            owner = self.name_owner(ref)
+            if owner is not None:
+                return owner
         # Only the documents whose file name (the ID) starts with ref: a name or a
         # network's name would otherwise parse every container.
         docs = [self.store.get("containers", cid) for cid in self.store.ids("containers")
                 if ref and cid.startswith(ref)]
         return find_by_ref([Container.from_doc(d) for d in docs if d], ref, "container")
+
+    def name_owner(self, name: str) -> Container | None:
+        """The container called `name`, from the name index (derived data: an entry
+        whose container is gone or renamed counts as free, and is fixed by the next
+        transaction that takes the name, or by `system check --fix`)."""
+        try:
+            owner = self.store.get("container-names", name)
+            doc = self.store.get("containers", owner["id"]) if owner else None
+        except StoreCorrupt as exc:
+            self.store.warn(exc)
+            return None
+        if doc is None or doc.get("name") != name:
+            return None
+        return Container.from_doc(doc)
 
     def wait_container(self, ref: str) -> int:
         """`wait`: block until the container is not running; its exit code."""

@@ -1,27 +1,27 @@
 """Keeping the embedded DNS helpers in step with the sandboxes.
 
 Each DNS-enabled network has one helper process (cnmctl.dns.server). The
-engine tells it, while holding the store lock, when a sandbox joins or leaves
-the network (`attach` / `detach`, which the helper acknowledges), after the
-store already says so; so a name resolves when `run` returns and stops when
-`rm` returns. Every other running helper is told to `reload` too: a sandbox on
-two networks is served by both helpers, and each answers for both networks.
+engine tells it, while holding the store lock, when a sandbox joins the network
+(`attach`, before the transaction commits) or leaves it (`detach`, a step after
+the commit; engine/steps.py); the helper acknowledges both. Once a transaction
+has committed, every running helper is told to `reload` (a sandbox on two
+networks is served by both helpers, and each answers for both networks); so a
+name resolves when `run` returns and stops when `rm` returns.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 
 from cnmctl.errors import KernelError
 from cnmctl.model import Endpoint, Network, Sandbox
-from cnmctl.store import JsonStore
+from cnmctl.store import Store
 
 
 class DnsOps:
     """Mixed into Engine; relies on its store, roots and lookups."""
 
-    store: JsonStore
+    store: Store
     root: str
     run_root: str
 
@@ -39,9 +39,8 @@ class DnsOps:
 
     def dns_attach(self, sandbox: Sandbox, networks: list[Network]) -> None:
         """Serve `sandbox` from the helper of each of `networks` (starting it, or
-        restarting it with every sandbox of its network, if it is not running),
-        then have every other helper reload. The store must already list the
-        sandbox's endpoints."""
+        restarting it with every sandbox of its network, if it is not running).
+        The transaction tells every helper to reload once it has committed."""
         from cnmctl.dns import control
 
         for net in networks:
@@ -49,29 +48,6 @@ class DnsOps:
                 control.request(net.id, self.run_root, f"attach {sandbox.key}")
             except control.HelperUnreachable:
                 self._dns_restart(net, sandbox.key)
-        self.dns_reload(skip={net.id[:12] for net in networks})
-
-    def dns_detach(self, sandbox_key: str, networks: list[Network]) -> None:
-        """Stop serving the sandbox from the helpers of `networks` (closing its
-        sockets, so the namespace can go), then have every other helper reload.
-        A helper that is not running has nothing to close."""
-        from cnmctl.dns import control
-
-        for net in networks:
-            with contextlib.suppress(control.HelperUnreachable):
-                control.request(net.id, self.run_root, f"detach {sandbox_key}")
-        self.dns_reload(skip={net.id[:12] for net in networks})
-
-    def dns_reload(self, skip: frozenset[str] | set[str] = frozenset()) -> None:
-        """Have every running helper (but those in `skip`, by short network ID)
-        forget its names; each reads the store again at its next query."""
-        from cnmctl.dns import control
-
-        for short_id in control.running_helpers(self.run_root):
-            if short_id not in skip:
-                # A dead helper (stale socket) serves nobody: nothing to reload.
-                with contextlib.suppress(control.HelperUnreachable):
-                    control.request(short_id, self.run_root, "reload")
 
     def _dns_restart(self, net: Network, required_key: str = "") -> None:
         """Start the network's helper and attach every sandbox on the network.
@@ -116,9 +92,3 @@ class DnsOps:
             for net in dead:
                 if not control.alive(net.id, self.run_root):
                     self._dns_restart(net)
-
-    def stop_dns(self, net: Network) -> None:
-        """Stop the network's helper (its network is being removed)."""
-        from cnmctl.dns import control
-
-        control.stop_helper(net.id, self.run_root)

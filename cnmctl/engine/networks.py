@@ -7,13 +7,10 @@ import contextlib
 from cnmctl.engine.base import check_name
 from cnmctl.errors import Conflict, Forbidden, NotFound
 from cnmctl.model import Network, new_id, now_rfc3339nano
-from cnmctl.store import JsonStore
 
 
 class NetworkOps:
     """`network create`, `rm` and `prune`; mixed into Engine."""
-
-    store: JsonStore
 
     # -- network create -----------------------------------------------------
     def create_network(
@@ -55,20 +52,16 @@ class NetworkOps:
             # Import netlink before taking the lock: the import is the slow part.
             from cnmctl import netlink
         self.ensure_kernel()
-        with self.store.lock():
+        with self.transaction("network create") as tx:
             existing = self.networks()
             if any(n.name == name for n in existing):
                 raise Conflict(f"network with name {name} already exists")
             if drv.needs_ipam:
                 net.ipam_config = self._complete_ipam(config, existing, enable_ipv6, netlink)
             drv.validate(net, existing)
+            tx.created({"kind": "network", "doc": net.to_doc()})
             drv.create_network(net)
-            try:
-                self._record_network(net)
-            except BaseException:
-                drv.delete_network(net)
-                self.store.delete("ipam", net.id)
-                raise
+            self._record_network(net)
         return net
 
     def _complete_ipam(self, config: list[dict], existing: list[Network], enable_ipv6: bool,
@@ -103,11 +96,13 @@ class NetworkOps:
 
     # -- network rm / prune -------------------------------------------------
     def remove_network(self, ref: str) -> Network:
-        """`network rm` of one network; refuses predefined and busy networks."""
-        with self.store.lock():
+        """`network rm` of one network; refuses predefined and busy networks. Endpoints
+        whose container or sandbox no longer exists do not count: they are cleared."""
+        with self.transaction("network rm"):
             net = self.find_network(ref)
             if net.predefined:
                 raise Forbidden(f"{net.name} is a pre-defined network and cannot be removed")
+            self._drop_stale_endpoints(lambda ep: ep.network_id == net.id)
             busy = self.endpoints(net.id)
             if busy:
                 names = ", ".join(sorted(e.name for e in busy))
@@ -121,7 +116,8 @@ class NetworkOps:
     def prune_networks(self, keep) -> list[str]:
         """Remove every user-defined network without endpoints for which `keep` is false."""
         removed = []
-        with self.store.lock():
+        with self.transaction("network prune"):
+            self._drop_stale_endpoints(lambda ep: True)
             busy = {e.network_id for e in self.endpoints()}
             for net in self.networks():
                 if net.predefined or net.id in busy or keep(net):
@@ -131,11 +127,11 @@ class NetworkOps:
         return removed
 
     def _delete_network(self, net: Network) -> None:
-        """The kernel objects, the records and the DNS helper of a network; under lock."""
-        self._driver(net).delete_network(net)
+        """The records of a network; once committed, its DNS helper and kernel objects."""
         self.store.delete("networks", net.id)
         self.store.delete("ipam", net.id)
-        self.stop_dns(net)
+        self._tx.then({"kind": "dns-stop", "network": net.id})
+        self._tx.then({"kind": "network", "doc": net.to_doc()})
 
 
 def _resolver_networks() -> list:

@@ -16,14 +16,15 @@ from cnmctl.errors import CnmError
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
-def run_attached(engine, ctr, interactive: bool) -> int:
-    """Start `ctr` attached to this terminal; return its exit status."""
-    stdin = None if interactive else subprocess.DEVNULL
+def run_attached(engine, argv: list[str], options: dict) -> int:
+    """`run` attached to this terminal: create and start the container in one
+    transaction (a failure leaves none, exit 125); return its exit status."""
+    stdin = None if options["interactive"] else subprocess.DEVNULL
     try:
-        started = engine.start_container(ctr.id, foreground=True,
-                                         stdio=(stdin, subprocess.PIPE, subprocess.PIPE))
+        ctr, started = engine.run_container(argv, foreground=True,
+                                            stdio=(stdin, subprocess.PIPE, subprocess.PIPE),
+                                            **options)
     except CnmError as exc:
-        engine.remove_container(ctr.id, force=True)
         if exc.exit_code == 1:
             exc.exit_code = 125
         raise

@@ -121,6 +121,29 @@ def signal_and_wait(pid: int, started: int, sig: int, timeout: float) -> None:
         wait_exit(pid, started, 5.0)
 
 
+def kill_session(sid: int) -> None:
+    """SIGKILL every process of the session `sid` (a supervisor started with its own
+    session, the shells it forked and the container's process) and wait for them."""
+    victims = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2:].split()
+        if int(fields[3]) == sid:
+            victims.append((int(entry), int(fields[19])))
+    for pid, started in victims:
+        if alive(pid, started):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    for pid, started in victims:
+        wait_exit(pid, started, 5.0)
+
+
 def namespace_of(path: str) -> tuple[int, int] | None:
     """The (device, inode) identifying the namespace at `path` (a bind mount or
     /proc/PID/ns/KIND), or None if it is gone."""
@@ -205,16 +228,27 @@ class Launch:
                  popen: subprocess.Popen, foreground: bool) -> None:
         self.gate_w, self.status_r, self.report_r = gate_w, status_r, report_r
         self.popen, self.foreground = popen, foreground
+        self._pid: int | None = None
+
+    def pid(self) -> int:
+        """The container process's pid, known before the gate opens: the process
+        held at the gate is the one that becomes the command."""
+        if self._pid is None:
+            if self.foreground:
+                self._pid = self.popen.pid
+            else:
+                self._pid = int(_read_all(self.report_r) or b"0")
+                self.report_r = None
+        return self._pid
 
     def go(self) -> Started:
         """Open the gate; the started process, or ExecFailed."""
+        pid = self.pid()
         os.write(self.gate_w, b"1")
         os.close(self.gate_w)
         if self.foreground:
             _check_exec(self.status_r)
-            pid = self.popen.pid
             return Started(pid, start_time(pid), os.getpid(), self.popen)
-        pid = int(_read_all(self.report_r) or b"0")
         _check_exec(self.status_r)
         # The supervisor is reaped by init once we exit; Popen must not wait for it.
         self.popen.returncode = 0

@@ -1,5 +1,7 @@
-"""Where cnmctl's state lives: the embedded JSON store (etcd for global scope later)."""
+"""Where cnmctl's state lives: the Store protocol (api.py) and its embedded JSON
+implementation; a global-scope backend (etcd) is meant to be one more module."""
 
-from cnmctl.store.jsonstore import KINDS, SCHEMA_VERSION, JsonStore
+from cnmctl.store.api import KINDS, Store, StoreCorrupt
+from cnmctl.store.jsonstore import SCHEMA_VERSION, JsonStore
 
-__all__ = ["KINDS", "SCHEMA_VERSION", "JsonStore"]
+__all__ = ["KINDS", "SCHEMA_VERSION", "JsonStore", "Store", "StoreCorrupt"]

@@ -70,9 +70,9 @@ def test_put_get_round_trip(store: JsonStore) -> None:
 
 def test_put_overwrites(store: JsonStore) -> None:
     with store.lock():
-        store.put("networks", "abc", {"v": 1})
-        store.put("networks", "abc", {"v": 2})
-    assert store.get("networks", "abc") == {"v": 2}
+        store.put("networks", "abc", {"id": "abc", "v": 1})
+        store.put("networks", "abc", {"id": "abc", "v": 2})
+    assert store.get("networks", "abc") == {"id": "abc", "v": 2}
     assert store.ids("networks") == ["abc"]
 
 
@@ -252,12 +252,12 @@ def test_no_temp_files_left_after_put(store: JsonStore, root: Path) -> None:
 
 def test_failed_dump_keeps_previous_document(store: JsonStore, root: Path) -> None:
     with store.lock():
-        store.put("networks", "n", {"version": 1, "name": "good"})
+        store.put("networks", "n", {"id": "n", "version": 1, "name": "good"})
         with pytest.raises(TypeError):
             # The dump fails part-way, after some text reached the temp file.
             store.put("networks", "n", {"version": 2, "name": "x" * 50_000,
                                         "bad": object()})
-    assert store.get("networks", "n") == {"version": 1, "name": "good"}
+    assert store.get("networks", "n") == {"id": "n", "version": 1, "name": "good"}
     assert _temp_files(root) == []
     assert store.ids("networks") == ["n"]
 
@@ -290,7 +290,7 @@ root, size, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 store = JsonStore(root)
 for i in range(count):
     with store.lock():
-        store.put("networks", "big", {"value": i, "blob": chr(97 + i % 26) * size})
+        store.put("networks", "big", {"id": "big", "value": i, "blob": chr(97 + i % 26) * size})
 """
 
 _BLOB_SIZE = 256 * 1024
@@ -299,7 +299,7 @@ _WRITES = 200
 
 def test_readers_never_see_half_written_document(store: JsonStore, root: Path) -> None:
     with store.lock():
-        store.put("networks", "big", {"value": -1, "blob": "-" * _BLOB_SIZE})
+        store.put("networks", "big", {"id": "big", "value": -1, "blob": "-" * _BLOB_SIZE})
     path = root / "networks" / "big.json"
 
     writer = _python(_WRITER, str(root), str(_BLOB_SIZE), str(_WRITES))
@@ -333,18 +333,18 @@ for _ in range(count):
     with store.lock():
         doc = store.get("containers", "counter")
         with store.lock():  # re-entrant inside the read-modify-write
-            store.put("containers", "counter", {"n": doc["n"] + 1})
+            store.put("containers", "counter", {"id": "counter", "n": doc["n"] + 1})
 """
 
 
 def test_concurrent_lockers_serialise(store: JsonStore, root: Path) -> None:
     workers, increments = 8, 25
     with store.lock():
-        store.put("containers", "counter", {"n": 0})
+        store.put("containers", "counter", {"id": "counter", "n": 0})
     procs = [_python(_INCREMENTER, str(root), str(increments)) for _ in range(workers)]
     for proc in procs:
         _finish(proc)
-    assert store.get("containers", "counter") == {"n": workers * increments}
+    assert store.get("containers", "counter") == {"id": "counter", "n": workers * increments}
     assert _temp_files(root) == []
 
 

@@ -1,0 +1,356 @@
+"""A container's life: start (sandbox, endpoints, process), exit, stop, kill, rm.
+
+Each verb is one transaction (engine/tx.py). `start` records how to clean up
+every kernel object before making it, commits the container as running, and
+only then opens the gate its process waits at; so a kill at any instruction
+leaves either nothing (the gate closes with the killer, the held process
+exits, the recorded clean-ups run at the next command) or a running container
+whose exit its supervisor will record. Teardown changes the store first and
+takes the kernel objects away after the commit, as steps redone after a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from cnmctl.errors import Conflict, Forbidden
+from cnmctl.model import Container, Endpoint, Network, Sandbox, new_id, now_rfc3339nano
+
+
+def mac_from_ip(ipv4: str) -> str:
+    """Docker's legacy MAC scheme: 02:42 followed by the four IPv4 bytes."""
+    return "02:42:" + ":".join(f"{int(b):02x}" for b in ipv4.split("."))
+
+
+def random_mac() -> str:
+    """A random locally administered unicast MAC (for endpoints without IPv4)."""
+    raw = bytearray(os.urandom(6))
+    raw[0] = (raw[0] & 0xFE) | 0x02
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+class LifecycleOps:
+    """Mixed into Engine; relies on its store, transactions, lookups and IPAM."""
+
+    # -- endpoints ----------------------------------------------------------
+    def _attach(self, ctr: Container, sandbox: Sandbox, net: Network, req: dict,
+                ifname: str, default_route: bool) -> Endpoint:
+        """Make one endpoint: address from IPAM, interface from the driver, record.
+        The interface's clean-up is recorded first (the caller's transaction)."""
+        if net.driver in ("host", "null"):
+            raise Forbidden(
+                "container cannot be disconnected from host network or connected to host network"
+                if net.driver == "host" else
+                "container cannot be connected to multiple networks with one of the networks "
+                "in private (none) mode"
+            )
+        from cnmctl.sandbox import endpoint_aliases
+
+        aliases = []
+        if not net.is_default_bridge:
+            aliases = endpoint_aliases(ctr, req.get("aliases", []))
+        ep = Endpoint(id=new_id(), network_id=net.id, container_id=ctr.id, name=ctr.name,
+                      aliases=aliases, ifname=ifname)
+        self._allocate(net, ep, req.get("ip", ""), req.get("ip6", ""))
+        ep.mac = req.get("mac") or (mac_from_ip(ep.ipv4.split("/")[0]) if ep.ipv4
+                                    else random_mac())
+        self._tx.created({"kind": "iface", "netns": sandbox.key, "name": ifname})
+        self._driver(net).join(net, ep, sandbox.key,
+                               default_route=default_route and not net.internal)
+        self.store.put("endpoints", ep.id, ep.to_doc())
+        return ep
+
+    @staticmethod
+    def _next_ifname(sandbox: Sandbox, net: Network) -> str:
+        """eth0, eth1, ... (or the network's container_iface_prefix and its own count,
+        as Docker keeps one per prefix), never reusing an index within a sandbox's
+        life: eth2 after eth1 left."""
+        prefix = net.driver_data.get("iface_prefix") or "eth"
+        index = sandbox.if_counters.get(prefix, 0)
+        sandbox.if_counters[prefix] = index + 1
+        return f"{prefix}{index}"
+
+    def _sandbox_endpoints(self, sandbox: Sandbox) -> list[Endpoint]:
+        eps = []
+        for ep_id in sandbox.endpoint_ids:
+            doc = self.store.get("endpoints", ep_id)
+            if doc:
+                eps.append(Endpoint.from_doc(doc))
+        return eps
+
+    def _drop_endpoint(self, net: Network | None, ep: Endpoint) -> None:
+        """Forget an endpoint and free its addresses (its interface goes with the sandbox)."""
+        self._release(net, ep)
+        self.store.delete("endpoints", ep.id)
+
+    # -- start --------------------------------------------------------------
+    def start_container(self, ref: str, *, foreground: bool = False, stdio=None):
+        """`start`: build the sandbox and endpoints, then start the process.
+
+        Returns the container (detached) or the running process handle
+        (foreground). Everything made is undone if a step fails.
+        """
+        from cnmctl.runtime import process
+
+        with self.store.lock():
+            with self.transaction("start"):
+                ctr = self.find_container(ref)
+                if ctr.status == "running" and process.alive(ctr.pid, ctr.pid_start_time):
+                    return ctr if not foreground else None
+                before = ctr.to_doc()
+                launch = self._prepare_start(ctr, foreground, stdio)
+            started = self._go(ctr, launch, before)
+        return started if foreground else ctr
+
+    def run_container(self, argv: list[str], *, foreground: bool = False, stdio=None,
+                      **options) -> tuple[Container, object]:
+        """`run`: create and start in one transaction, so a failure (or a kill)
+        leaves no container behind; (the container, its process handle)."""
+        with self.store.lock():
+            with self.transaction("run"):
+                ctr = self.create_container(argv, check_networks=True, **options)
+                launch = self._prepare_start(ctr, foreground, stdio)
+            return ctr, self._go(ctr, launch, None)
+
+    def _prepare_start(self, ctr: Container, foreground: bool, stdio):
+        """Everything of a start up to the gate, in the open transaction: the held
+        process, the sandbox, files, DNS; the container recorded as running."""
+        from cnmctl.runtime import process
+
+        tx = self._tx
+        self.ensure_kernel()
+        linked = self.linked(ctr) if ctr.links else []
+        sandbox_id = new_id()
+        files = self._file_paths(ctr)
+        # Start the process first, held at a gate: its interpreter start-up then
+        # overlaps with building the sandbox. Killed before the gate opens, it exits.
+        launch = process.launch(self, ctr, self._netns_for(ctr, sandbox_id), files,
+                                foreground=foreground, stdio=stdio,
+                                extra_env=self.link_env(ctr, linked))
+        try:
+            tx.created({"kind": "session", "pid": launch.popen.pid,
+                        "start": process.start_time(launch.popen.pid)})
+            pid = launch.pid()
+            sandbox = self._build_sandbox(ctr, sandbox_id)
+            dns_networks = self._write_files(ctr, sandbox, linked)
+            if dns_networks and sandbox.container_id == ctr.id:
+                for net in dns_networks:
+                    tx.created({"kind": "dns-detach", "network": net.id, "name": sandbox.key})
+                self.dns_attach(sandbox, dns_networks)
+        except BaseException:
+            launch.cancel()
+            raise
+        tx.then({"kind": "dns-reload"})
+        ctr.status, ctr.pid, ctr.pid_start_time = "running", pid, process.start_time(pid)
+        ctr.supervisor_pid = os.getpid() if foreground else launch.popen.pid
+        ctr.started_at, ctr.exit_code, ctr.error = now_rfc3339nano(), 0, ""
+        ctr.sandbox_id = sandbox.id if sandbox else ""
+        self.store.put("containers", ctr.id, ctr.to_doc())
+        return launch
+
+    def _go(self, ctr: Container, launch, before: dict | None):
+        """Open the gate of a committed start. If the command cannot run, undo the
+        start in a transaction of its own: the container as it was `before`, or
+        (for `run`, before=None) no container at all."""
+        try:
+            return launch.go()
+        except BaseException:
+            with self.transaction("start failed"):
+                doc = self.store.get("containers", ctr.id)
+                if doc is not None:
+                    failed = Container.from_doc(doc)
+                    self._teardown(failed)
+                    if before is None:
+                        self._forget(failed)
+                    else:
+                        self.store.put("containers", ctr.id, before)
+            raise
+
+    def _netns_for(self, ctr: Container, sandbox_id: str) -> str:
+        """The namespace the process will join: its own sandbox's, the peer's, or none."""
+        if ctr.network_mode == "host":
+            return ""
+        if ctr.network_mode.startswith("container:"):
+            peer = self._peer_container(ctr)
+            return Sandbox.from_doc(self.store.get("sandboxes", peer.sandbox_id)).key
+        return self.sandbox_key(sandbox_id)
+
+    def _build_sandbox(self, ctr: Container, sandbox_id: str) -> Sandbox | None:
+        """The namespace and one endpoint per requested network (none for host mode)."""
+        from cnmctl import linux, netlink
+
+        mode = ctr.network_mode
+        if mode == "host":
+            return None
+        if mode.startswith("container:"):
+            peer = self._peer_container(ctr)
+            sandbox = Sandbox.from_doc(self.store.get("sandboxes", peer.sandbox_id))
+            self._set_joined(sandbox, ctr.id, True)
+            return sandbox
+        nets = list(self._requested(ctr))
+        sandbox = Sandbox(id=sandbox_id, key=self.sandbox_key(sandbox_id), container_id=ctr.id)
+        self._tx.created({"kind": "netns", "name": sandbox.key})
+        linux.create_netns(sandbox.key)
+        netlink.loopback_up(sandbox.key)
+        for i, (net, req) in enumerate(nets):
+            ep = self._attach(ctr, sandbox, net, req, self._next_ifname(sandbox, net),
+                              default_route=i == 0)
+            sandbox.endpoint_ids.append(ep.id)
+        self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
+        return sandbox
+
+    def _set_joined(self, sandbox: Sandbox, cid: str, joined: bool) -> None:
+        """Record (or forget) a container sharing the sandbox, so that the owner's
+        teardown spares its processes without scanning every container."""
+        sandbox.joined = [c for c in sandbox.joined if c != cid] + ([cid] if joined else [])
+        self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
+
+    def _peer_container(self, ctr: Container) -> Container:
+        peer = self.find_container(ctr.network_mode[len("container:"):])
+        if peer.status != "running" or not peer.sandbox_id:
+            raise Conflict(f"cannot join network of a non running container: {peer.id}")
+        return peer
+
+    # -- exit, stop, kill, rm -------------------------------------------------
+    def container_exited(self, cid: str, exit_code: int, expected_pid: int = 0) -> None:
+        """Record an exit and release the sandbox; idempotent (several may notice)."""
+        with self.transaction("exited"):
+            doc = self.store.get("containers", cid)
+            if doc is None:
+                return
+            ctr = Container.from_doc(doc)
+            if ctr.status != "running" or (expected_pid and ctr.pid != expected_pid):
+                return
+            self._teardown(ctr)
+            ctr.status, ctr.exit_code, ctr.pid, ctr.pid_start_time = "exited", exit_code, 0, 0
+            ctr.finished_at = now_rfc3339nano()
+            if ctr.auto_remove:
+                self._forget(ctr)
+            else:
+                self.store.put("containers", ctr.id, ctr.to_doc())
+
+    def _teardown(self, ctr: Container) -> None:
+        """Release the endpoints and the sandbox in the store; once committed, the
+        DNS helpers let go of the namespace, what still runs in it is killed and it
+        is deleted (its veths vanish with it)."""
+        tx = self._tx
+        sandbox_doc = self.store.get("sandboxes", ctr.sandbox_id) if ctr.sandbox_id else None
+        if sandbox_doc and sandbox_doc["container_id"] == ctr.id:
+            sandbox = Sandbox.from_doc(sandbox_doc)
+            eps = self._sandbox_endpoints(sandbox)
+            nets = self._networks_of(eps)
+            for net, ep in zip(nets, eps, strict=True):
+                self._drop_endpoint(net, ep)
+            # After the store forgot the names, before the namespace goes: the
+            # helpers' sockets in it would keep it (and its veths) alive.
+            for net in self._dns_networks(nets):
+                tx.then({"kind": "dns-detach", "network": net.id, "name": sandbox.key})
+            tx.then({"kind": "dns-reload"})
+            tx.then({"kind": "netns", "name": sandbox.key, "keep": self._kept(ctr, sandbox),
+                     "ifaces": [ep.ifname for ep in eps]})
+            self.store.delete("sandboxes", sandbox.id)
+        elif sandbox_doc and ctr.id in sandbox_doc.get("joined", ()):
+            self._set_joined(Sandbox.from_doc(sandbox_doc), ctr.id, False)
+        ctr.sandbox_id = ""
+
+    def _kept(self, ctr: Container, sandbox: Sandbox) -> list[list[int]]:
+        """The mount namespaces whose processes stay when the sandbox goes: cnmctl's
+        own and those of containers joined to it with --network container:OWNER."""
+        from cnmctl.runtime import process
+
+        keep = {process.namespace_of(f"/proc/{os.getpid()}/ns/mnt")}
+        for cid in sandbox.joined:
+            doc = self.store.get("containers", cid)
+            if doc and doc["id"] != ctr.id and doc["sandbox_id"] == sandbox.id and doc["pid"]:
+                keep.add(process.namespace_of(f"/proc/{doc['pid']}/ns/mnt"))
+        keep.discard(None)
+        return [list(k) for k in sorted(keep)]
+
+    def _forget(self, ctr: Container) -> None:
+        self.store.delete("containers", ctr.id)
+        owner = self.store.get("container-names", ctr.name)
+        if owner is not None and owner["id"] == ctr.id:
+            self.store.delete("container-names", ctr.name)
+        self._tx.then({"kind": "dir", "name": self.container_dir(ctr.id)})
+
+    def stop_container(self, ref: str, timeout: float = 10.0, sig: int = signal.SIGTERM) -> str:
+        """`stop`: the signal, then SIGKILL after `timeout` seconds; waits for the exit."""
+        from cnmctl.runtime import process
+
+        ctr = self.find_container(ref)
+        if ctr.status != "running":
+            return ctr.id
+        if process.alive(ctr.pid, ctr.pid_start_time):
+            process.signal_and_wait(ctr.pid, ctr.pid_start_time, sig, timeout)
+        self._await_exit(ctr, 128 + signal.SIGKILL)
+        return ctr.id
+
+    def _await_exit(self, ctr: Container, fallback_code: int) -> None:
+        """Give the supervisor a moment to record the exit; do it ourselves if it is gone."""
+        from cnmctl.runtime import process
+
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            doc = self.store.get("containers", ctr.id)
+            if doc is None or doc["status"] != "running" or doc["pid"] != ctr.pid:
+                return
+            if not process.supervised(ctr):
+                break
+            time.sleep(0.01)
+        self.container_exited(ctr.id, fallback_code, expected_pid=ctr.pid)
+
+    def kill_container(self, ref: str, sig: int) -> str:
+        """`kill`: send a signal to the container's process."""
+        from cnmctl.runtime import process
+
+        ctr = self.find_container(ref)
+        if ctr.status != "running" or not process.alive(ctr.pid, ctr.pid_start_time):
+            raise Conflict(f"Cannot kill container: {ref}: Container {ctr.id} is not running")
+        os.kill(ctr.pid, sig)
+        if sig == signal.SIGKILL:
+            process.signal_and_wait(ctr.pid, ctr.pid_start_time, 0, 5.0)
+            self._await_exit(ctr, 128 + signal.SIGKILL)
+        return ctr.id
+
+    def remove_container(self, ref: str, force: bool = False) -> Container:
+        """`rm`: refuse a running container unless `force`, which kills it first
+        (its supervisor's session too) and clears endpoints left behind by it."""
+        from cnmctl.runtime import process
+
+        ctr = self.find_container(ref)
+        if ctr.status == "running" and process.alive(ctr.pid, ctr.pid_start_time):
+            if not force:
+                raise Conflict(
+                    f"You cannot remove a running container {ctr.id}. Stop the container "
+                    "before attempting removal or force remove"
+                )
+            process.signal_and_wait(ctr.pid, ctr.pid_start_time, signal.SIGKILL, 5.0)
+        with self.transaction("rm"):
+            doc = self.store.get("containers", ctr.id)
+            if doc is None:
+                return ctr
+            ctr = Container.from_doc(doc)
+            if ctr.status == "running":
+                self._teardown(ctr)
+                if ctr.supervisor_pid and ctr.supervisor_pid != os.getpid():
+                    self._tx.then({"kind": "session", "pid": ctr.supervisor_pid,
+                                   "start": process.start_time(ctr.supervisor_pid)})
+            if force:
+                self._drop_stale_endpoints(lambda ep: ep.container_id == ctr.id)
+            self._forget(ctr)
+        return ctr
+
+    def _drop_stale_endpoints(self, match) -> list[Endpoint]:
+        """Forget the endpoints `match` picks whose container or sandbox is gone
+        (left by a crash of an older cnmctl, or a store edited by hand)."""
+        live = {ep_id for doc in self.store.list("sandboxes")
+                for ep_id in doc.get("endpoint_ids", ())}
+        dropped = []
+        for ep in self.endpoints():
+            if match(ep) and ep.id not in live:
+                doc = self.store.get("networks", ep.network_id)
+                self._drop_endpoint(Network.from_doc(doc) if doc else None, ep)
+                dropped.append(ep)
+        return dropped

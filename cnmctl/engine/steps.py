@@ -1,0 +1,135 @@
+"""Kernel and process steps a transaction records, runs, and redoes after a crash.
+
+Each step is a small JSON-able dict {"kind": ..., ...}: in a transaction's
+intent it says how to clean up an object the command made (if it does not
+commit) or how to finish what it took away (once it has). Every step is
+idempotent: running it twice, or on an object already gone, is not an error.
+
+| kind      | fields                   | does                                                   |
+|-----------|--------------------------|--------------------------------------------------------|
+| session   | pid, start               | SIGKILL a supervisor's whole session (the container too)|
+| netns     | name, keep, ifaces       | kill what runs inside (but `keep` mount namespaces),    |
+|           |                          | unplug `ifaces` if anything is kept, unmount, unlink    |
+| iface     | netns, name              | delete an interface inside a sandbox                    |
+| link      | name                     | delete a link in the host namespace                    |
+| network   | doc                      | its driver deletes the network's kernel objects        |
+| dns-detach| network, name            | a network's DNS helper stops serving a sandbox         |
+| dns-stop  | network                  | stop a network's DNS helper                            |
+| dns-reload|                          | every running helper reads the store again             |
+| route     | netns, ifname, gateway   | a default route via `gateway`, unless one exists       |
+| dir       | name                     | remove a container's folder under the run root         |
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from cnmctl.errors import CnmError
+
+
+def run(step: dict, run_root: str) -> None:
+    """Run one step (see the table above)."""
+    kind = step["kind"]
+    action = _ACTIONS.get(kind)
+    if action is None:
+        raise CnmError(f"unknown step kind {kind!r}")
+    action(step, run_root)
+
+
+def _inside(run_root: str, path: str, folder: str) -> str:
+    """`path`, refused unless it lies in run_root/folder (an intent file is data)."""
+    base = os.path.realpath(os.path.join(run_root, folder))
+    real = os.path.realpath(path)
+    if os.path.dirname(real) != base:
+        raise CnmError(f"refusing {path}: not in {base}")
+    return real
+
+
+def _session(step: dict, run_root: str) -> None:
+    from cnmctl.runtime import process
+
+    if process.alive(step["pid"], step["start"]):
+        process.kill_session(step["pid"])
+
+
+def _netns(step: dict, run_root: str) -> None:
+    from cnmctl import linux
+    from cnmctl.runtime import process
+
+    path = _inside(run_root, step["name"], "netns")
+    keep = {tuple(k) for k in step.get("keep", ())}
+    if process.evict(path, keep):
+        from cnmctl import netlink
+
+        for ifname in step.get("ifaces", ()):
+            netlink.remove_interface(path, ifname)
+    linux.delete_netns(path)
+
+
+def _iface(step: dict, run_root: str) -> None:
+    from cnmctl import netlink
+
+    path = _inside(run_root, step["netns"], "netns")
+    if os.path.exists(path):
+        netlink.remove_interface(path, step["name"])
+
+
+def _link(step: dict, run_root: str) -> None:
+    from cnmctl import netlink
+
+    netlink.delete_link(step["name"])
+
+
+def _network(step: dict, run_root: str) -> None:
+    from cnmctl.drivers import get_driver
+    from cnmctl.model import Network
+
+    net = Network.from_doc(step["doc"])
+    get_driver(net.driver).delete_network(net)
+
+
+def _dns_detach(step: dict, run_root: str) -> None:
+    from cnmctl.dns import control
+
+    # A helper that is not running serves nobody: nothing to detach.
+    with contextlib.suppress(control.HelperUnreachable):
+        control.request(step["network"], run_root, f"detach {step['name']}")
+
+
+def _dns_stop(step: dict, run_root: str) -> None:
+    from cnmctl.dns import control
+
+    control.stop_helper(step["network"], run_root)
+
+
+def _dns_reload(step: dict, run_root: str) -> None:
+    from cnmctl.dns import control
+
+    for short_id in control.running_helpers(run_root):
+        # A dead helper (stale socket) serves nobody: nothing to reload.
+        with contextlib.suppress(control.HelperUnreachable):
+            control.request(short_id, run_root, "reload")
+
+
+def _route(step: dict, run_root: str) -> None:
+    from cnmctl import netlink
+
+    path = _inside(run_root, step["netns"], "netns")
+    if os.path.exists(path) and not netlink.default_routes(path):
+        netlink.add_default_route(path, step["ifname"], step["gateway"])
+
+
+def _dir(step: dict, run_root: str) -> None:
+    import shutil
+
+    path = _inside(run_root, step["name"], "containers")
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(path)
+
+
+_ACTIONS = {
+    "session": _session, "netns": _netns, "iface": _iface, "link": _link,
+    "network": _network, "dns-detach": _dns_detach, "dns-stop": _dns_stop,
+    "dns-reload": _dns_reload, "route": _route, "dir": _dir,
+}
