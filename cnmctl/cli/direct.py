@@ -389,17 +389,18 @@ def create_container(engine, opts: dict):
 
 def run_container(engine, opts: dict, detach: bool) -> int:
     """`run`: create and start in one transaction, detached (print the ID) or
-    attached (the command's status); a failure leaves no container and exits 125."""
+    attached (the command's status); a failure leaves no container and exits 125
+    (or the command's 126/127)."""
     import sys
 
     from cnmctl.errors import CnmError
 
-    if not detach:
-        from cnmctl.runtime.attach import run_attached
-
-        return run_attached(engine, *container_options(opts))  # (argv, options)
     try:
         argv, options = container_options(opts)
+        if not detach:
+            from cnmctl.runtime.attach import run_attached
+
+            return run_attached(engine, argv, options)
         ctr, _started = engine.run_container(argv, **options)
     except CnmError as exc:
         if exc.exit_code == 1:

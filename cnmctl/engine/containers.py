@@ -22,7 +22,7 @@ from cnmctl.model import (
     now_rfc3339nano,
     split_link,
 )
-from cnmctl.store import Store
+from cnmctl.store import Store, StoreCorrupt
 
 SPECIAL_MODES = ("host", "none")
 USER_IP_ONLY = "user specified IP address is supported on user defined networks only"
@@ -284,10 +284,37 @@ class ContainerOps:
 
     # -- IPAM state -----------------------------------------------------------
     def _load_ipam(self, net: Network) -> list:
+        """The network's address allocators; rebuilt (derived data) when their
+        document is missing, corrupt, or not of the network's subnets."""
         from cnmctl.ipam.default import SubnetAllocator
 
-        doc = self.store.get("ipam", net.id) or {"subnets": []}
-        return [SubnetAllocator.from_doc(d) for d in doc["subnets"]]
+        try:
+            doc = self.store.get("ipam", net.id)
+            allocators = [SubnetAllocator.from_doc(d) for d in doc["subnets"]] if doc else None
+        except (StoreCorrupt, KeyError, TypeError, ValueError):
+            allocators = None
+        wanted = sorted(str(c["Subnet"]) for c in net.ipam_config)
+        if allocators is None or sorted(str(a.subnet) for a in allocators) != wanted:
+            allocators = self.rebuilt_ipam(net)
+        return allocators
+
+    def rebuilt_ipam(self, net: Network) -> list:
+        """The allocators as the network's configuration and its endpoints' addresses
+        say they must be (the IPAM document is derived from those)."""
+        import ipaddress
+
+        from cnmctl.ipam.default import SubnetAllocator
+
+        allocators = [SubnetAllocator.from_config(c) for c in net.ipam_config]
+        for ep in self.endpoints(net.id):
+            for cidr in (ep.ipv4, ep.ipv6):
+                if not cidr:
+                    continue
+                addr = ipaddress.ip_interface(cidr).ip
+                for alloc in allocators:
+                    if addr in alloc.subnet and not alloc.is_allocated(addr):
+                        alloc.allocate(addr)
+        return allocators
 
     def _save_ipam(self, net: Network, allocators: list) -> None:
         self.store.put("ipam", net.id, {"subnets": [a.to_doc() for a in allocators]})

@@ -11,23 +11,16 @@ import subprocess
 import sys
 import time
 
-from cnmctl.errors import CnmError
-
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
 def run_attached(engine, argv: list[str], options: dict) -> int:
     """`run` attached to this terminal: create and start the container in one
-    transaction (a failure leaves none, exit 125); return its exit status."""
+    transaction (a failure leaves none); return its exit status."""
     stdin = None if options["interactive"] else subprocess.DEVNULL
-    try:
-        ctr, started = engine.run_container(argv, foreground=True,
-                                            stdio=(stdin, subprocess.PIPE, subprocess.PIPE),
-                                            **options)
-    except CnmError as exc:
-        if exc.exit_code == 1:
-            exc.exit_code = 125
-        raise
+    ctr, started = engine.run_container(argv, foreground=True,
+                                        stdio=(stdin, subprocess.PIPE, subprocess.PIPE),
+                                        **options)
     popen = started.popen
     for sig in FORWARDED:
         signal.signal(sig, lambda number, _frame: popen.send_signal(number))
