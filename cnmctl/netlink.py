@@ -84,7 +84,8 @@ class ifinfmsg(nlmsg):  # noqa: N801 - pyroute2's naming for message classes
     fields = _IFINFOMSG
     nla_map = ((1, "IFLA_ADDRESS", "l2addr"), (3, "IFLA_IFNAME", "asciiz"),
                (4, "IFLA_MTU", "uint32"), (10, "IFLA_MASTER", "uint32"),
-               (18, "IFLA_LINKINFO", "linkinfo"), (28, "IFLA_NET_NS_FD", "uint32"))
+               (18, "IFLA_LINKINFO", "linkinfo"), (20, "IFLA_IFALIAS", "asciiz"),
+               (28, "IFLA_NET_NS_FD", "uint32"))
 
     class linkinfo(nla):  # noqa: N801
         """IFLA_LINKINFO: the link kind and, for a veth, its peer."""
@@ -105,12 +106,19 @@ class ifinfmsg(nlmsg):  # noqa: N801 - pyroute2's naming for message classes
 
 
 class ifinfreply(nlmsg):  # noqa: N801
-    """A link as the kernel reports it: index (a field) and name. Kept apart from
-    ifinfmsg because a bridge's IFLA_INFO_DATA is no veth data."""
+    """A link as the kernel reports it: index (a field), name, master, kind and
+    alias. Kept apart from ifinfmsg because a bridge's IFLA_INFO_DATA is no veth data."""
 
     prefix = "IFLA_"
     fields = _IFINFOMSG
-    nla_map = ((3, "IFLA_IFNAME", "asciiz"),)
+    nla_map = ((3, "IFLA_IFNAME", "asciiz"), (10, "IFLA_MASTER", "uint32"),
+               (18, "IFLA_LINKINFO", "linkinfo"), (20, "IFLA_IFALIAS", "asciiz"))
+
+    class linkinfo(nla):  # noqa: N801
+        """IFLA_LINKINFO: only the kind."""
+
+        prefix = "IFLA_INFO_"
+        nla_map = ((1, "IFLA_INFO_KIND", "asciiz"),)
 
 
 class ifaddrmsg(nlmsg):  # noqa: N801
@@ -242,15 +250,21 @@ class Rtnl:
         msg["attrs"] = attrs
         self.request(msg, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL)
 
-    def link_set(self, index: int, *, up: bool | None = None, master: int | None = None) -> None:
-        """RTM_NEWLINK on an existing link: state and/or master."""
+    def link_set(self, index: int, *, up: bool | None = None, master: int | None = None,
+                 alias: str = "") -> None:
+        """RTM_NEWLINK on an existing link: state, master and/or alias (the kernel
+        takes IFLA_IFALIAS only on a link that exists)."""
         msg = ifinfmsg()
         msg["index"] = index
         if up is not None:
             msg["change"] = IFF_UP
             msg["flags"] = IFF_UP if up else 0
+        attrs = []
         if master is not None:
-            msg["attrs"] = [("IFLA_MASTER", master)]
+            attrs.append(("IFLA_MASTER", master))
+        if alias:
+            attrs.append(("IFLA_IFALIAS", alias))
+        msg["attrs"] = attrs
         self.request(msg, RTM_NEWLINK)
 
     def link_del(self, index: int) -> None:
@@ -349,8 +363,9 @@ def _require(rtnl: Rtnl, ifname: str, step: str) -> int:
 
 # -- what drivers and sandboxes call -------------------------------------------
 
-def create_bridge(name: str, mac: str, mtu: int, addresses: list[str]) -> None:
+def create_bridge(name: str, mac: str, mtu: int, addresses: list[str], alias: str = "") -> None:
     """Create a bridge with a fixed MAC and MTU, add `addresses` (CIDR), set it up.
+    `alias` (IFLA_IFALIAS) marks it as cnmctl's, so a repair can tell its own.
 
     The MAC is set at creation so the bridge never adopts a port's MAC (which
     would change whenever a container leaves and break neighbours' ARP caches).
@@ -363,7 +378,7 @@ def create_bridge(name: str, mac: str, mtu: int, addresses: list[str]) -> None:
             index = _require(rtnl, name, step)
             for cidr in addresses:
                 rtnl.addr_add(index, cidr)
-            rtnl.link_set(index, up=True)
+            rtnl.link_set(index, up=True, alias=alias)
         except BaseException:
             with contextlib.suppress(Exception):
                 rtnl.link_del(rtnl.index(name))
@@ -381,6 +396,21 @@ def delete_link(name: str) -> None:
         except NetlinkFailure as exc:
             if exc.code != errno.ENODEV:
                 raise
+
+
+def host_links() -> list[tuple[str, str, str, str]]:
+    """(name, kind, master's name, alias) of every link in this namespace."""
+    with _rtnl("list links") as rtnl:
+        msgs = rtnl.links()
+    names = {msg["index"]: msg.get_attr("IFLA_IFNAME") for msg in msgs}
+    found = []
+    for msg in msgs:
+        info = msg.get_attr("IFLA_LINKINFO")
+        kind = (info.get_attr("IFLA_INFO_KIND") if info else None) or ""
+        found.append((msg.get_attr("IFLA_IFNAME"), kind,
+                      names.get(msg.get_attr("IFLA_MASTER"), ""),
+                      msg.get_attr("IFLA_IFALIAS") or ""))
+    return found
 
 
 def link_exists(name: str) -> bool:

@@ -57,6 +57,8 @@ class Context:
     cls=LazyGroup,
     lazy={
         "network": "cnmctl.cli.network:network",
+        "system": "cnmctl.cli.system:system",
+        "container": "cnmctl.cli.system:container",
         **{name: f"cnmctl.cli.container:{attr}" for name, attr in (
             ("run", "run"), ("create", "create"), ("start", "start"), ("stop", "stop"),
             ("restart", "restart"), ("kill", "kill"), ("rm", "rm"), ("ps", "ps"),

@@ -101,3 +101,13 @@ def inspect_output(objects: list[dict], fmt: str | None) -> str:
 
     template = compile_template(fmt)
     return "".join(template.execute(obj) + "\n" for obj in objects)
+
+
+def human_size(size: float) -> str:
+    """Go's units.HumanSize: four significant digits, decimal units (prune's report)."""
+    units = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+    i = 0
+    while size >= 1000 and i < len(units) - 1:
+        size /= 1000
+        i += 1
+    return f"{size:.4g}{units[i]}"

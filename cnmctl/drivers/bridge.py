@@ -31,6 +31,8 @@ KNOWN_OPTIONS = (
     DEFAULT_BRIDGE, INHIBIT_IPV4, MTU, IFACE_PREFIX,
 )
 
+#: IFLA_IFALIAS of the bridges cnmctl makes, followed by the network ID
+OWNER_ALIAS = "cnmctl network "
 IFNAMSIZ = 15  # the kernel's interface name limit, without the NUL
 _IFNAME = re.compile(r"[A-Za-z0-9_.-]+")
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")
@@ -135,7 +137,8 @@ class BridgeDriver(Driver):
         from cnmctl import netlink
 
         data = net.driver_data
-        netlink.create_bridge(data["bridge"], data["mac"], data["mtu"], self._addresses(net))
+        netlink.create_bridge(data["bridge"], data["mac"], data["mtu"], self._addresses(net),
+                              alias=OWNER_ALIAS + net.id)
 
     def restore_network(self, net: Network) -> None:
         """Re-create the bridge if it is missing (after a reboot)."""

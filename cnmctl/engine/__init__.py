@@ -74,45 +74,48 @@ class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps):
     # -- first use and reboots ----------------------------------------------
     def _initialise(self) -> None:
         """Create the store and the predefined networks `bridge`, `host`, `none`, in
-        one transaction. A store that lost its schema file keeps the predefined
-        networks it has and gets only the missing ones."""
+        one transaction."""
         with self.transaction("initialise"):
             if self.store.exists():  # another process won the race
                 return
             self.store.initialise()
-            from cnmctl.drivers.bridge import BRIDGE_NAME as BRIDGE_NAME_OPT
-            from cnmctl.drivers.bridge import (
-                DEFAULT_BRIDGE,
-                ENABLE_ICC,
-                ENABLE_IP_MASQUERADE,
-                HOST_BINDING_IPV4,
-                MTU,
-            )
+            self.create_predefined()
 
-            have = {net.name for net in self.networks()}
-            created = now_rfc3339nano()
-            if "bridge" not in have:
-                bridge = Network(
-                    id=new_id(), name="bridge", driver="bridge", created=created,
-                    ipam_options=None,
-                    ipam_config=[{"Subnet": DEFAULT_BRIDGE_SUBNET,
-                                  "Gateway": DEFAULT_BRIDGE_GATEWAY}],
-                    options={
-                        DEFAULT_BRIDGE: "true",
-                        ENABLE_ICC: "true",
-                        ENABLE_IP_MASQUERADE: "true",
-                        HOST_BINDING_IPV4: "0.0.0.0",
-                        BRIDGE_NAME_OPT: DEFAULT_BRIDGE_NAME,
-                        MTU: "1500",
-                    },
-                )
-                self._driver(bridge).validate(bridge)
-                self._record_network(bridge)
-            for name, driver in (("host", "host"), ("none", "null")):
-                if name not in have:
-                    net = Network(id=new_id(), name=name, driver=driver, created=created,
-                                  ipam_options=None)
-                    self._record_network(net)
+    def create_predefined(self) -> None:
+        """Record whichever of the predefined networks is missing (in the open
+        transaction): a store that lost its schema file keeps those it has."""
+        from cnmctl.drivers.bridge import BRIDGE_NAME as BRIDGE_NAME_OPT
+        from cnmctl.drivers.bridge import (
+            DEFAULT_BRIDGE,
+            ENABLE_ICC,
+            ENABLE_IP_MASQUERADE,
+            HOST_BINDING_IPV4,
+            MTU,
+        )
+
+        have = {net.name for net in self.networks()}
+        created = now_rfc3339nano()
+        if "bridge" not in have:
+            bridge = Network(
+                id=new_id(), name="bridge", driver="bridge", created=created,
+                ipam_options=None,
+                ipam_config=[{"Subnet": DEFAULT_BRIDGE_SUBNET,
+                              "Gateway": DEFAULT_BRIDGE_GATEWAY}],
+                options={
+                    DEFAULT_BRIDGE: "true",
+                    ENABLE_ICC: "true",
+                    ENABLE_IP_MASQUERADE: "true",
+                    HOST_BINDING_IPV4: "0.0.0.0",
+                    BRIDGE_NAME_OPT: DEFAULT_BRIDGE_NAME,
+                    MTU: "1500",
+                },
+            )
+            self._driver(bridge).validate(bridge)
+            self._record_network(bridge)
+        for name, driver in (("host", "host"), ("none", "null")):
+            if name not in have:
+                self._record_network(Network(id=new_id(), name=name, driver=driver,
+                                             created=created, ipam_options=None))
 
     def ensure_kernel(self) -> None:
         """Re-make the networks' kernel objects after a reboot (or on first use).

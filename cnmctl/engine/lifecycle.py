@@ -342,6 +342,17 @@ class LifecycleOps:
             self._forget(ctr)
         return ctr
 
+    def prune_containers(self) -> list[tuple[str, int]]:
+        """`container prune`: remove every container that is not running; (ID, bytes
+        of its logs and files) of each."""
+        removed = []
+        with self.transaction("container prune"):
+            for ctr in self.containers():
+                if ctr.status != "running":
+                    removed.append((ctr.id, _folder_size(self.container_dir(ctr.id))))
+                    self._forget(ctr)
+        return removed
+
     def _drop_stale_endpoints(self, match) -> list[Endpoint]:
         """Forget the endpoints `match` picks whose container or sandbox is gone
         (left by a crash of an older cnmctl, or a store edited by hand)."""
@@ -354,3 +365,13 @@ class LifecycleOps:
                 self._drop_endpoint(Network.from_doc(doc) if doc else None, ep)
                 dropped.append(ep)
         return dropped
+
+
+def _folder_size(folder: str) -> int:
+    """Bytes of the regular files directly in `folder` (a container's logs and files)."""
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return 0
+    return sum(e.stat(follow_symlinks=False).st_size for e in entries
+               if e.is_file(follow_symlinks=False))

@@ -51,6 +51,9 @@ exec "$py" -m cnmctl internal exited "$id" "$code" "$pid"
 """
 
 
+SUPERVISOR_NAME = "cnmctl-supervisor"  # the supervisor's $0, which `ps` shows
+
+
 class ExecFailed(CnmError):
     """The container's command could not be started (126/127) or set up (125)."""
 
@@ -119,6 +122,30 @@ def signal_and_wait(pid: int, started: int, sig: int, timeout: float) -> None:
     if not wait_exit(pid, started, timeout) and alive(pid, started):
         os.kill(pid, signal.SIGKILL)
         wait_exit(pid, started, 5.0)
+
+
+def supervisors(root: str) -> list[tuple[int, str]]:
+    """(pid, container ID) of each running supervisor of the store at `root` (the
+    session leaders started by `launch`, told apart by their CNMCTL_ROOT)."""
+    found = []
+    wanted = f"CNMCTL_ROOT={root}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            if len(argv) < 5 or argv[3] != SUPERVISOR_NAME.encode():
+                continue
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if wanted not in f.read().split(b"\0"):
+                    continue
+            if os.getsid(int(entry)) != int(entry):
+                continue  # a subshell of a supervisor (its log writers)
+        except OSError:
+            continue
+        found.append((int(entry), argv[4].decode(errors="replace")))
+    return found
 
 
 def kill_session(sid: int) -> None:
@@ -291,7 +318,7 @@ def launch(engine, ctr: Container, netns: str, files: dict[str, str], *, foregro
            "CNMCTL_ROOT": engine.root, "CNMCTL_RUN_ROOT": engine.run_root, "LC_ALL": "C"}
     try:
         supervisor = subprocess.Popen(
-            ["/bin/bash", "-c", SUPERVISOR, "cnmctl-supervisor", ctr.id, str(report_w),
+            ["/bin/bash", "-c", SUPERVISOR, SUPERVISOR_NAME, ctr.id, str(report_w),
              str(status_w), sys.executable, engine.container_dir(ctr.id), *enter_cmd],
             pass_fds=(report_w, status_w, gate_r), stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,

@@ -60,6 +60,15 @@ class Store(Protocol):
     def list(self, kind: str) -> list[dict]:
         """Every readable document of a kind; corrupt ones are reported, not returned."""
 
+    def warned(self, path: str) -> None:
+        """Stop warning about a corrupt document (its caller reports it)."""
+
+    def quarantine(self, kind: str, doc_id: str) -> str:
+        """Move a corrupt document aside, out of every listing; where it went."""
+
+    def stray_files(self) -> list[str]:
+        """Temporary files of writes that were killed."""
+
     def revision(self, kind: str, doc_id: str) -> str:
         """An opaque token that changes whenever the stored document changes."""
 

@@ -180,6 +180,18 @@ class JsonStore:
             self._warned.add(exc.path)
             print(f"Warning: skipping {exc}", file=sys.stderr)
 
+    def warned(self, path: str) -> None:
+        """Do not warn about `path` (its caller reports it another way)."""
+        self._warned.add(path)
+
+    def quarantine(self, kind: str, doc_id: str) -> str:
+        """Move a corrupt document aside (KIND/ID.json.corrupt, which listings skip);
+        the new path."""
+        path = self._path(kind, doc_id)
+        target = f"{path}.corrupt"
+        os.replace(path, target)
+        return target
+
     def revision(self, kind: str, doc_id: str) -> str:
         """The stored document's revision: changes with every write ("" if none)."""
         try:

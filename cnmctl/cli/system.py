@@ -1,0 +1,90 @@
+"""`cnmctl system check [--fix]`, `system prune` and `container prune`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+PRUNE_WARNING = "WARNING! This will remove all stopped containers."
+SYSTEM_PRUNE_WARNING = """WARNING! This will remove:
+  - all stopped containers
+  - all networks not used by at least one container
+"""
+
+
+@click.group()
+def system() -> None:
+    """Check and clean cnmctl's state."""
+
+
+@system.command("check")
+@click.option("--fix", is_flag=True, help="Repair every finding.")
+@click.pass_obj
+def check(obj, fix) -> None:
+    """Compare the store with the kernel, the run root and the processes.
+
+    Prints one line per finding (what, which object, what --fix does) and
+    exits 1 if there is any; with --fix, repairs them and exits 1 only if
+    something could not be repaired.
+    """
+    from cnmctl.engine import repair
+
+    if not fix:
+        findings = repair.check(obj.engine)
+        for finding in findings:
+            click.echo(finding.line())
+        sys.exit(1 if findings else 0)
+    fixed, remaining = repair.fix(obj.engine)
+    for finding in fixed:
+        click.echo(f"fixed: {finding.line()}")
+    for finding in remaining:
+        click.echo(f"Error: still: {finding.line()}", err=True)
+    sys.exit(1 if remaining else 0)
+
+
+def _confirm(warning: str, force: bool) -> bool:
+    if force:
+        return True
+    click.echo(warning)
+    return click.confirm("Are you sure you want to continue?", default=False)
+
+
+def _report(containers: list[tuple[str, int]], networks: list[str] | None = None) -> None:
+    """Docker's prune report: what went, then the space the containers' logs took."""
+    from cnmctl.cli.render import human_size
+
+    if containers:
+        click.echo("Deleted Containers:\n" + "".join(f"{cid}\n" for cid, _ in containers))
+    if networks:
+        click.echo("Deleted Networks:\n" + "".join(f"{name}\n" for name in networks))
+    click.echo(f"Total reclaimed space: {human_size(sum(size for _, size in containers))}")
+
+
+@system.command("prune")
+@click.option("-a", "--all", "all_", is_flag=True,
+              help="Accepted for compatibility: cnmctl has no images to remove.")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@click.pass_obj
+def system_prune(obj, all_, force) -> None:
+    """Remove stopped containers and unused networks."""
+    if not _confirm(SYSTEM_PRUNE_WARNING, force):
+        return
+    containers = obj.engine.prune_containers()
+    networks = obj.engine.prune_networks(lambda net: False)
+    _report(containers, networks)
+
+
+@click.group()
+def container() -> None:
+    """Manage containers."""
+
+
+@container.command("prune")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@click.pass_obj
+def container_prune(obj, force) -> None:
+    """Remove all stopped containers."""
+    if not _confirm(PRUNE_WARNING, force):
+        return
+    _report(obj.engine.prune_containers())

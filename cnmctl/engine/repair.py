@@ -1,0 +1,330 @@
+"""`system check [--fix]`: the store against the kernel, the run root and the processes.
+
+Each finding is one line: what is wrong, with which object, and what `--fix`
+does about it. The checks run in phases, each on the state the previous
+phase's fixes left (with --fix, all in one transaction, so the repair itself
+is crash-safe):
+
+1. interrupted commands: committed store journals, intents, temporary files;
+2. store documents: the schema, corrupt documents, the predefined networks;
+3. references: containers recorded running whose process is gone, sandboxes
+   without their container, endpoints without their sandbox or network;
+4. derived data: the name index, IPAM allocations (rebuilt from the rest);
+5. the kernel: namespace mounts, bridges, veths (against the store);
+6. processes and the run root: supervisors, DNS helpers, folders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+
+from cnmctl.model import PREDEFINED_NETWORKS, Container, Endpoint, Network, Sandbox
+from cnmctl.store.api import DERIVED_KINDS, KINDS, StoreCorrupt
+
+EXIT_LOST = 255  # as Docker reports a container that died with its daemon
+
+
+class Finding:
+    """One problem: a line for the user and the repair that removes it."""
+
+    def __init__(self, what: str, name: str, problem: str, action: str,
+                 fix: Callable[[], None]) -> None:
+        self.what, self.name, self.problem, self.action, self.fix = (
+            what, name, problem, action, fix)
+
+    def line(self) -> str:
+        """`what name: problem; --fix will action`."""
+        return f"{self.what} {self.name}: {self.problem}; --fix will {self.action}"
+
+
+class Checker:
+    """The phases of `system check` over one engine (under its store lock)."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.run_root = engine.run_root
+
+    def phases(self) -> list[Callable[[], list[Finding]]]:
+        """The checks, in the order their fixes must run."""
+        return [self.interrupted, self.documents, self.references, self.derived,
+                self.kernel, self.processes]
+
+    # -- 1. interrupted commands ----------------------------------------------------
+    def interrupted(self) -> list[Finding]:
+        from cnmctl.engine.tx import pending_intents, recover
+
+        found = []
+        for txid in self.store.pending_commits():
+            found.append(Finding("transaction", txid, "committed but not applied (killed)",
+                                 "apply it", lambda: None))
+        for path in pending_intents(self.run_root):
+            found.append(Finding("intent", os.path.basename(path),
+                                 "a command was interrupted", "finish or undo it",
+                                 lambda: None))
+        for path in self.store.stray_files():
+            found.append(Finding("file", path, "temporary file of an interrupted write",
+                                 "remove it", lambda p=path: _unlink(p)))
+        if found:  # one recovery does every journal and intent at once
+            found[0].fix = _chain(lambda: _report(recover(self.store, self.run_root)),
+                                  found[0].fix)
+        return found
+
+    # -- 2. store documents ---------------------------------------------------------
+    def documents(self) -> list[Finding]:
+        from cnmctl.store.jsonstore import META, SCHEMA_VERSION
+
+        found = []
+        try:
+            schema = self.store.get(META, "schema")
+        except StoreCorrupt:
+            schema = None
+        if schema is None or not isinstance(schema.get("version"), int):
+            found.append(Finding("store", self.store.root, "schema.json missing or unreadable",
+                                 f"write it again (version {SCHEMA_VERSION})",
+                                 lambda: self.store.put(META, "schema",
+                                                        {"version": SCHEMA_VERSION})))
+        for kind in KINDS:
+            for doc_id in self.store.ids(kind):
+                try:
+                    self.store.get(kind, doc_id)
+                except StoreCorrupt as exc:
+                    self.store.warned(exc.path)
+                    action = ("rebuild it" if kind in DERIVED_KINDS
+                              else "move it aside (as .corrupt)")
+                    found.append(Finding("document", exc.path, str(exc).split(": ", 2)[-1]
+                                         .split(";")[0], action,
+                                         lambda k=kind, i=doc_id: self.store.quarantine(k, i)))
+        names = [net.name for net in self.engine.networks()]
+        for name in PREDEFINED_NETWORKS:
+            if name not in names:
+                found.append(Finding("network", name, "predefined network missing",
+                                     "create it", self.engine.create_predefined))
+        return found
+
+    # -- 3. references ----------------------------------------------------------------
+    def references(self) -> list[Finding]:
+        from cnmctl.runtime import process
+
+        found = []
+        engine = self.engine
+        sandboxes = {doc["id"]: Sandbox.from_doc(doc) for doc in self.store.list("sandboxes")}
+        containers = {c.id: c for c in engine.containers()}
+        for ctr in containers.values():
+            if ctr.status != "running":
+                continue
+            problem = ""
+            if not process.alive(ctr.pid, ctr.pid_start_time):
+                problem = "recorded running, its process is gone"
+            elif ctr.network_mode != "host" and ctr.sandbox_id not in sandboxes:
+                problem = "running without its sandbox"
+            elif ctr.sandbox_id and not os.path.ismount(sandboxes[ctr.sandbox_id].key):
+                problem = "running, its namespace is gone"
+            if problem:
+                found.append(Finding("container", ctr.name, problem,
+                                     f"record it exited ({EXIT_LOST}) and release its sandbox",
+                                     lambda c=ctr: self._lost(c)))
+        for sandbox in sandboxes.values():
+            owner = containers.get(sandbox.container_id)
+            if owner is None or owner.status != "running" or owner.sandbox_id != sandbox.id:
+                found.append(Finding("sandbox", sandbox.id[:12],
+                                     "no running container owns it",
+                                     "release its endpoints and delete its namespace",
+                                     lambda s=sandbox: self._drop_sandbox(s)))
+        live = {ep for s in sandboxes.values() for ep in s.endpoint_ids}
+        networks = {net.id for net in engine.networks()}
+        for ep in engine.endpoints():
+            if ep.id not in live or ep.network_id not in networks:
+                why = "no sandbox lists it" if ep.id in live or ep.network_id in networks \
+                    else "its network is gone"
+                found.append(Finding("endpoint", f"{ep.name} ({ep.id[:12]})", why,
+                                     "forget it and free its addresses",
+                                     lambda e=ep: self._drop_endpoint(e)))
+        return found
+
+    def _lost(self, ctr: Container) -> None:
+        from cnmctl.runtime import process
+
+        if ctr.supervisor_pid and process.start_time(ctr.supervisor_pid):
+            self.engine._tx.then({"kind": "session", "pid": ctr.supervisor_pid,
+                                  "start": process.start_time(ctr.supervisor_pid)})
+        if ctr.pid and process.alive(ctr.pid, ctr.pid_start_time):
+            os.kill(ctr.pid, 9)
+        self.engine.container_exited(ctr.id, EXIT_LOST, expected_pid=ctr.pid)
+
+    def _drop_sandbox(self, sandbox: Sandbox) -> None:
+        tx = self.engine._tx
+        for ep in self.engine._sandbox_endpoints(sandbox):
+            self._drop_endpoint(ep)
+        self.store.delete("sandboxes", sandbox.id)
+        tx.then({"kind": "dns-reload"})
+        tx.then({"kind": "netns", "name": sandbox.key})
+
+    def _drop_endpoint(self, ep: Endpoint) -> None:
+        doc = self.store.get("networks", ep.network_id)
+        self.engine._drop_endpoint(Network.from_doc(doc) if doc else None, ep)
+
+    # -- 4. derived data ----------------------------------------------------------------
+    def derived(self) -> list[Finding]:
+        found = []
+        engine = self.engine
+        containers = engine.containers()
+        by_name = {c.name: c.id for c in containers}
+        for name in self.store.ids("container-names"):
+            try:
+                doc = self.store.get("container-names", name)
+            except StoreCorrupt:
+                doc = None
+            if doc is None or by_name.get(name) != doc["id"]:
+                found.append(Finding("name", name, "the index names no such container",
+                                     "remove the entry",
+                                     lambda n=name: self.store.delete("container-names", n)))
+        for name, cid in by_name.items():
+            if not self._indexed(name, cid):
+                found.append(Finding("name", name, "missing from the name index", "add it",
+                                     lambda n=name, c=cid: self.store.put(
+                                         "container-names", n, {"id": c})))
+        for net in engine.networks():
+            if not net.ipam_config:
+                continue
+            rebuilt = [a.to_doc() for a in engine.rebuilt_ipam(net)]
+            try:
+                doc = self.store.get("ipam", net.id)
+            except StoreCorrupt:
+                doc = None
+            if doc is None or doc.get("subnets") != rebuilt:
+                found.append(Finding("ipam", net.name,
+                                     "address allocations disagree with the endpoints",
+                                     "rebuild them from the endpoints",
+                                     lambda n=net: engine._save_ipam(n, engine.rebuilt_ipam(n))))
+        return found
+
+    def _indexed(self, name: str, cid: str) -> bool:
+        try:
+            doc = self.store.get("container-names", name)
+        except StoreCorrupt:
+            return False
+        return doc is not None and doc["id"] == cid
+
+    # -- 5. the kernel ---------------------------------------------------------------
+    def kernel(self) -> list[Finding]:
+        from cnmctl import netlink
+        from cnmctl.drivers.bridge import OWNER_ALIAS
+
+        found = []
+        engine = self.engine
+        keys = {doc["key"] for doc in self.store.list("sandboxes")}
+        scheduled = {s.get("name") for s in engine._tx.intent["then"]} if engine._tx else set()
+        folder = os.path.join(self.run_root, "netns")
+        for entry in _listdir(folder):
+            path = os.path.join(folder, entry)
+            if path not in keys and path not in scheduled:
+                found.append(Finding("namespace", path, "no sandbox records it",
+                                     "kill what runs in it and delete it",
+                                     lambda p=path: engine._tx.then({"kind": "netns",
+                                                                     "name": p})))
+        networks = engine.networks()
+        links = netlink.host_links()
+        names = {name for name, _kind, _master, _alias in links}
+        bridges = {}
+        for net in networks:
+            bridge = net.driver_data.get("bridge") if net.driver == "bridge" else None
+            if bridge:
+                bridges[bridge] = net
+                if bridge not in names:
+                    found.append(Finding("bridge", bridge, f"network {net.name} has no bridge",
+                                         "make it again",
+                                         lambda n=net: engine._driver(n).restore_network(n)))
+        ids = {net.id for net in networks}
+        host_ends = {ep.host_ifname for ep in engine.endpoints()}
+        for name, kind, master, alias in links:
+            if alias.startswith(OWNER_ALIAS) and alias[len(OWNER_ALIAS):] not in ids:
+                found.append(Finding("bridge", name, "its network is gone", "delete it",
+                                     lambda n=name: engine._tx.then({"kind": "link",
+                                                                     "name": n})))
+            elif kind == "veth" and master in bridges and name not in host_ends:
+                found.append(Finding("veth", name, f"on {master} for no endpoint", "delete it",
+                                     lambda n=name: engine._tx.then({"kind": "link",
+                                                                     "name": n})))
+        return found
+
+    # -- 6. processes and the run root -------------------------------------------------
+    def processes(self) -> list[Finding]:
+        from cnmctl.dns import control
+        from cnmctl.runtime import process
+
+        found = []
+        engine = self.engine
+        containers = {c.id: c for c in engine.containers()}
+        running = {c.supervisor_pid for c in containers.values() if c.status == "running"}
+        for pid, cid in process.supervisors(engine.root):
+            if pid not in running:
+                found.append(Finding("supervisor", f"{pid} ({cid[:12]})",
+                                     "supervises no running container", "kill its session",
+                                     lambda p=pid: engine._tx.then({
+                                         "kind": "session", "pid": p,
+                                         "start": process.start_time(p)})))
+        short_ids = {net.id[:12]: net for net in engine.networks()}
+        for short_id in control.running_helpers(self.run_root):
+            if short_id not in short_ids:
+                found.append(Finding("dns helper", short_id, "its network is gone", "stop it",
+                                     lambda s=short_id: engine._tx.then({
+                                         "kind": "dns-stop", "network": s})))
+        folder = os.path.join(self.run_root, "containers")
+        for entry in _listdir(folder):
+            if entry not in containers:
+                path = os.path.join(folder, entry)
+                found.append(Finding("folder", path, "no container records it", "remove it",
+                                     lambda p=path: engine._tx.then({"kind": "dir",
+                                                                     "name": p})))
+        return found
+
+
+def check(engine) -> list[Finding]:
+    """Every finding, changing nothing."""
+    checker = Checker(engine)
+    with engine.store.lock():
+        return [f for phase in checker.phases() for f in phase()]
+
+
+def fix(engine) -> tuple[list[Finding], list[Finding]]:
+    """Repair phase by phase in one transaction; (what was fixed, what remains)."""
+    checker = Checker(engine)
+    fixed: list[Finding] = []
+    with engine.store.lock():
+        for phase in checker.phases():
+            findings = phase()  # before the transaction, whose start recovers phase 1's
+            with engine.transaction("system check --fix"):
+                for finding in findings:
+                    finding.fix()
+                    fixed.append(finding)
+        remaining = check(engine)
+    return fixed, remaining
+
+
+def _chain(first: Callable[[], None], then: Callable[[], None]) -> Callable[[], None]:
+    def both() -> None:
+        first()
+        then()
+    return both
+
+
+def _report(errors: list[str]) -> None:
+    if errors:
+        from cnmctl.errors import KernelError
+
+        raise KernelError("; ".join(errors))
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _listdir(folder: str) -> list[str]:
+    try:
+        return sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return []
