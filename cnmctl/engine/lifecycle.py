@@ -16,6 +16,7 @@ import signal
 import time
 
 from cnmctl.errors import Conflict, Forbidden
+from cnmctl.faults import point
 from cnmctl.model import Container, Endpoint, Network, Sandbox, new_id, now_rfc3339nano
 
 
@@ -100,7 +101,7 @@ class LifecycleOps:
                 if ctr.status == "running" and process.alive(ctr.pid, ctr.pid_start_time):
                     return ctr if not foreground else None
                 before = ctr.to_doc()
-                launch = self._prepare_start(ctr, foreground, stdio)
+                launch = self._prepare_start(ctr, foreground, stdio, before)
             started = self._go(ctr, launch, before)
         return started if foreground else ctr
 
@@ -111,10 +112,10 @@ class LifecycleOps:
         with self.store.lock():
             with self.transaction("run"):
                 ctr = self.create_container(argv, check_networks=True, **options)
-                launch = self._prepare_start(ctr, foreground, stdio)
+                launch = self._prepare_start(ctr, foreground, stdio, None)
             return ctr, self._go(ctr, launch, None)
 
-    def _prepare_start(self, ctr: Container, foreground: bool, stdio):
+    def _prepare_start(self, ctr: Container, foreground: bool, stdio, before: dict | None):
         """Everything of a start up to the gate, in the open transaction: the held
         process, the sandbox, files, DNS; the container recorded as running."""
         from cnmctl.runtime import process
@@ -128,7 +129,8 @@ class LifecycleOps:
         # overlaps with building the sandbox. Killed before the gate opens, it exits.
         launch = process.launch(self, ctr, self._netns_for(ctr, sandbox_id), files,
                                 foreground=foreground, stdio=stdio,
-                                extra_env=self.link_env(ctr, linked))
+                                extra_env=self.link_env(ctr, linked),
+                                marker=self._starting_path(ctr.id))
         try:
             tx.created({"kind": "session", "pid": launch.popen.pid,
                         "start": process.start_time(launch.popen.pid)})
@@ -143,6 +145,7 @@ class LifecycleOps:
             launch.cancel()
             raise
         tx.then({"kind": "dns-reload"})
+        self._mark_starting(ctr, before)
         ctr.status, ctr.pid, ctr.pid_start_time = "running", pid, process.start_time(pid)
         ctr.supervisor_pid = os.getpid() if foreground else launch.popen.pid
         ctr.started_at, ctr.exit_code, ctr.error = now_rfc3339nano(), 0, ""
@@ -151,22 +154,60 @@ class LifecycleOps:
         return launch
 
     def _go(self, ctr: Container, launch, before: dict | None):
-        """Open the gate of a committed start. If the command cannot run, undo the
-        start in a transaction of its own: the container as it was `before`, or
-        (for `run`, before=None) no container at all."""
+        """Open the gate of a committed start (the process removes the start's marker
+        as it passes it). If the command cannot run, undo the start in a transaction
+        of its own (see _undo_start)."""
         try:
+            point()
             return launch.go()
         except BaseException:
             with self.transaction("start failed"):
-                doc = self.store.get("containers", ctr.id)
-                if doc is not None:
-                    failed = Container.from_doc(doc)
-                    self._teardown(failed)
-                    if before is None:
-                        self._forget(failed)
-                    else:
-                        self.store.put("containers", ctr.id, before)
+                self._undo_start(ctr.id, before)
+                self._tx.then({"kind": "file", "name": self._starting_path(ctr.id)})
             raise
+
+    def _starting_path(self, cid: str) -> str:
+        """The marker of a start between its commit and its gate (see _mark_starting)."""
+        return os.path.join(self.run_root, "starting", f"{cid}.json")
+
+    def _mark_starting(self, ctr: Container, before: dict | None) -> None:
+        """Before the commit, a marker the process removes as it passes its gate: if
+        the gate never opens (cnmctl killed first), whoever records the exit finds
+        it and undoes the start (_abandoned_start)."""
+        import json
+
+        path = self._starting_path(ctr.id)
+        self._tx.created({"kind": "file", "name": path})
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"before": before}, f)
+
+    def _abandoned_start(self, cid: str) -> bool:
+        """Undo a committed start whose gate never opened, from its marker (in the
+        open transaction); False if there is no marker."""
+        import json
+
+        path = self._starting_path(cid)
+        try:
+            with open(path, encoding="utf-8") as f:
+                before = json.load(f)["before"]
+        except FileNotFoundError:
+            return False
+        self._undo_start(cid, before)
+        self._tx.then({"kind": "file", "name": path})
+        return True
+
+    def _undo_start(self, cid: str, before: dict | None) -> None:
+        """Tear down a start's sandbox and put the container back as it was `before`
+        (for `run`, None: no container at all)."""
+        doc = self.store.get("containers", cid)
+        if doc is not None:
+            failed = Container.from_doc(doc)
+            self._teardown(failed)
+            if before is None:
+                self._forget(failed)
+            else:
+                self.store.put("containers", cid, before)
 
     def _netns_for(self, ctr: Container, sandbox_id: str) -> str:
         """The namespace the process will join: its own sandbox's, the peer's, or none."""
@@ -223,6 +264,8 @@ class LifecycleOps:
             ctr = Container.from_doc(doc)
             if ctr.status != "running" or (expected_pid and ctr.pid != expected_pid):
                 return
+            if self._abandoned_start(cid):
+                return  # its gate never opened: cnmctl was killed at the start
             self._teardown(ctr)
             ctr.status, ctr.exit_code, ctr.pid, ctr.pid_start_time = "exited", exit_code, 0, 0
             ctr.finished_at = now_rfc3339nano()

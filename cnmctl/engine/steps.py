@@ -18,6 +18,7 @@ idempotent: running it twice, or on an object already gone, is not an error.
 | dns-reload|                          | every running helper reads the store again             |
 | route     | netns, ifname, gateway   | a default route via `gateway`, unless one exists       |
 | dir       | name                     | remove a container's folder under the run root         |
+| file      | name                     | remove a start's marker under the run root             |
 """
 
 from __future__ import annotations
@@ -128,8 +129,14 @@ def _dir(step: dict, run_root: str) -> None:
         shutil.rmtree(path)
 
 
+def _file(step: dict, run_root: str) -> None:
+    path = _inside(run_root, step["name"], "starting")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
 _ACTIONS = {
     "session": _session, "netns": _netns, "iface": _iface, "link": _link,
     "network": _network, "dns-detach": _dns_detach, "dns-stop": _dns_stop,
-    "dns-reload": _dns_reload, "route": _route, "dir": _dir,
+    "dns-reload": _dns_reload, "route": _route, "dir": _dir, "file": _file,
 }

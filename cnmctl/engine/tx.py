@@ -29,6 +29,7 @@ import os
 import time
 
 from cnmctl.errors import CnmError, KernelError
+from cnmctl.faults import point
 from cnmctl.store.api import Store
 
 INTENTS = "intents"
@@ -53,6 +54,7 @@ class Transaction:
         call it before making the object, so a kill in between leaves a no-op."""
         self.intent["undo"].append(step)
         self._save()
+        point()
 
     def then(self, step: dict) -> None:
         """A step to run once the store's change is committed (taking a kernel
@@ -152,6 +154,7 @@ def run_steps(steps: list[dict], run_root: str) -> list[str]:
     errors = []
     for step in steps:
         try:
+            point()
             kernel_steps.run(step, run_root)
         except (CnmError, OSError) as exc:
             errors.append(f"{step.get('kind')} {step.get('name', '')}: {exc}".replace("  ", " "))

@@ -13,6 +13,7 @@ written.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -134,6 +135,10 @@ def main() -> None:
     os.close(gate_fd)
     if go != b"1":
         os._exit(125)
+    if spec.get("marker"):
+        # Past the gate: the start happened (see engine/lifecycle.py, _mark_starting).
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(spec["marker"])
     try:
         enter(spec)
     except CannotExec as exc:

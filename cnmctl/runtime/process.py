@@ -211,7 +211,7 @@ def evict(netns_path: str, keep_mnt: set[tuple[int, int]]) -> bool:
 
 
 def enter_spec(ctr: Container, netns: str, files: dict[str, str],
-               extra_env: list[str] = ()) -> dict:
+               extra_env: list[str] = (), marker: str = "") -> dict:
     """What runtime/enter.py needs to become this container's process; `extra_env`
     comes before the container's own -e, which wins (legacy link variables)."""
     return {
@@ -223,6 +223,7 @@ def enter_spec(ctr: Container, netns: str, files: dict[str, str],
         "workdir": ctr.workdir,
         "env": [*extra_env, *ctr.env],
         "argv": [ctr.path, *ctr.args],
+        "marker": marker,  # removed as the process passes its gate
     }
 
 
@@ -297,9 +298,9 @@ class Launch:
 
 
 def launch(engine, ctr: Container, netns: str, files: dict[str, str], *, foreground: bool,
-           stdio=None, extra_env: list[str] = ()) -> Launch:
+           stdio=None, extra_env: list[str] = (), marker: str = "") -> Launch:
     """Start the container's process, held at the gate (see Launch)."""
-    spec = json.dumps(enter_spec(ctr, netns, files, extra_env))
+    spec = json.dumps(enter_spec(ctr, netns, files, extra_env, marker))
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
     enter_cmd = [sys.executable, "-S", "-E", ENTER, spec, str(status_w), str(gate_r)]

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from cnmctl.errors import CnmError
+from cnmctl.faults import point
 from cnmctl.store.api import (
     DERIVED_KINDS,
     KINDS,
@@ -287,6 +288,7 @@ class JsonStore:
         for kind, doc_id in record["delete"]:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._path(kind, doc_id))
+            point()
         os.unlink(path)
 
     def stray_files(self) -> list[str]:
@@ -314,7 +316,9 @@ class JsonStore:
                 if durable:
                     f.flush()
                     os.fsync(f.fileno())
+            point()
             os.replace(tmp, path)
+            point()
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
