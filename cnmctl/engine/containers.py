@@ -375,7 +375,9 @@ class ContainerOps:
         from cnmctl import sandbox as sandbox_files
 
         folder = self.container_dir(ctr.id)
-        os.makedirs(folder, mode=0o700, exist_ok=True)  # for the logs, in any mode
+        if not os.path.isdir(folder):  # for the logs, in any mode; a new one goes on undo
+            self._tx.created({"kind": "dir", "name": folder})
+            os.makedirs(folder, mode=0o700, exist_ok=True)
         if ctr.network_mode.startswith("container:"):
             peer = self._peer_container(ctr)
             ctr.hostname = sandbox_files.hostname_of(peer)

@@ -239,15 +239,17 @@ class Checker:
                                          lambda n=net: engine._driver(n).restore_network(n)))
         ids = {net.id for net in networks}
         host_ends = {ep.host_ifname for ep in engine.endpoints()}
+        veths = {}
         for name, kind, master, alias in links:
             if alias.startswith(OWNER_ALIAS) and alias[len(OWNER_ALIAS):] not in ids:
                 found.append(Finding("bridge", name, "its network is gone", "delete it",
                                      lambda n=name: engine._tx.then({"kind": "link",
                                                                      "name": n})))
             elif kind == "veth" and master in bridges and name not in host_ends:
-                found.append(Finding("veth", name, f"on {master} for no endpoint", "delete it",
-                                     lambda n=name: engine._tx.then({"kind": "link",
-                                                                     "name": n})))
+                veths[name] = master
+        for name in _settled(veths):
+            found.append(Finding("veth", name, f"on {veths[name]} for no endpoint", "delete it",
+                                 lambda n=name: engine._tx.then({"kind": "link", "name": n})))
         return found
 
     # -- 6. processes and the run root -------------------------------------------------
@@ -282,6 +284,21 @@ class Checker:
         return found
 
 
+def _settled(veths: dict[str, str], patience: float = 2.0) -> list[str]:
+    """The veths among `veths` still there after a moment: the kernel frees a deleted
+    namespace (and the veths whose peers it held) asynchronously, after its unmount."""
+    import time
+
+    from cnmctl import netlink
+
+    deadline = time.monotonic() + patience
+    left = set(veths)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left &= {name for name, _kind, _master, _alias in netlink.host_links()}
+    return sorted(left)
+
+
 def check(engine) -> list[Finding]:
     """Every finding, changing nothing."""
     checker = Checker(engine)
@@ -289,17 +306,23 @@ def check(engine) -> list[Finding]:
         return [f for phase in checker.phases() for f in phase()]
 
 
-def fix(engine) -> tuple[list[Finding], list[Finding]]:
-    """Repair phase by phase in one transaction; (what was fixed, what remains)."""
+def fix(engine, rounds: int = 3) -> tuple[list[Finding], list[Finding]]:
+    """Repair phase by phase, each in a transaction, again while a repair uncovers
+    more (a container joined to a sandbox that a repair released); (what was fixed,
+    what remains)."""
     checker = Checker(engine)
     fixed: list[Finding] = []
     with engine.store.lock():
-        for phase in checker.phases():
-            findings = phase()  # before the transaction, whose start recovers phase 1's
-            with engine.transaction("system check --fix"):
-                for finding in findings:
-                    finding.fix()
-                    fixed.append(finding)
+        for _ in range(rounds):
+            before = len(fixed)
+            for phase in checker.phases():
+                findings = phase()  # before the transaction, whose start recovers phase 1's
+                with engine.transaction("system check --fix"):
+                    for finding in findings:
+                        finding.fix()
+                        fixed.append(finding)
+            if len(fixed) == before:
+                break
         remaining = check(engine)
     return fixed, remaining
 
