@@ -103,8 +103,11 @@ def network_inspect(engine, refs, fmt: str | None) -> tuple[str, list[str]]:
 
 def object_inspect(engine, refs, fmt: str | None, kind: str | None) -> tuple[str, list[str]]:
     """The output and errors of `inspect` (containers, then networks)."""
+    from cnmctl.errors import NotFound
+
     return inspect_many(lambda ref: engine.inspect_object(ref, kind), refs, fmt,
-                        lambda ref, _exc: f"No such {kind or 'object'}: {ref}")
+                        lambda ref, exc: f"No such {kind or 'object'}: {ref}"
+                        if isinstance(exc, NotFound) else str(exc))
 
 
 # -- the click-free path ---------------------------------------------------------

@@ -28,14 +28,15 @@ def check(obj, fix) -> None:
     exits 1 if there is any; with --fix, repairs them and exits 1 only if
     something could not be repaired.
     """
-    from cnmctl.engine import repair
+    from cnmctl.engine import Engine, repair
 
+    engine = Engine(obj.root, obj.run_root, check_schema=False)
     if not fix:
-        findings = repair.check(obj.engine)
+        findings = repair.check(engine)
         for finding in findings:
             click.echo(finding.line())
         sys.exit(1 if findings else 0)
-    fixed, remaining = repair.fix(obj.engine)
+    fixed, remaining = repair.fix(engine)
     for finding in fixed:
         click.echo(f"fixed: {finding.line()}")
     for finding in remaining:

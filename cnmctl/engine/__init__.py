@@ -38,14 +38,17 @@ EXIT_LOST = 255  # exit code of a container whose process vanished with the kern
 class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps):
     """cnmctl's state and the operations on it, for one store and run root."""
 
-    def __init__(self, root: str | None = None, run_root: str | None = None) -> None:
+    def __init__(self, root: str | None = None, run_root: str | None = None,
+                 check_schema: bool = True) -> None:
+        """The engine over a store and run root (created on first use). `check_schema`
+        False lets `system check` open a store whose schema file is unreadable."""
         self.root = root or os.environ.get("CNMCTL_ROOT") or DEFAULT_ROOT
         self.run_root = run_root or os.environ.get("CNMCTL_RUN_ROOT") or DEFAULT_RUN_ROOT
         self.store: Store = JsonStore(self.root)
         self._tx: Transaction | None = None
         if not self.store.exists():
             self._initialise()
-        else:
+        elif check_schema:
             self.store.check_schema()
 
     # -- transactions -------------------------------------------------------------
@@ -200,15 +203,15 @@ class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps):
         return find_by_ref([Container.from_doc(d) for d in docs if d], ref, "container")
 
     def name_owner(self, name: str) -> Container | None:
-        """The container called `name`, from the name index (derived data: an entry
-        whose container is gone or renamed counts as free, and is fixed by the next
-        transaction that takes the name, or by `system check --fix`)."""
+        """The container called `name`, from the name index. The index is derived
+        data: an entry whose container is gone or renamed counts as free (fixed by the
+        next transaction that takes the name, or by `system check --fix`), and a
+        corrupt entry is answered by a scan of every container."""
         try:
             owner = self.store.get("container-names", name)
-            doc = self.store.get("containers", owner["id"]) if owner else None
-        except StoreCorrupt as exc:
-            self.store.warn(exc)
-            return None
+        except StoreCorrupt:
+            return next((c for c in self.containers() if c.name == name), None)
+        doc = self.store.get("containers", owner["id"]) if owner else None
         if doc is None or doc.get("name") != name:
             return None
         return Container.from_doc(doc)

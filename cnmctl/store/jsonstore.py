@@ -332,7 +332,7 @@ def _parse(path: str, kind: str, doc_id: str, raw: bytes) -> dict:
     except UnicodeDecodeError:
         raise StoreCorrupt(path, "not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise StoreCorrupt(path, f"{exc.msg} at line {exc.lineno}") from None
+        raise StoreCorrupt(path, f"{exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     if not isinstance(doc, dict):
         raise StoreCorrupt(path, f"a JSON {type(doc).__name__}, not an object")
     if kind in PRIMARY_KINDS and doc.get("id") != doc_id:
