@@ -352,5 +352,5 @@ def test_corrupt_document_is_one_clear_error(store: JsonStore) -> None:
     with store.lock():
         store.put("networks", "n1", {"id": "n1"})
     Path(store.root, "networks", "n1.json").write_text("{bad")
-    with pytest.raises(CnmError, match=r"corrupt store document .*n1\.json: .* line 1"):
+    with pytest.raises(CnmError, match=r"corrupt store document .*n1\.json: .* \(line 1"):
         store.get("networks", "n1")
