@@ -29,40 +29,39 @@ from collections.abc import Iterator
 from cnmctl.errors import Conflict, KernelError, NotFound
 
 
-def _skip_package_init() -> None:
-    """Make `pyroute2` importable as a bare namespace, so that importing its
-    message modules does not run the package __init__ (see the module docstring)."""
+def _import_without_package_init():
+    """Import pyroute2's message modules without running the package __init__ (see
+    the module docstring): a bare `pyroute2` namespace stands in for the package
+    while they import, and is taken away again, so that a later `import pyroute2`
+    elsewhere in the process gets the real package (which then finds these
+    submodules already loaded)."""
     if "pyroute2" in sys.modules:
-        return
+        import pyroute2.netlink as netlink_module
+        import pyroute2.netlink.rtnl as rtnl_module
+
+        return netlink_module, rtnl_module
     spec = importlib.util.find_spec("pyroute2")
     package = types.ModuleType("pyroute2")
     package.__path__ = list(spec.submodule_search_locations)
     package.__spec__ = spec
     sys.modules["pyroute2"] = package
+    try:
+        import pyroute2.netlink as netlink_module
+        import pyroute2.netlink.rtnl as rtnl_module
+    finally:
+        del sys.modules["pyroute2"]
+    return netlink_module, rtnl_module
 
 
-_skip_package_init()
-
-from pyroute2.netlink import (  # noqa: E402
-    NLM_F_ACK,
-    NLM_F_CREATE,
-    NLM_F_DUMP,
-    NLM_F_EXCL,
-    NLM_F_REQUEST,
-    NLMSG_DONE,
-    NLMSG_ERROR,
-    nla,
-    nlmsg,
-)
-from pyroute2.netlink.rtnl import (  # noqa: E402
-    RTM_DELLINK,
-    RTM_GETADDR,
-    RTM_GETLINK,
-    RTM_GETROUTE,
-    RTM_NEWADDR,
-    RTM_NEWLINK,
-    RTM_NEWROUTE,
-)
+_nl, _rtnl_consts = _import_without_package_init()
+NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP = _nl.NLM_F_ACK, _nl.NLM_F_CREATE, _nl.NLM_F_DUMP
+NLM_F_EXCL, NLM_F_REQUEST = _nl.NLM_F_EXCL, _nl.NLM_F_REQUEST
+NLMSG_DONE, NLMSG_ERROR = _nl.NLMSG_DONE, _nl.NLMSG_ERROR
+nla, nlmsg = _nl.nla, _nl.nlmsg
+RTM_DELLINK, RTM_GETADDR, RTM_GETLINK = (_rtnl_consts.RTM_DELLINK, _rtnl_consts.RTM_GETADDR,
+                                         _rtnl_consts.RTM_GETLINK)
+RTM_GETROUTE, RTM_NEWADDR = _rtnl_consts.RTM_GETROUTE, _rtnl_consts.RTM_NEWADDR
+RTM_NEWLINK, RTM_NEWROUTE = _rtnl_consts.RTM_NEWLINK, _rtnl_consts.RTM_NEWROUTE
 
 IFF_UP = 0x1
 

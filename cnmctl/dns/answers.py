@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import cycle, repeat
 
 __all__ = ["AnswerTable"]
@@ -49,6 +49,7 @@ _NO_BODY = repeat(b"")  # the "rotations" of a truncated response: nothing after
 _TCP_MAX = 65535
 
 _FORMERR = 1
+_SERVFAIL = 2
 _NOTIMP = 4
 _BADVERS = 16  # extended RCODE (RFC 6891): upper 8 bits go in the OPT record
 
@@ -149,12 +150,16 @@ class AnswerTable:
 
     # -- the hot path ---------------------------------------------------------------
 
+    #: called with a traceback when answering fails (the helper logs it)
+    on_error: Callable[[str], None] | None = None
+
     def answer(self, query: bytes, max_udp: int | None = 512) -> bytes | None:
-        """The response bytes for a raw query, or None when the name is not ours (caller
-        forwards it) or the packet is to be dropped. max_udp=None means TCP (no 512 limit,
-        up to 65535)."""
+        """The response bytes for a raw query; None when the name is not ours (the
+        caller forwards it if it is a well-formed query, else drops it); SERVFAIL when
+        answering failed inside: a container's name must never be asked upstream.
+        max_udp=None means TCP (no 512 limit, up to 65535)."""
         # A query is untrusted bytes from any container; one odd packet must not take
-        # the helper down (or leave a thread dead), so any failure drops just that packet.
+        # the helper down (or leave a thread dead).
         try:
             if type(query) is not bytes:
                 query = bytes(query)  # bytearray/memoryview: hashable, immutable slices
@@ -163,7 +168,12 @@ class AnswerTable:
                 return query[:2] + seen[0] + next(seen[1])
             return self._answer(query, max_udp)
         except Exception:
-            return None
+            if self.on_error is not None:
+                import traceback
+
+                self.on_error(f"internal error answering a query (SERVFAIL):\n"
+                              f"{traceback.format_exc().rstrip()}")
+            return error_reply(bytes(query[:12]).ljust(12, b"\0"), _SERVFAIL)
 
     def _answer(self, q: bytes, max_udp: int | None) -> bytes | None:
         n = len(q)

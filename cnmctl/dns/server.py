@@ -49,7 +49,7 @@ from cnmctl.linux import in_netns
 from cnmctl.model import Endpoint, Network, Sandbox, split_link
 from cnmctl.runtime.process import namespace_of
 from cnmctl.sandbox import EMBEDDED_DNS, host_resolvers
-from cnmctl.store.jsonstore import JsonStore
+from cnmctl.store import open_store
 
 DNS_PORT = 53
 FORWARD_TIMEOUT = 2.0  # per upstream, then the next one, then SERVFAIL
@@ -199,7 +199,7 @@ class Helper:
         own --dns; None for the host's resolvers, read again at every reload."""
         self.paths = helper_paths(network_id, run_root)
         self.log = log
-        self.store = JsonStore(root)
+        self.store = open_store(root)
         self.follow_host = upstreams is None
         self.upstreams = ([parse_upstream(u) for u in upstreams] if upstreams is not None
                           else _host_upstreams())
@@ -209,6 +209,7 @@ class Helper:
         self.loaded: tuple | None = None
         # Tables by (visible networks, legacy links) (see _build); dropped likewise.
         self.tables: dict[tuple, AnswerTable] = {}
+        AnswerTable.on_error = log.error
         self.conns: dict[int, _TcpConn] = {}  # by fd, least recently active first
         # Forwarded queries by the ID sent upstream. Every attempt is inserted when sent,
         # with the same timeout, so the dict's own order is deadline order: it is the

@@ -30,7 +30,7 @@ from cnmctl.engine.networks import NetworkOps
 from cnmctl.engine.tx import Transaction, recover
 from cnmctl.errors import CnmError
 from cnmctl.model import Container, Endpoint, Network, new_id, now_rfc3339nano
-from cnmctl.store import JsonStore, Store, StoreCorrupt
+from cnmctl.store import Store, StoreCorrupt, open_store
 
 EXIT_LOST = 255  # exit code of a container whose process vanished with the kernel state
 
@@ -44,7 +44,7 @@ class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps):
         False lets `system check` open a store whose schema file is unreadable."""
         self.root = root or os.environ.get("CNMCTL_ROOT") or DEFAULT_ROOT
         self.run_root = run_root or os.environ.get("CNMCTL_RUN_ROOT") or DEFAULT_RUN_ROOT
-        self.store: Store = JsonStore(self.root)
+        self.store: Store = open_store(self.root)
         self._tx: Transaction | None = None
         if not self.store.exists():
             self._initialise()

@@ -325,3 +325,23 @@ def test_fuzz(table):
     q, r = ask(table, "C1")
     assert addrs(r) == ["172.18.0.2"] and r.header.id == q.header.id and str(r.q.qname) == "C1."
     assert sorted(addrs(ask(table, "web")[1])) == ["172.18.0.3", "172.18.0.4", "172.18.0.5"]
+
+
+def test_an_internal_error_is_servfail_never_a_forward(monkeypatch):
+    """A bug in the answer path must not send a container's name to the host's resolver:
+    the query gets SERVFAIL (and the helper's log the traceback), never None."""
+    table = AnswerTable({}, {})
+    errors = []
+    monkeypatch.setattr(answers.AnswerTable, "on_error", errors.append)
+
+    def broken(self, q, max_udp):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(answers.AnswerTable, "_answer", broken)
+    query = DNSRecord.question("c1", "A").pack()
+    reply = table.answer(query, 512)
+    assert reply is not None
+    parsed = DNSRecord.parse(reply)
+    assert parsed.header.id == DNSRecord.parse(query).header.id
+    assert parsed.header.rcode == 2 and parsed.header.qr == 1
+    assert len(errors) == 1 and "RuntimeError: a bug" in errors[0]

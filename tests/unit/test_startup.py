@@ -52,3 +52,15 @@ def test_mutating_paths_avoid_inspect_module():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_netlink_leaves_pyroute2_importable_as_a_whole():
+    """netlink.py imports pyroute2's message modules without the package __init__, but
+    must not leave a stand-in `pyroute2` behind: other code (tests, plugins) importing
+    pyroute2 afterwards gets the real package."""
+    code = ("import sys, cnmctl.netlink; stand_in = 'pyroute2' in sys.modules; "
+            "heavy = 'asyncio' in sys.modules; from pyroute2 import IPRoute; "
+            "print(stand_in, heavy, IPRoute.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.split() == ["False", "False", "pyroute2.iproute.linux"]
