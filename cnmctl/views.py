@@ -128,7 +128,7 @@ def _aliases(ctr: Container, req: dict, ep: Endpoint | None, net: Network | None
     bridge; the endpoint's while it exists; a stopped container, or a created one
     connected with `network connect`, keeps the full list (requested, short ID,
     hostname); one only created with --network shows just what was requested."""
-    from cnmctl.sandbox import endpoint_aliases
+    from cnmctl.sandbox.files import endpoint_aliases
 
     if net is None or net.is_default_bridge:
         return None

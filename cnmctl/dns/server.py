@@ -48,7 +48,7 @@ from cnmctl.dns.records import sandbox_view, visible_networks
 from cnmctl.linux import in_netns
 from cnmctl.model import Endpoint, Network, Sandbox, split_link
 from cnmctl.runtime.process import namespace_of
-from cnmctl.sandbox import EMBEDDED_DNS, host_resolvers
+from cnmctl.sandbox.files import EMBEDDED_DNS, host_resolvers
 from cnmctl.store import open_store
 
 DNS_PORT = 53

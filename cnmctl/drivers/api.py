@@ -1,9 +1,12 @@
-"""The driver interface, after libnetwork's driverapi.
+"""The driver interface (v2), after libnetwork's driverapi.
 
-The engine calls a driver at fixed points of a network's life; each method's
-docstring says when. Drivers receive the model objects and change the kernel;
-they never touch the store. Typed options come out of `validate`, before any
-kernel change, so a bad `-o` changes nothing.
+The engine calls a driver at fixed points of a network's and an endpoint's
+life; each hook's docstring says when. Drivers decide, the sandbox layer
+(cnmctl/sandbox/) applies: `join` returns a JoinInfo saying what to plug into
+the sandbox, and never touches the sandbox itself. Drivers never touch the
+store. Typed options come out of `validate`, before any kernel change, so a
+bad `-o` changes nothing. A new driver is one module here plus one line in
+drivers/__init__.py.
 """
 
 from __future__ import annotations
@@ -16,12 +19,50 @@ if TYPE_CHECKING:
     from cnmctl.model import Endpoint, Network
 
 
+class Capabilities:
+    """What a driver is (libnetwork's driverapi.Capability, plus what cnmctl asks)."""
+
+    def __init__(self, scope: str = "local", needs_ipam: bool = True,
+                 external_connectivity: bool = False) -> None:
+        #: "local" (this host's store) or "global" (a shared store, multi-host)
+        self.scope = scope
+        #: whether endpoints get addresses from IPAM (and so interfaces at all)
+        self.needs_ipam = needs_ipam
+        #: whether the driver programs connectivity beyond the host (NAT, ports)
+        self.external_connectivity = external_connectivity
+
+
+class JoinInfo:
+    """What the sandbox layer plugs for an endpoint (libnetwork's JoinInfo).
+
+    kind "veth": a veth pair, `host_ifname` enslaved to `master` on the host,
+    its peer born in the sandbox under the name the engine chose (eth0, ...),
+    with `mac`, `mtu` and `addresses` (CIDR). `gateway`/`gateway6` are where
+    the default routes go when this endpoint carries them; `static_routes`
+    are (destination CIDR, next hop) pairs added either way.
+    """
+
+    def __init__(self, kind: str, *, host_ifname: str = "", master: str = "", mtu: int = 0,
+                 mac: str = "", addresses: list[str] = (), gateway: str = "",
+                 gateway6: str = "", static_routes: list[tuple[str, str]] = (),
+                 disable_gateway_service: bool = False) -> None:
+        self.kind = kind
+        self.host_ifname, self.master, self.mtu, self.mac = host_ifname, master, mtu, mac
+        self.addresses = list(addresses)
+        self.gateway, self.gateway6 = gateway, gateway6
+        self.static_routes = list(static_routes)
+        #: no default route through this endpoint (an --internal network)
+        self.disable_gateway_service = disable_gateway_service
+
+
 class Driver:
     """A network driver. Subclasses override what their kind of network needs."""
 
     name = ""
-    #: whether containers get interfaces and addresses on this network
-    needs_ipam = True
+
+    def capabilities(self) -> Capabilities:
+        """The driver's scope and needs; asked before any other hook."""
+        return Capabilities()
 
     def validate(self, net: Network, existing: list[Network] = ()) -> None:
         """Check and normalise `net.options`, filling `net.driver_data`.
@@ -36,21 +77,32 @@ class Driver:
 
     def create_network(self, net: Network) -> None:
         """Make the network's kernel objects; called once `net` is validated and
-        has its IPAM configuration, under the store lock, before it is recorded."""
+        has its IPAM configuration, in `network create`'s transaction (its
+        clean-up, delete_network, is recorded first)."""
 
     def restore_network(self, net: Network) -> None:
-        """Re-make missing kernel objects of a recorded network (after a reboot);
-        must be idempotent."""
+        """Re-make missing kernel objects of a recorded network (after a reboot, or
+        when a join finds them gone); must be idempotent."""
 
     def delete_network(self, net: Network) -> None:
-        """Remove the network's kernel objects; called by `network rm` once no
-        endpoint is left. Objects already gone are not an error."""
+        """Remove the network's kernel objects; called after `network rm` committed
+        (and to undo a create, or by repair). Objects already gone are not an error."""
 
-    def join(self, net: Network, ep: Endpoint, sandbox_key: str, default_route: bool) -> None:
-        """Give the sandbox its interface `ep.ifname` with `ep`'s addresses, plus a
-        default route via the gateway when `default_route`; called by `start` and
-        `network connect` after IPAM has filled `ep`. Sets `ep.host_ifname`."""
+    def create_endpoint(self, net: Network, ep: Endpoint, mac: str = "") -> None:
+        """Choose the endpoint's interface details (its MAC, `mac` if the user asked
+        for one; its host-side name); called by `start` and `network connect` after
+        IPAM filled `ep`'s addresses, before join. Makes nothing in the kernel.
+        Raises Forbidden where this network takes no endpoints."""
+
+    def join(self, net: Network, ep: Endpoint, sandbox_key: str) -> JoinInfo:
+        """What to plug into the sandbox for `ep`; called right after create_endpoint.
+        The sandbox layer applies it (and its clean-up is recorded first)."""
+        raise NotImplementedError(f"{self.name} driver has no endpoints")
 
     def leave(self, net: Network, ep: Endpoint, sandbox_key: str) -> None:
-        """Remove the endpoint's interface; called by `network disconnect` and when
-        a container stops. Gone already is not an error."""
+        """Undo what join did outside the sandbox; called after the sandbox layer
+        unplugged the interface, on every stop, rm, disconnect and repair (as a step
+        after the commit, so it is redone after a crash). Gone is not an error."""
+
+    def delete_endpoint(self, net: Network, ep: Endpoint) -> None:
+        """Forget the endpoint's driver state; called after leave, likewise."""

@@ -10,8 +10,8 @@ import os
 import re
 from typing import TYPE_CHECKING
 
-from cnmctl.drivers.api import Driver
-from cnmctl.errors import Conflict, InvalidArgument, NotFound
+from cnmctl.drivers.api import Capabilities, Driver, JoinInfo
+from cnmctl.errors import Conflict, InvalidArgument
 
 if TYPE_CHECKING:
     from cnmctl.model import Endpoint, Network
@@ -69,6 +69,11 @@ class BridgeDriver(Driver):
     """Linux bridge networks (the default driver)."""
 
     name = "bridge"
+
+    def capabilities(self) -> Capabilities:
+        """Local scope, addresses from IPAM. External connectivity (NAT, published
+        ports) comes with the firewall."""
+        return Capabilities(scope="local", needs_ipam=True)
 
     def validate(self, net: Network, existing: list[Network] = ()) -> None:
         """Parse `-o` options into typed driver data; check subnets and bridge name."""
@@ -153,33 +158,33 @@ class BridgeDriver(Driver):
 
         netlink.delete_link(net.driver_data["bridge"])
 
-    def join(self, net: Network, ep: Endpoint, sandbox_key: str, default_route: bool) -> None:
-        """A veth pair: `vethXXXXXXX` on the bridge, its peer born in the sandbox."""
-        from cnmctl import netlink
-
-        data = net.driver_data
+    def create_endpoint(self, net: Network, ep: Endpoint, mac: str = "") -> None:
+        """A veth's host-side name, and the MAC: the one asked for, else Docker's
+        02:42 followed by the IPv4 address, else a random local one."""
         ep.host_ifname = "veth" + os.urandom(4).hex()[:7]
-        plug = (ep.host_ifname, data["bridge"], sandbox_key, ep.ifname, ep.mac, data["mtu"])
-        try:
-            netlink.plug_veth(*plug)
-        except NotFound:
-            # The bridge is gone though the store has the network (the kernel
-            # state was lost while the run root survived): make it again.
-            self.create_network(net)
-            netlink.plug_veth(*plug)
-        routes = []
-        if default_route and ep.gateway:
-            routes.append(("0.0.0.0/0", ep.gateway))
-        if default_route and ep.ipv6_gateway:
-            routes.append(("::/0", ep.ipv6_gateway))
-        addresses = [a for a in (ep.ipv4, ep.ipv6) if a]
-        netlink.configure_interface(sandbox_key, ep.ifname, addresses, routes)
+        ep.mac = mac or (mac_from_ip(ep.ipv4.split("/")[0]) if ep.ipv4 else random_mac())
 
-    def leave(self, net: Network, ep: Endpoint, sandbox_key: str) -> None:
-        """Delete the sandbox side; the kernel removes the host side with it."""
-        from cnmctl import netlink
+    def join(self, net: Network, ep: Endpoint, sandbox_key: str) -> JoinInfo:
+        """A veth pair: `vethXXXXXXX` on the bridge, its peer born in the sandbox;
+        no default route through an --internal network."""
+        data = net.driver_data
+        return JoinInfo("veth", host_ifname=ep.host_ifname, master=data["bridge"],
+                        mtu=data["mtu"], mac=ep.mac,
+                        addresses=[a for a in (ep.ipv4, ep.ipv6) if a],
+                        gateway=ep.gateway, gateway6=ep.ipv6_gateway,
+                        disable_gateway_service=net.internal)
 
-        netlink.remove_interface(sandbox_key, ep.ifname)
+
+def mac_from_ip(ipv4: str) -> str:
+    """Docker's legacy MAC scheme: 02:42 followed by the four IPv4 bytes."""
+    return "02:42:" + ":".join(f"{int(b):02x}" for b in ipv4.split("."))
+
+
+def random_mac() -> str:
+    """A random locally administered unicast MAC (for endpoints without IPv4)."""
+    raw = bytearray(os.urandom(6))
+    raw[0] = (raw[0] & 0xFE) | 0x02
+    return ":".join(f"{b:02x}" for b in raw)
 
 
 DRIVER = BridgeDriver()

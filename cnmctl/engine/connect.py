@@ -19,7 +19,7 @@ class ConnectOps:
     def connect(self, net_ref: str, ctr_ref: str, ip: str = "", ip6: str = "",
                 aliases: list[str] = ()) -> None:
         """`network connect`: record the request; hot-plug it when the container runs."""
-        from cnmctl import netlink
+        from cnmctl.sandbox import interfaces
 
         for alias in aliases:
             check_alias(alias)
@@ -40,7 +40,7 @@ class ConnectOps:
             if ctr.status == "running" and ctr.sandbox_id:
                 self.ensure_kernel()
                 sandbox = Sandbox.from_doc(self.store.get("sandboxes", ctr.sandbox_id))
-                had_default = bool(netlink.default_routes(sandbox.key))
+                had_default = bool(interfaces.default_routes(sandbox.key))
                 ep = self._attach(ctr, sandbox, net, req, self._next_ifname(sandbox, net),
                                   default_route=not had_default)
                 sandbox.endpoint_ids.append(ep.id)
@@ -101,6 +101,7 @@ class ConnectOps:
             self._drop_endpoint(net, ep)
             sandbox.endpoint_ids.remove(ep.id)
             tx.then({"kind": "iface", "netns": sandbox.key, "name": ep.ifname})
+            tx.then(self._leave_step(net, ep, sandbox.key))
         self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
         if not leaving:
             return

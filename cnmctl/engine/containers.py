@@ -210,7 +210,7 @@ class ContainerOps:
         """/etc/hosts lines of the legacy links on the default bridge, as Docker writes
         them: `IP  ALIAS HOSTNAME [NAME]`; a linked container gone since is left out.
         `linked`: the links as `start` just resolved them, else looked up again."""
-        from cnmctl.sandbox import hostname_of
+        from cnmctl.sandbox.files import hostname_of
 
         if not ctr.links or not self._on_default_bridge(ctr):
             return []
@@ -372,7 +372,7 @@ class ContainerOps:
         and takes its host name, as Docker does (the names in /etc/hosts are
         the network namespace's, which belongs to NAME).
         """
-        from cnmctl import sandbox as sandbox_files
+        from cnmctl.sandbox import files as sandbox_files
 
         folder = self.container_dir(ctr.id)
         if not os.path.isdir(folder):  # for the logs, in any mode; a new one goes on undo
@@ -389,7 +389,7 @@ class ContainerOps:
         """Write the container's own resolv.conf, hosts and hostname (bind-mounted
         over /etc); a `container:` container uses its peer's. Returns the
         sandbox's DNS-enabled networks: with any, resolv.conf names 127.0.0.11."""
-        from cnmctl import sandbox as sandbox_files
+        from cnmctl.sandbox import files as sandbox_files
 
         eps = self._sandbox_endpoints(sandbox) if sandbox else []
         dns_networks = self._dns_networks(self._networks_of(eps))

@@ -15,21 +15,9 @@ import os
 import signal
 import time
 
-from cnmctl.errors import Conflict, Forbidden
+from cnmctl.errors import Conflict
 from cnmctl.faults import point
 from cnmctl.model import Container, Endpoint, Network, Sandbox, new_id, now_rfc3339nano
-
-
-def mac_from_ip(ipv4: str) -> str:
-    """Docker's legacy MAC scheme: 02:42 followed by the four IPv4 bytes."""
-    return "02:42:" + ":".join(f"{int(b):02x}" for b in ipv4.split("."))
-
-
-def random_mac() -> str:
-    """A random locally administered unicast MAC (for endpoints without IPv4)."""
-    raw = bytearray(os.urandom(6))
-    raw[0] = (raw[0] & 0xFE) | 0x02
-    return ":".join(f"{b:02x}" for b in raw)
 
 
 class LifecycleOps:
@@ -38,16 +26,12 @@ class LifecycleOps:
     # -- endpoints ----------------------------------------------------------
     def _attach(self, ctr: Container, sandbox: Sandbox, net: Network, req: dict,
                 ifname: str, default_route: bool) -> Endpoint:
-        """Make one endpoint: address from IPAM, interface from the driver, record.
-        The interface's clean-up is recorded first (the caller's transaction)."""
-        if net.driver in ("host", "null"):
-            raise Forbidden(
-                "container cannot be disconnected from host network or connected to host network"
-                if net.driver == "host" else
-                "container cannot be connected to multiple networks with one of the networks "
-                "in private (none) mode"
-            )
-        from cnmctl.sandbox import endpoint_aliases
+        """Make one endpoint: addresses from IPAM, the driver's endpoint and join, the
+        sandbox layer plugs it, record. Clean-ups are recorded first (the caller's
+        transaction): the sandbox layer unplugs, then the driver leaves."""
+        from cnmctl.errors import NotFound
+        from cnmctl.sandbox import interfaces
+        from cnmctl.sandbox.files import endpoint_aliases
 
         aliases = []
         if not net.is_default_bridge:
@@ -55,13 +39,26 @@ class LifecycleOps:
         ep = Endpoint(id=new_id(), network_id=net.id, container_id=ctr.id, name=ctr.name,
                       aliases=aliases, ifname=ifname)
         self._allocate(net, ep, req.get("ip", ""), req.get("ip6", ""))
-        ep.mac = req.get("mac") or (mac_from_ip(ep.ipv4.split("/")[0]) if ep.ipv4
-                                    else random_mac())
+        driver = self._driver(net)
+        driver.create_endpoint(net, ep, req.get("mac", ""))
+        self._tx.created(self._leave_step(net, ep, sandbox.key))
+        join = driver.join(net, ep, sandbox.key)
         self._tx.created({"kind": "iface", "netns": sandbox.key, "name": ifname})
-        self._driver(net).join(net, ep, sandbox.key,
-                               default_route=default_route and not net.internal)
+        try:
+            interfaces.plug(sandbox.key, ifname, join, default_route)
+        except NotFound:
+            # The network's kernel objects are gone though the store has it (the kernel
+            # state was lost while the run root survived): make them again.
+            driver.restore_network(net)
+            interfaces.plug(sandbox.key, ifname, join, default_route)
         self.store.put("endpoints", ep.id, ep.to_doc())
         return ep
+
+    @staticmethod
+    def _leave_step(net: Network, ep: Endpoint, sandbox_key: str) -> dict:
+        """The step that has the driver leave and delete an endpoint (engine/steps.py)."""
+        return {"kind": "endpoint", "network": net.to_doc(), "endpoint": ep.to_doc(),
+                "netns": sandbox_key}
 
     @staticmethod
     def _next_ifname(sandbox: Sandbox, net: Network) -> str:
@@ -220,7 +217,7 @@ class LifecycleOps:
 
     def _build_sandbox(self, ctr: Container, sandbox_id: str) -> Sandbox | None:
         """The namespace and one endpoint per requested network (none for host mode)."""
-        from cnmctl import linux, netlink
+        from cnmctl.sandbox import netns
 
         mode = ctr.network_mode
         if mode == "host":
@@ -233,8 +230,7 @@ class LifecycleOps:
         nets = list(self._requested(ctr))
         sandbox = Sandbox(id=sandbox_id, key=self.sandbox_key(sandbox_id), container_id=ctr.id)
         self._tx.created({"kind": "netns", "name": sandbox.key})
-        linux.create_netns(sandbox.key)
-        netlink.loopback_up(sandbox.key)
+        netns.create(sandbox.key)
         for i, (net, req) in enumerate(nets):
             ep = self._attach(ctr, sandbox, net, req, self._next_ifname(sandbox, net),
                               default_route=i == 0)
@@ -293,6 +289,9 @@ class LifecycleOps:
             tx.then({"kind": "dns-reload"})
             tx.then({"kind": "netns", "name": sandbox.key, "keep": self._kept(ctr, sandbox),
                      "ifaces": [ep.ifname for ep in eps]})
+            for net, ep in zip(nets, eps, strict=True):
+                if net is not None:
+                    tx.then(self._leave_step(net, ep, sandbox.key))
             self.store.delete("sandboxes", sandbox.id)
         elif sandbox_doc and ctr.id in sandbox_doc.get("joined", ()):
             self._set_joined(Sandbox.from_doc(sandbox_doc), ctr.id, False)

@@ -36,7 +36,8 @@ class NetworkOps:
 
         check_name(name, "network")
         drv = get_driver(driver)
-        if driver in ("host", "null"):
+        caps = drv.capabilities()
+        if not caps.needs_ipam:  # host and null: the predefined one is the only one
             raise Forbidden(f'only one instance of "{driver}" network is allowed')
         if ipam_driver != "default":
             raise NotFound(f'plugin "{ipam_driver}" not found')
@@ -47,17 +48,19 @@ class NetworkOps:
             id=new_id(), name=name, driver=driver, created=now_rfc3339nano(),
             ipam_options=dict(ipam_options or {}), internal=internal, attachable=attachable,
             enable_ipv6=enable_ipv6, options=dict(options or {}), labels=dict(labels or {}),
+            scope=caps.scope,
         )
-        if drv.needs_ipam:
-            # Import netlink before taking the lock: the import is the slow part.
-            from cnmctl import netlink
+        # Import the sandbox layer (netlink) before taking the lock: the import is the
+        # slow part.
+        from cnmctl.sandbox import interfaces
+
         self.ensure_kernel()
         with self.transaction("network create") as tx:
             existing = self.networks()
             if any(n.name == name for n in existing):
                 raise Conflict(f"network with name {name} already exists")
-            if drv.needs_ipam:
-                net.ipam_config = self._complete_ipam(config, existing, enable_ipv6, netlink)
+            net.ipam_config = self._complete_ipam(config, existing, enable_ipv6,
+                                                  interfaces.host_networks)
             drv.validate(net, existing)
             tx.created({"kind": "network", "doc": net.to_doc()})
             drv.create_network(net)
@@ -65,8 +68,9 @@ class NetworkOps:
         return net
 
     def _complete_ipam(self, config: list[dict], existing: list[Network], enable_ipv6: bool,
-                       netlink) -> list[dict]:
-        """Check explicit subnets against other networks; pick default pools for the rest."""
+                       host_networks) -> list[dict]:
+        """Check explicit subnets against other networks; pick default pools for the rest,
+        clear of `host_networks()` (the host's own subnets and routes)."""
         import ipaddress
 
         from cnmctl.ipam import default as ipam
@@ -78,7 +82,7 @@ class NetworkOps:
         versions = {ipaddress.ip_network(c["Subnet"], strict=False).version for c in config}
         result = list(config)
         if 4 not in versions:
-            reserved = netlink.host_networks() + _resolver_networks()
+            reserved = host_networks() + _resolver_networks()
             subnet = ipam.choose_pool(in_use, reserved)
             result.insert(0, {"Subnet": str(subnet), "Gateway": str(ipam.default_gateway(subnet))})
         if enable_ipv6 and 6 not in versions:
@@ -138,7 +142,7 @@ def _resolver_networks() -> list:
     """The host's nameservers as /32 (/128) networks: Docker keeps pools off them."""
     import ipaddress
 
-    from cnmctl.sandbox import host_resolvers
+    from cnmctl.sandbox.files import host_resolvers
 
     return [ipaddress.ip_network(server.split("%")[0]) for server in host_resolvers()[0]]
 

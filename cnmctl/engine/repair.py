@@ -107,6 +107,7 @@ class Checker:
     # -- 3. references ----------------------------------------------------------------
     def references(self) -> list[Finding]:
         from cnmctl.runtime import process
+        from cnmctl.sandbox import netns
 
         found = []
         engine = self.engine
@@ -120,7 +121,7 @@ class Checker:
                 problem = "recorded running, its process is gone"
             elif ctr.network_mode != "host" and ctr.sandbox_id not in sandboxes:
                 problem = "running without its sandbox"
-            elif ctr.sandbox_id and not os.path.ismount(sandboxes[ctr.sandbox_id].key):
+            elif ctr.sandbox_id and not netns.exists(sandboxes[ctr.sandbox_id].key):
                 problem = "running, its namespace is gone"
             if problem:
                 found.append(Finding("container", ctr.name, problem,
@@ -210,8 +211,8 @@ class Checker:
 
     # -- 5. the kernel ---------------------------------------------------------------
     def kernel(self) -> list[Finding]:
-        from cnmctl import netlink
         from cnmctl.drivers.bridge import OWNER_ALIAS
+        from cnmctl.sandbox import interfaces
 
         found = []
         engine = self.engine
@@ -226,7 +227,7 @@ class Checker:
                                      lambda p=path: engine._tx.then({"kind": "netns",
                                                                      "name": p})))
         networks = engine.networks()
-        links = netlink.host_links()
+        links = interfaces.host_links()
         names = {name for name, _kind, _master, _alias in links}
         bridges = {}
         for net in networks:
@@ -289,13 +290,13 @@ def _settled(veths: dict[str, str], patience: float = 2.0) -> list[str]:
     namespace (and the veths whose peers it held) asynchronously, after its unmount."""
     import time
 
-    from cnmctl import netlink
+    from cnmctl.sandbox import interfaces
 
     deadline = time.monotonic() + patience
     left = set(veths)
     while left and time.monotonic() < deadline:
         time.sleep(0.05)
-        left &= {name for name, _kind, _master, _alias in netlink.host_links()}
+        left &= {name for name, _kind, _master, _alias in interfaces.host_links()}
     return sorted(left)
 
 

@@ -10,7 +10,8 @@ idempotent: running it twice, or on an object already gone, is not an error.
 | session   | pid, start               | SIGKILL a supervisor's whole session (the container too)|
 | netns     | name, keep, ifaces       | kill what runs inside (but `keep` mount namespaces),    |
 |           |                          | unplug `ifaces` if anything is kept, unmount, unlink    |
-| iface     | netns, name              | delete an interface inside a sandbox                    |
+| iface     | netns, name              | the sandbox layer unplugs an interface                 |
+| endpoint  | network, endpoint, netns | the driver leaves and deletes the endpoint             |
 | link      | name                     | delete a link in the host namespace                    |
 | network   | doc                      | its driver deletes the network's kernel objects        |
 | dns-detach| network, name            | a network's DNS helper stops serving a sandbox         |
@@ -55,31 +56,34 @@ def _session(step: dict, run_root: str) -> None:
 
 
 def _netns(step: dict, run_root: str) -> None:
-    from cnmctl import linux
-    from cnmctl.runtime import process
+    from cnmctl.sandbox import netns
 
-    path = _inside(run_root, step["name"], "netns")
-    keep = {tuple(k) for k in step.get("keep", ())}
-    if process.evict(path, keep):
-        from cnmctl import netlink
-
-        for ifname in step.get("ifaces", ()):
-            netlink.remove_interface(path, ifname)
-    linux.delete_netns(path)
+    netns.delete(_inside(run_root, step["name"], "netns"),
+                 {tuple(k) for k in step.get("keep", ())}, step.get("ifaces", ()))
 
 
 def _iface(step: dict, run_root: str) -> None:
-    from cnmctl import netlink
+    from cnmctl.sandbox import interfaces, netns
 
     path = _inside(run_root, step["netns"], "netns")
-    if os.path.exists(path):
-        netlink.remove_interface(path, step["name"])
+    if netns.exists(path):
+        interfaces.unplug(path, step["name"])
+
+
+def _endpoint(step: dict, run_root: str) -> None:
+    from cnmctl.drivers import get_driver
+    from cnmctl.model import Endpoint, Network
+
+    net, ep = Network.from_doc(step["network"]), Endpoint.from_doc(step["endpoint"])
+    driver = get_driver(net.driver)
+    driver.leave(net, ep, step["netns"])
+    driver.delete_endpoint(net, ep)
 
 
 def _link(step: dict, run_root: str) -> None:
-    from cnmctl import netlink
+    from cnmctl.sandbox import interfaces
 
-    netlink.delete_link(step["name"])
+    interfaces.delete_host_link(step["name"])
 
 
 def _network(step: dict, run_root: str) -> None:
@@ -114,11 +118,11 @@ def _dns_reload(step: dict, run_root: str) -> None:
 
 
 def _route(step: dict, run_root: str) -> None:
-    from cnmctl import netlink
+    from cnmctl.sandbox import interfaces, netns
 
     path = _inside(run_root, step["netns"], "netns")
-    if os.path.exists(path) and not netlink.default_routes(path):
-        netlink.add_default_route(path, step["ifname"], step["gateway"])
+    if netns.exists(path):
+        interfaces.route_default_via(path, step["ifname"], step["gateway"])
 
 
 def _dir(step: dict, run_root: str) -> None:
@@ -136,7 +140,8 @@ def _file(step: dict, run_root: str) -> None:
 
 
 _ACTIONS = {
-    "session": _session, "netns": _netns, "iface": _iface, "link": _link,
+    "session": _session, "netns": _netns, "iface": _iface, "endpoint": _endpoint,
+    "link": _link,
     "network": _network, "dns-detach": _dns_detach, "dns-stop": _dns_stop,
     "dns-reload": _dns_reload, "route": _route, "dir": _dir, "file": _file,
 }

@@ -9,7 +9,7 @@ import sys
 from cnmctl import linux
 from cnmctl.errors import Conflict
 from cnmctl.runtime.enter import container_env, exec_failure, find_executable
-from cnmctl.sandbox import hostname_of
+from cnmctl.sandbox.files import hostname_of
 
 NAMESPACES = (("net", linux.CLONE_NEWNET), ("uts", linux.CLONE_NEWUTS), ("mnt", linux.CLONE_NEWNS))
 

@@ -20,7 +20,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from cnmctl.errors import CnmError
-from cnmctl.sandbox import hostname_of
+from cnmctl.sandbox.files import hostname_of
 
 if TYPE_CHECKING:
     import subprocess

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cnmctl import sandbox
 from cnmctl.model import Container
+from cnmctl.sandbox import files as sandbox
 
 
 def write(tmp_path, name: str, text: str) -> str:

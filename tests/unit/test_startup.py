@@ -46,7 +46,7 @@ def test_mutating_paths_avoid_inspect_module():
     """`dataclasses` (and through it `inspect`) costs ~12 ms: keep it off the
     engine, netlink and runtime modules every `run`/`network create` loads."""
     code = ("import sys, cnmctl.cli.direct, cnmctl.engine, cnmctl.netlink, "
-            "cnmctl.runtime.process, cnmctl.ipam.default, cnmctl.sandbox; "
+            "cnmctl.runtime.process, cnmctl.ipam.default, cnmctl.sandbox.files; "
             "print(sorted(m for m in ('inspect', 'dataclasses', 'click', 'asyncio') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
