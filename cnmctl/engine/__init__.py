@@ -19,7 +19,6 @@ from cnmctl.engine.base import (
     DEFAULT_ROOT,
     DEFAULT_RUN_ROOT,
     find_by_ref,
-    is_valid_name,
 )
 from cnmctl.engine.containers import ContainerOps
 from cnmctl.engine.dns import DnsOps
@@ -27,6 +26,7 @@ from cnmctl.engine.networks import NetworkOps
 from cnmctl.errors import CnmError
 from cnmctl.model import Container, Endpoint, Network, new_id, now_rfc3339nano
 from cnmctl.store import JsonStore
+from cnmctl.validate import is_id, is_valid_name, private_dir
 
 EXIT_LOST = 255  # exit code of a container whose process vanished with the kernel state
 
@@ -35,8 +35,11 @@ class Engine(NetworkOps, ContainerOps, DnsOps):
     """cnmctl's state and the operations on it, for one store and run root."""
 
     def __init__(self, root: str | None = None, run_root: str | None = None) -> None:
-        self.root = root or os.environ.get("CNMCTL_ROOT") or DEFAULT_ROOT
-        self.run_root = run_root or os.environ.get("CNMCTL_RUN_ROOT") or DEFAULT_RUN_ROOT
+        # Both made 0700 if missing, refused if others could plant files in them.
+        self.root = private_dir(root or os.environ.get("CNMCTL_ROOT") or DEFAULT_ROOT,
+                                "store root")
+        self.run_root = private_dir(
+            run_root or os.environ.get("CNMCTL_RUN_ROOT") or DEFAULT_RUN_ROOT, "run root")
         self.store = JsonStore(self.root)
         if not self.store.exists():
             self._initialise()
@@ -149,7 +152,7 @@ class Engine(NetworkOps, ContainerOps, DnsOps):
         """A container by full ID, name, or unique ID prefix."""
         # A full ID, then a name (from the name index): one read each; then the
         # scan for an ID prefix. Docker's order.
-        if len(ref) == 64:
+        if is_id(ref):
             doc = self.store.get("containers", ref)
             if doc is not None:
                 return Container.from_doc(doc)

@@ -19,11 +19,6 @@ _NAME_RE = re.compile(NAME_PATTERN)
 _DNS_LABEL_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 
 
-def is_valid_name(name: str) -> bool:
-    """True for a name cnmctl accepts for containers and networks."""
-    return len(name) <= NAME_MAX and _NAME_RE.fullmatch(name) is not None
-
-
 def check_name(name: str, what: str) -> None:
     """Docker's object-name rule; cnmctl applies it to networks too."""
     if not name:

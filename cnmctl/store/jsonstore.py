@@ -21,6 +21,7 @@ import os
 from collections.abc import Iterator
 
 from cnmctl.errors import CnmError
+from cnmctl.validate import check_key
 
 SCHEMA_VERSION = 1
 # container-names: {"id": ...} per container name, so a name is checked or
@@ -86,7 +87,7 @@ class JsonStore:
 
     # -- documents ----------------------------------------------------------
     def _path(self, kind: str, doc_id: str) -> str:
-        return os.path.join(self.root, kind, f"{doc_id}.json")
+        return os.path.join(self.root, kind, f"{check_key(doc_id)}.json")
 
     def get(self, kind: str, doc_id: str) -> dict | None:
         """The document, or None if it does not exist."""
