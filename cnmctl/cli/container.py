@@ -259,4 +259,7 @@ def internal() -> None:
 @click.pass_obj
 def exited(obj, container_id, code, pid) -> None:
     """Record that a container's process exited (called by its supervisor)."""
+    from cnmctl.validate import check_id
+
+    check_id(container_id, "container")
     obj.engine.container_exited(container_id, code, expected_pid=pid)
