@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 from collections.abc import Iterator
 
@@ -102,6 +103,9 @@ def open_in_root(root_fd: int, path: str, flags: int, mode: int = 0) -> int:
                        ctypes.c_size_t(ctypes.sizeof(how)))
     if fd < 0:
         err = ctypes.get_errno()
+        if err == errno.ENOSYS and os.path.samestat(os.fstat(root_fd), os.stat("/")):
+            # A kernel before 5.6 has no openat2; in / itself, openat is the same.
+            return os.open(path, flags | os.O_CLOEXEC, mode, dir_fd=root_fd)
         raise OSError(err, os.strerror(err), path)
     return fd
 
