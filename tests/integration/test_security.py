@@ -185,12 +185,13 @@ def test_store_root_that_is_a_file(sec):
 @pytest.mark.parametrize(("verb", "code"), [("run", 125), ("create", 1)])
 def test_relative_workdir_is_refused(sec, tmp_path, verb, code):
     before = state(sec)
-    proc = subprocess.run([*CNMCTL, verb, "--network", NETWORK, "-w", "relative/dir", "true"],
+    top = f"relative-{os.urandom(4).hex()}"  # made under the cwd, or under /, if not refused
+    proc = subprocess.run([*CNMCTL, verb, "--network", NETWORK, "-w", f"{top}/dir", "true"],
                           env=sec.env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     line = assert_refused(_result(proc), code)
-    assert line == ("Error: the working directory 'relative/dir' is invalid, it needs to be an "
+    assert line == (f"Error: the working directory '{top}/dir' is invalid, it needs to be an "
                     "absolute path")
-    assert not (tmp_path / "relative").exists() and not os.path.exists("/relative")
+    assert not (tmp_path / top).exists() and not os.path.exists(f"/{top}")
     assert state(sec) == before
 
 
