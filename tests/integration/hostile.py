@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 
 from conftest import Cli, Result, link_names, store_snapshot
 
@@ -36,16 +37,20 @@ def assert_refused(result: Result, code: int | None = None) -> str:
     return lines[0]
 
 
-def busy_store(tmp_path_factory) -> Cli:
-    """A fresh store with NETWORK and RUNNING (sleeping) on it."""
+def hostile_store(tmp_path_factory) -> Iterator[Cli]:
+    """A fresh store with NETWORK and RUNNING (sleeping) on it, for a whole module
+    (`busy = pytest.fixture(scope="module")(hostile_store)`); removed with its links
+    and helpers afterwards."""
+    links_before = link_names()
     base = tmp_path_factory.mktemp("hostile")
     cli = Cli(str(base / "lib"), str(base / "run"))
     cli("network", "create", NETWORK)
     cli("run", "-d", "--name", RUNNING, "--network", NETWORK, "sleep", "3600")
-    return cli
+    yield cli
+    _clean_up(cli, links_before)
 
 
-def clean_up(cli: Cli, links_before: set[str]) -> None:
+def _clean_up(cli: Cli, links_before: set[str]) -> None:
     """Remove the module's containers, networks, DNS helpers and links."""
     from cnmctl.dns import control
 

@@ -9,8 +9,9 @@ table stays cheap; the last test prints how many cases ran.
 from __future__ import annotations
 
 import pytest
-from conftest import link_names
-from hostile import NETWORK, RUNNING, assert_refused, busy_store, clean_up, state
+from hostile import NETWORK, RUNNING, assert_refused, hostile_store, state
+
+busy = pytest.fixture(scope="module")(hostile_store)  # one store for the module
 
 # Control characters a value may carry (NUL cannot: argv strings end at it).
 CONTROLS = {"nl": "\n", "cr": "\r", "tab": "\t", "esc": "\x1b", "del": "\x7f"}
@@ -214,14 +215,6 @@ OTHER_CASES: list[tuple[str, list[str], int | None]] = [
     ("run root a file", ["--run-root", "/etc/passwd", "ps"], 1),
 ]
 CASES = _cases()
-
-
-@pytest.fixture(scope="module")
-def busy(tmp_path_factory):
-    links_before = link_names()
-    cli = busy_store(tmp_path_factory)
-    yield cli
-    clean_up(cli, links_before)
 
 
 @pytest.mark.parametrize(("args", "code"), [case[1:] for case in CASES],

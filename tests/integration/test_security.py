@@ -15,20 +15,13 @@ import subprocess
 import tempfile
 
 import pytest
-from conftest import CNMCTL, Cli, Result, link_names
-from hostile import NETWORK, RUNNING, assert_refused, busy_store, clean_up, state
+from conftest import CNMCTL, Cli, Result
+from hostile import NETWORK, RUNNING, assert_refused, hostile_store, state
+
+busy = pytest.fixture(scope="module")(hostile_store)  # one store for the module
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NOBODY = 65534
-
-
-@pytest.fixture(scope="module")
-def sec(tmp_path_factory):
-    """A store with NETWORK and the running container RUNNING, for the whole module."""
-    links_before = link_names()
-    cli = busy_store(tmp_path_factory)
-    yield cli
-    clean_up(cli, links_before)
 
 
 # -- control characters ----------------------------------------------------------
@@ -43,13 +36,13 @@ INJECTION = "nameserver 6.6.6.6"
     ("--add-host", f"db:fe80::1%x\n{INJECTION}"),  # Python's ipaddress takes any zone text
 ], ids=["hostname", "dns-search", "dns-option", "add-host-name", "add-host-address"])
 @pytest.mark.parametrize("verb", ["run", "create"])
-def test_newline_never_reaches_hosts_or_resolv_conf(sec, verb, flag, value):
-    before = state(sec)
+def test_newline_never_reaches_hosts_or_resolv_conf(busy, verb, flag, value):
+    before = state(busy)
     args = [verb, *(["-d"] if verb == "run" else []), "--network", NETWORK, flag, value,
             "sleep", "60"]
-    line = assert_refused(sec.run(*args), 125 if verb == "run" else 1)
+    line = assert_refused(busy.run(*args), 125 if verb == "run" else 1)
     assert "\\n" in line  # the value, escaped: still one line
-    assert state(sec) == before
+    assert state(busy) == before
 
 
 # -- -e values ---------------------------------------------------------------------
@@ -65,24 +58,24 @@ def _cmdlines() -> dict[str, bytes]:
     return found
 
 
-def test_env_values_are_on_no_command_line(sec):
+def test_env_values_are_on_no_command_line(busy):
     secret = "hunter2-" + os.urandom(4).hex()
-    cid = sec("run", "-d", "--network", NETWORK, "-e", f"SECRET={secret}", "sleep",
+    cid = busy("run", "-d", "--network", NETWORK, "-e", f"SECRET={secret}", "sleep",
               "60").strip()
-    pid = sec("inspect", "-f", "{{.State.Pid}}", cid).strip()
+    pid = busy("inspect", "-f", "{{.State.Pid}}", cid).strip()
     with open(f"/proc/{pid}/environ", "rb") as f:  # the container has it ...
         assert f"SECRET={secret}".encode() in f.read().split(b"\0")
     # ... and no process shows it: not the supervisor, not the container.
     leaks = {pid: line for pid, line in _cmdlines().items() if secret.encode() in line}
-    sec("rm", "-f", cid)
+    busy("rm", "-f", cid)
     assert leaks == {}
 
 
 # -- IDs and names as paths --------------------------------------------------------
-def _planted(sec) -> tuple[str, str, str]:
+def _planted(busy) -> tuple[str, str, str]:
     """A 64-character "ID" that walks out of the store to a container document
     planted beside it, and the file and folder a removal would delete."""
-    base = os.path.dirname(sec.root)
+    base = os.path.dirname(busy.root)
     ref = "../.." + "/" * 52 + "/evil/x"  # <root>/containers/<ref>.json = <base>/evil/x.json
     assert len(ref) == 64
     os.makedirs(os.path.join(base, "evil", "x"), exist_ok=True)  # <run>/containers/<ref>
@@ -99,24 +92,24 @@ def _planted(sec) -> tuple[str, str, str]:
 @pytest.mark.parametrize("args", [["rm"], ["rm", "-f"], ["internal", "exited"], ["logs"],
                                   ["network", "connect", NETWORK]],
                          ids=["rm", "rm-f", "internal-exited", "logs", "connect"])
-def test_path_like_id_touches_nothing_outside(sec, args):
-    ref, doc, keep = _planted(sec)
-    before = state(sec)
+def test_path_like_id_touches_nothing_outside(busy, args):
+    ref, doc, keep = _planted(busy)
+    before = state(busy)
     extra = ["0", "1"] if args[0] == "internal" else []
-    assert_refused(sec.run(*args, ref, *extra), 1)
+    assert_refused(busy.run(*args, ref, *extra), 1)
     assert os.path.exists(doc) and os.path.exists(keep)
-    assert state(sec) == before
+    assert state(busy) == before
 
 
 # -- --rootfs --------------------------------------------------------------------
-def test_rootfs_symlinks_out_of_the_tree_write_nothing_outside(sec, tmp_path):
+def test_rootfs_symlinks_out_of_the_tree_write_nothing_outside(busy, tmp_path):
     tree, outside, outside_work = tmp_path / "tree", tmp_path / "host-etc", tmp_path / "host-w"
     for folder in (tree / "bin", outside, outside_work):
         folder.mkdir(parents=True)
     shutil.copy("/bin/busybox", tree / "bin" / "busybox")
     (tree / "etc").symlink_to(outside)  # absolute, to a host folder
     (tree / "work").symlink_to("../../../../../../../.." + str(outside_work))  # relative
-    out = sec("run", "--rm", "--rootfs", str(tree), "--network", NETWORK, "-h", "boxed",
+    out = busy("run", "--rm", "--rootfs", str(tree), "--network", NETWORK, "-h", "boxed",
               "-w", "/work/sub", "/bin/busybox", "sh", "-c",
               "/bin/busybox cat /etc/hostname; /bin/busybox pwd")
     assert out.splitlines()[0] == "boxed"
@@ -172,10 +165,10 @@ def test_roots_are_made_private(tmp_path):
         assert (info.st_mode & 0o777, info.st_uid) == (0o700, 0)
 
 
-def test_store_root_that_is_a_file(sec):
+def test_store_root_that_is_a_file(busy):
     before = os.stat("/etc/passwd")
     for flag in ("--root", "--run-root"):
-        line = assert_refused(sec.run(flag, "/etc/passwd", "network", "ls"), 1)
+        line = assert_refused(busy.run(flag, "/etc/passwd", "network", "ls"), 1)
         assert line.endswith("/etc/passwd: it is not a directory"), line
     after = os.stat("/etc/passwd")
     assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
@@ -183,29 +176,29 @@ def test_store_root_that_is_a_file(sec):
 
 # -- -w --------------------------------------------------------------------------
 @pytest.mark.parametrize(("verb", "code"), [("run", 125), ("create", 1)])
-def test_relative_workdir_is_refused(sec, tmp_path, verb, code):
-    before = state(sec)
+def test_relative_workdir_is_refused(busy, tmp_path, verb, code):
+    before = state(busy)
     top = f"relative-{os.urandom(4).hex()}"  # made under the cwd, or under /, if not refused
     proc = subprocess.run([*CNMCTL, verb, "--network", NETWORK, "-w", f"{top}/dir", "true"],
-                          env=sec.env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+                          env=busy.env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     line = assert_refused(_result(proc), code)
     assert line == (f"Error: the working directory '{top}/dir' is invalid, it needs to be an "
                     "absolute path")
     assert not (tmp_path / top).exists() and not os.path.exists(f"/{top}")
-    assert state(sec) == before
+    assert state(busy) == before
 
 
-def test_exec_into_a_missing_workdir_fails_as_docker(sec, tmp_path):
+def test_exec_into_a_missing_workdir_fails_as_docker(busy, tmp_path):
     marker = tmp_path / "ran"
-    line = assert_refused(sec.run("exec", "-w", "/nonexistent", RUNNING, "touch", str(marker)),
+    line = assert_refused(busy.run("exec", "-w", "/nonexistent", RUNNING, "touch", str(marker)),
                           126)
     assert line == ('Error: chdir to cwd ("/nonexistent") set in config.json failed: no such '
                     "file or directory")
     assert not marker.exists()
 
 
-def test_exec_env_without_a_name(sec):
-    line = assert_refused(sec.run("exec", "-e", "=x", RUNNING, "true"), 125)
+def test_exec_env_without_a_name(busy):
+    line = assert_refused(busy.run("exec", "-e", "=x", RUNNING, "true"), 125)
     assert line == "Error: invalid environment variable: =x"
 
 
