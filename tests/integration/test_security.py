@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 
 import pytest
-from conftest import CNMCTL, Cli, Result
+from conftest import CNMCTL, Cli, Result, link_names, wait_until
 from hostile import NETWORK, RUNNING, assert_refused, hostile_store, state
 
 busy = pytest.fixture(scope="module")(hostile_store)  # one store for the module
@@ -59,6 +59,7 @@ def _cmdlines() -> dict[str, bytes]:
 
 
 def test_env_values_are_on_no_command_line(busy):
+    links = link_names()
     secret = "hunter2-" + os.urandom(4).hex()
     cid = busy("run", "-d", "--network", NETWORK, "-e", f"SECRET={secret}", "sleep",
               "60").strip()
@@ -69,6 +70,9 @@ def test_env_values_are_on_no_command_line(busy):
     leaks = {pid: line for pid, line in _cmdlines().items() if secret.encode() in line}
     busy("rm", "-f", cid)
     assert leaks == {}
+    # The kernel frees a deleted namespace's veth a little later: let it go before
+    # the next test takes its snapshot.
+    wait_until(lambda: link_names() == links, what="the container's veth to go")
 
 
 # -- IDs and names as paths --------------------------------------------------------
@@ -103,6 +107,7 @@ def test_path_like_id_touches_nothing_outside(busy, args):
 
 # -- --rootfs --------------------------------------------------------------------
 def test_rootfs_symlinks_out_of_the_tree_write_nothing_outside(busy, tmp_path):
+    links = link_names()
     tree, outside, outside_work = tmp_path / "tree", tmp_path / "host-etc", tmp_path / "host-w"
     for folder in (tree / "bin", outside, outside_work):
         folder.mkdir(parents=True)
@@ -118,6 +123,7 @@ def test_rootfs_symlinks_out_of_the_tree_write_nothing_outside(busy, tmp_path):
     inside = tree / str(outside).lstrip("/")
     assert sorted(os.listdir(inside)) == ["hostname", "hosts", "resolv.conf"]
     assert (tree / str(outside_work).lstrip("/") / "sub").is_dir()
+    wait_until(lambda: link_names() == links, what="the container's veth to go")
 
 
 # -- store and run roots -----------------------------------------------------------
