@@ -19,15 +19,17 @@ from cnmctl.model import NAME_MAX, NAME_PATTERN
 # resolv.conf, or cut a name short.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ID = re.compile(r"[0-9a-f]{64}")
-_SHORT_ID = re.compile(r"[0-9a-f]{12}")
 _NAME = re.compile(NAME_PATTERN)
+# The patterns below only some commands use are compiled on first use (re caches
+# them), so that the others do not pay for them at start-up.
+_SHORT_ID = r"[0-9a-f]{12}"
 # Docker's CLI check of --hostname (RFC 1123, at most 64 characters: HOST_NAME_MAX).
-_HOSTNAME = re.compile(r"(?:(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])\.)*"
-                       r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])")
+_HOSTNAME = (r"(?:(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])\.)*"
+             r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])")
 HOSTNAME_MAX = 64
 # Docker's opts.ValidateDNSSearch: dot-separated labels, at least one letter.
-_DOMAIN = re.compile(r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
-                     r"(?:\.(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]))*\.?")
+_DOMAIN = (r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
+           r"(?:\.(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]))*\.?")
 DOMAIN_MAX = 254
 
 # Effective capabilities cnmctl needs (linux/capability.h bit numbers).
@@ -72,7 +74,7 @@ def check_id(text: str, what: str = "object") -> str:
 def check_short_id(text: str, what: str = "network") -> str:
     """The first 12 hex digits of an ID (file names under the run root), else CnmError."""
     short = text[:12]
-    if not _SHORT_ID.fullmatch(short):
+    if not re.fullmatch(_SHORT_ID, short):
         raise CnmError(f"invalid {what} ID '{printable(text)}': expected lowercase hex digits")
     return short
 
@@ -89,7 +91,7 @@ def check_key(key: str) -> str:
 def check_hostname(name: str) -> str:
     """--hostname as Docker's CLI checks it: RFC 1123, at most 64 characters."""
     check_text(name, "hostname")
-    if len(name) > HOSTNAME_MAX or not _HOSTNAME.fullmatch(name):
+    if len(name) > HOSTNAME_MAX or not re.fullmatch(_HOSTNAME, name):
         raise InvalidArgument(f"invalid hostname format: {name}")
     return name
 
@@ -100,7 +102,7 @@ def check_dns_search(domain: str) -> str:
     if domain == ".":
         return domain
     if (not re.search(r"[A-Za-z]", domain) or len(domain) >= DOMAIN_MAX
-            or not _DOMAIN.fullmatch(domain)):
+            or not re.fullmatch(_DOMAIN, domain)):
         raise InvalidArgument(f"{domain} is not a valid domain")
     return domain
 
