@@ -19,6 +19,7 @@ from cnmctl.engine.base import (
     DEFAULT_ROOT,
     DEFAULT_RUN_ROOT,
     find_by_ref,
+    is_valid_name,
 )
 from cnmctl.engine.containers import ContainerOps
 from cnmctl.engine.dns import DnsOps
@@ -26,7 +27,7 @@ from cnmctl.engine.networks import NetworkOps
 from cnmctl.errors import CnmError
 from cnmctl.model import Container, Endpoint, Network, new_id, now_rfc3339nano
 from cnmctl.store import JsonStore
-from cnmctl.validate import is_id, is_valid_name, private_dir
+from cnmctl.validate import is_id, private_dir
 
 EXIT_LOST = 255  # exit code of a container whose process vanished with the kernel state
 

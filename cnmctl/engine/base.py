@@ -6,6 +6,7 @@ import re
 
 from cnmctl.errors import Conflict, InvalidArgument, NotFound
 from cnmctl.model import NAME_MAX, NAME_PATTERN
+from cnmctl.validate import is_valid_name  # noqa: F401 (defined with the other guards)
 
 DEFAULT_ROOT = "/var/lib/cnmctl"
 DEFAULT_RUN_ROOT = "/run/cnmctl"
