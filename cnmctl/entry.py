@@ -6,9 +6,49 @@ from __future__ import annotations
 import os
 import sys
 
+# Commands that change containers, networks or the kernel: without CAP_NET_ADMIN and
+# CAP_SYS_ADMIN they are refused before anything is touched (help aside).
+MUTATING = {"run": 125, "create": 1, "start": 1, "stop": 1, "restart": 1, "kill": 1,
+            "rm": 1, "exec": 1, "internal": 1}
+MUTATING_NETWORK = ("create", "rm", "remove", "prune", "connect", "disconnect")
+
+
+def privileged_exit(argv: list[str]) -> int:
+    """The exit code for argv if it needs privileges this process lacks, else 0."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):  # global options
+        i += 2 if argv[i] in ("--root", "--run-root") else 1
+    words = argv[i:]
+    if not words:
+        return 0
+    verb, rest = words[0], words[1:]
+    if verb == "network":
+        if not rest or rest[0] not in MUTATING_NETWORK:
+            return 0
+        verb, rest = "network", rest[1:]
+    elif verb not in MUTATING:
+        return 0
+    # Help is not a mutation: `--help` (or `-h`, except for run and create, where
+    # it is --hostname) among the options, before the command of run/create/exec.
+    helps = ("--help",) if verb in ("run", "create") else ("--help", "-h")
+    for arg in rest:
+        if arg in helps:
+            return 0
+        if verb in ("run", "create", "exec") and not arg.startswith("-"):
+            break
+    from cnmctl.validate import missing_privileges
+
+    return MUTATING.get(verb, 1) if missing_privileges() else 0
+
 
 def main() -> None:
     """Run cnmctl with the process's arguments."""
+    code = privileged_exit(sys.argv[1:])
+    if code:
+        from cnmctl.validate import NEEDS_ROOT
+
+        sys.stderr.write(f"Error: {NEEDS_ROOT}\n")
+        sys.exit(code)
     from cnmctl.cli.direct import fast_path
 
     try:

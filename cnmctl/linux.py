@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 from collections.abc import Iterator
 
@@ -20,6 +21,11 @@ MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
 MNT_DETACH = 0x2
+
+# openat2(2): the same number on every architecture (added after the tables merged).
+SYS_OPENAT2 = 437
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_IN_ROOT = 0x10
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -62,6 +68,46 @@ def sethostname(name: str) -> None:
     """sethostname(2) in the calling process's UTS namespace."""
     data = name.encode()
     _check(_libc.sethostname(data, len(data)), "sethostname")
+
+
+def read_all(fd: int) -> bytes:
+    """Everything readable from `fd` until end of file; closes it."""
+    chunks = []
+    try:
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to `fd` (a pipe may take it in several writes)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
+                ("resolve", ctypes.c_uint64)]
+
+
+def open_in_root(root_fd: int, path: str, flags: int, mode: int = 0) -> int:
+    """openat2(2) of `path` with RESOLVE_IN_ROOT: resolved as if the folder
+    `root_fd` were `/`, so no symlink (absolute or relative) and no `..` can
+    lead out of it; magic links (/proc/PID/root) are refused. A new fd."""
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+    fd = _libc.syscall(ctypes.c_long(SYS_OPENAT2), ctypes.c_long(root_fd),
+                       ctypes.c_char_p(path.encode()), ctypes.byref(how),
+                       ctypes.c_size_t(ctypes.sizeof(how)))
+    if fd < 0:
+        err = ctypes.get_errno()
+        if err == errno.ENOSYS and os.path.samestat(os.fstat(root_fd), os.stat("/")):
+            # A kernel before 5.6 has no openat2; in / itself, openat is the same.
+            return os.open(path, flags | os.O_CLOEXEC, mode, dir_fd=root_fd)
+        raise OSError(err, os.strerror(err), path)
+    return fd
 
 
 @contextlib.contextmanager
@@ -112,7 +158,19 @@ def create_netns(path: str) -> None:
 
 def delete_netns(path: str) -> None:
     """Unmount and remove a namespace's bind mount; its interfaces go with it
-    once no process is left inside. A missing path is not an error."""
+    once no process is left inside. A missing path is not an error; anything
+    but the empty file a mount point leaves is refused (a sandbox key comes
+    from a store document: it must not delete whatever file it names)."""
+    import stat
+
     umount(path)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(info.st_mode) or info.st_size:
+        from cnmctl.errors import KernelError
+
+        raise KernelError(f"refusing to remove {path}: not a network namespace mount point")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)

@@ -80,8 +80,10 @@ def cli(ctx: click.Context, root: str | None, run_root: str | None) -> None:
 
 
 def fail(message: str, code: int = 1) -> None:
-    """Print one error line on stderr and exit."""
-    click.echo(f"Error: {message}", err=True)
+    """Print one error line on stderr (control characters escaped) and exit."""
+    from cnmctl.validate import printable
+
+    click.echo(f"Error: {printable(message)}", err=True)
     sys.exit(code)
 
 

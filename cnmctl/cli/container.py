@@ -218,8 +218,16 @@ def wait(obj, containers) -> None:
 @click.pass_obj
 def exec_(obj, detach, interactive, env, workdir, container, command) -> None:
     """Run a command in a running container (its network, mount and UTS namespaces)."""
+    from cnmctl.cli.app import EXIT_USAGE
+    from cnmctl.errors import InvalidArgument
     from cnmctl.runtime.execute import exec_in_container
+    from cnmctl.validate import check_env
 
+    try:
+        check_env(env)  # before anything is looked up; a flag error for Docker (125)
+    except InvalidArgument as exc:
+        exc.exit_code = EXIT_USAGE
+        raise
     ctr = obj.engine.find_container(container)
     obj.engine.ensure_dns(ctr.sandbox_id)
     sys.exit(exec_in_container(obj.engine, ctr, list(command), env=list(env), workdir=workdir,
@@ -251,4 +259,7 @@ def internal() -> None:
 @click.pass_obj
 def exited(obj, container_id, code, pid) -> None:
     """Record that a container's process exited (called by its supervisor)."""
+    from cnmctl.validate import check_id
+
+    check_id(container_id, "container")
     obj.engine.container_exited(container_id, code, expected_pid=pid)

@@ -266,6 +266,9 @@ def _create(root, run_root, args: list[str]) -> int | None:
 def network_create(engine, name: str, opts: dict) -> str:
     """`network create` from the parsed options, keyed by click's parameter names
     (KEY=VALUE options as pairs or dicts); the new network's ID."""
+    from cnmctl.cli.validate import check_network_options
+
+    check_network_options(opts)
     return engine.create_network(
         name, driver=opts["driver"], subnets=opts["subnet"], ip_ranges=opts["ip_range"],
         gateways=opts["gateway"], aux_addresses=opts["aux_address"],
@@ -455,9 +458,11 @@ def emit(out: str, errors: list[str], status: int | None = None) -> int:
     (1 if anything failed, unless given). Both paths print through here."""
     import sys
 
+    from cnmctl.validate import printable
+
     sys.stdout.write(out)
     for message in errors:
-        sys.stderr.write(f"Error: {message}\n")
+        sys.stderr.write(f"Error: {printable(message)}\n")
     return status if status is not None else int(bool(errors))
 
 

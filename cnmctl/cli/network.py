@@ -132,6 +132,10 @@ def prune(obj, filters, force) -> None:
 @click.pass_obj
 def connect(obj, ip, ip6, aliases, network_ref, container) -> None:
     """Connect a container to a network (hot-plugged if it runs)."""
+    from cnmctl.cli.validate import check_address
+
+    check_address(ip, 4)
+    check_address(ip6, 6)
     obj.engine.connect(network_ref, container, ip=ip, ip6=ip6, aliases=list(aliases))
 
 

@@ -2,47 +2,83 @@
 
 from __future__ import annotations
 
-import ipaddress
 import signal
 
 from cnmctl.errors import InvalidArgument
+from cnmctl.validate import (
+    check_dns_search,
+    check_env,
+    check_hostname,
+    check_text,
+    parse_ip,
+)
 
 
 def check_container_options(opts: dict) -> None:
-    """Refuse malformed --dns, --add-host, --link, --ip, --ip6, --mac-address and -e values."""
+    """Refuse malformed or hostile values of `run`/`create` before anything is made:
+    control characters in anything that reaches a file or a name, --hostname and
+    --dns-search as Docker checks them, malformed addresses, -e and -w."""
     for server in opts["dns"]:
-        try:
-            ipaddress.ip_address(server)
-        except ValueError:
-            raise InvalidArgument(f"{server} is not an ip address") from None
+        if parse_ip(server) is None:
+            raise InvalidArgument(f"{server} is not an ip address")
+    for domain in opts["dns_search"]:
+        check_dns_search(domain)
+    for option in opts["dns_option"]:
+        check_text(option, "--dns-option value")
+    if opts["hostname"]:
+        check_hostname(opts["hostname"])
     for entry in opts["add_host"]:
+        check_text(entry, "--add-host value")
         name, sep, ip = entry.replace("=", ":", 1).partition(":")
         if not sep or not name:
             raise InvalidArgument(f"bad format for add-host: {entry!r}")
-        try:
-            ipaddress.ip_address(ip.strip("[]"))
-        except ValueError:
-            raise InvalidArgument(f"invalid IP address in add-host: {ip!r}") from None
+        if parse_ip(ip.strip("[]")) is None:
+            raise InvalidArgument(f"invalid IP address in add-host: {ip!r}")
     for link in opts["links"]:
+        check_text(link, "--link value")
         name, _, alias = link.partition(":")
         if not name or ":" in alias or (":" in link and not alias):
             raise InvalidArgument(f"invalid link format: {link!r} (NAME or NAME:ALIAS)")
-    for flag, version in (("ip", 4), ("ip6", 6)):
-        text = opts[flag]
-        if not text:
-            continue
-        try:
-            ok = ipaddress.ip_address(text).version == version
-        except ValueError:
-            ok = False
-        if not ok:
-            raise InvalidArgument(f"invalid IPv{version} address: {text}")
+    for network in opts["networks"]:
+        check_text(network, "--network value")
+    check_address(opts["ip"], 4)
+    check_address(opts["ip6"], 6)
     mac = opts["mac"]
     if mac and not _is_mac(mac):
         raise InvalidArgument(f"{mac} is not a valid mac address")
-    for item in opts["env"]:
-        if not item or item.startswith("="):
-            raise InvalidArgument(f"invalid environment variable: {item}")
+    check_env(opts["env"])
+    workdir = opts["workdir"]
+    if workdir and not workdir.startswith("/"):
+        raise InvalidArgument(f"the working directory '{workdir}' is invalid, it needs to be "
+                              "an absolute path")
+
+
+def check_address(text: str, version: int) -> None:
+    """--ip (4) or --ip6 (6), unless empty: an address of that family, no zone."""
+    if not text:
+        return
+    address = parse_ip(text)
+    if address is None or address.version != version:
+        raise InvalidArgument(f"invalid IPv{version} address: {text}")
+
+
+def check_network_options(opts: dict) -> None:
+    """`network create`: no control characters in the -o, --ipam-opt and --label keys,
+    the -o and --ipam-opt values (an -o value can become an interface name), nor in
+    subnets, ranges, gateways and aux addresses."""
+    for flag, values in (("--subnet", opts["subnet"]), ("--ip-range", opts["ip_range"]),
+                         ("--gateway", opts["gateway"]), ("--aux-address", opts["aux_address"]),
+                         ("--driver", [opts["driver"]]),
+                         ("--ipam-driver", [opts["ipam_driver"]])):
+        for value in values:
+            check_text(value, f"{flag} value")
+    for flag, pairs, values_too in (("-o", opts["opt"], True),
+                                    ("--ipam-opt", opts["ipam_opt"], True),
+                                    ("--label", opts["label"], False)):
+        for key, value in dict(pairs).items():
+            check_text(key, f"{flag} key")
+            if values_too:
+                check_text(value, f"{flag} value")
 
 
 def _is_mac(text: str) -> bool:

@@ -44,7 +44,9 @@ _POLL = 0.02
 
 def helper_paths(network_id: str, run_root: str) -> dict[str, str]:
     """The helper's files for a network: sock, pid, log, lock."""
-    base = os.path.join(run_root, "dns", network_id[:12])
+    from cnmctl.validate import check_short_id
+
+    base = os.path.join(run_root, "dns", check_short_id(network_id))
     return {kind: f"{base}.{kind}" for kind in ("sock", "pid", "log", "lock")}
 
 

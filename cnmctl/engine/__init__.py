@@ -31,6 +31,7 @@ from cnmctl.engine.tx import Transaction, recover
 from cnmctl.errors import CnmError
 from cnmctl.model import Container, Endpoint, Network, new_id, now_rfc3339nano
 from cnmctl.store import Store, StoreCorrupt, open_store
+from cnmctl.validate import is_id, private_dir
 
 EXIT_LOST = 255  # exit code of a container whose process vanished with the kernel state
 
@@ -42,8 +43,11 @@ class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps):
                  check_schema: bool = True) -> None:
         """The engine over a store and run root (created on first use). `check_schema`
         False lets `system check` open a store whose schema file is unreadable."""
-        self.root = root or os.environ.get("CNMCTL_ROOT") or DEFAULT_ROOT
-        self.run_root = run_root or os.environ.get("CNMCTL_RUN_ROOT") or DEFAULT_RUN_ROOT
+        # Both made 0700 if missing, refused if others could plant files in them.
+        self.root = private_dir(root or os.environ.get("CNMCTL_ROOT") or DEFAULT_ROOT,
+                                "store root")
+        self.run_root = private_dir(
+            run_root or os.environ.get("CNMCTL_RUN_ROOT") or DEFAULT_RUN_ROOT, "run root")
         self.store: Store = open_store(self.root)
         self._tx: Transaction | None = None
         if not self.store.exists():
@@ -188,7 +192,7 @@ class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps):
         """A container by full ID, name, or unique ID prefix."""
         # A full ID, then a name (from the name index): one read each; then the
         # scan for an ID prefix. Docker's order.
-        if len(ref) == 64:
+        if is_id(ref):
             doc = self.store.get("containers", ref)
             if doc is not None:
                 return Container.from_doc(doc)

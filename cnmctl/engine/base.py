@@ -6,6 +6,7 @@ import re
 
 from cnmctl.errors import Conflict, InvalidArgument, NotFound
 from cnmctl.model import NAME_MAX, NAME_PATTERN
+from cnmctl.validate import is_valid_name  # noqa: F401 (defined with the other guards)
 
 DEFAULT_ROOT = "/var/lib/cnmctl"
 DEFAULT_RUN_ROOT = "/run/cnmctl"
@@ -17,11 +18,6 @@ _NAME_RE = re.compile(NAME_PATTERN)
 # A DNS label as the embedded DNS serves it: letters, digits, `-` (not at either end)
 # and `_` (Compose service names have it), 1-63 characters.
 _DNS_LABEL_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
-
-
-def is_valid_name(name: str) -> bool:
-    """True for a name cnmctl accepts for containers and networks."""
-    return len(name) <= NAME_MAX and _NAME_RE.fullmatch(name) is not None
 
 
 def check_name(name: str, what: str) -> None:

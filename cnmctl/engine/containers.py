@@ -23,6 +23,7 @@ from cnmctl.model import (
     split_link,
 )
 from cnmctl.store import Store, StoreCorrupt
+from cnmctl.validate import check_id
 
 SPECIAL_MODES = ("host", "none")
 USER_IP_ONLY = "user specified IP address is supported on user defined networks only"
@@ -55,11 +56,11 @@ class ContainerOps:
     # -- paths --------------------------------------------------------------
     def container_dir(self, cid: str) -> str:
         """Where a container's resolv.conf, hosts, hostname and logs live."""
-        return os.path.join(self.run_root, "containers", cid)
+        return os.path.join(self.run_root, "containers", check_id(cid, "container"))
 
     def sandbox_key(self, sandbox_id: str) -> str:
         """The bind-mounted network namespace of a sandbox (its SandboxKey)."""
-        return os.path.join(self.run_root, "netns", sandbox_id[:12])
+        return os.path.join(self.run_root, "netns", check_id(sandbox_id, "sandbox")[:12])
 
     # -- create -------------------------------------------------------------
     def create_container(self, argv: list[str], *, name: str | None = None,

@@ -1,8 +1,9 @@
 """Become a container process: enter the sandbox, set up mounts and hostname, exec.
 
-Run as `python -S -E enter.py SPEC_JSON` with fd STATUS_FD open. It is the
-first half of every container process: after execve the PID is the
-command's, so `State.Pid` and `nsenter -t PID` see the container itself.
+Run as `python -S -E enter.py STATUS_FD GATE_FD`; the spec (JSON) comes
+through the gate pipe. It is the first half of every container process:
+after execve the PID is the command's, so `State.Pid` and `nsenter -t PID`
+see the container itself.
 Kept to the standard library and cnmctl.linux (ctypes) so it starts in ~15 ms.
 
 On failure it writes "CODE message" to the status fd and exits with CODE
@@ -25,33 +26,70 @@ if __package__ in (None, ""):  # run by path with -S: find the cnmctl package
 
 from cnmctl import linux  # noqa: E402
 
+MAX_SYMLINKS = 40  # the kernel's limit on symlinks in one path lookup
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def _bind_file(source: str, root: str, target: str) -> None:
-    """Bind-mount `source` over `target` inside `root`, creating an empty target if needed."""
-    path = os.path.join(root, target.lstrip("/"))
-    if not os.path.lexists(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "a", encoding="utf-8"):
-            pass
-    linux.mount(source, path, None, linux.MS_BIND)
+def _open_in_root(root_fd: int, target: str, directory: bool, create: bool = True,
+                  depth: int = 0) -> int:
+    """An O_PATH fd of `target`, a path inside the root, made if missing (an
+    empty file or a folder, and the folders above it) when `create`. Every
+    step resolves inside the root (openat2 RESOLVE_IN_ROOT; new entries with
+    mkdirat or O_EXCL, which follow no symlink; a dangling symlink's target is
+    made inside the root, as runc does), so a --rootfs tree whose `etc` is a
+    symlink to a host folder gets nothing written there."""
+    rel = os.path.normpath("/" + target).lstrip("/") or "."
+    kind = os.O_PATH | (os.O_DIRECTORY if directory else 0)
+    try:
+        return linux.open_in_root(root_fd, rel, kind)
+    except FileNotFoundError:
+        if not create:
+            raise
+    parent, _, name = rel.rpartition("/")
+    parent_fd = _open_in_root(root_fd, parent, True, depth=depth) if parent else os.dup(root_fd)
+    try:
+        if directory:
+            os.mkdir(name, 0o755, dir_fd=parent_fd)
+        else:
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                             | os.O_CLOEXEC, 0o644, dir_fd=parent_fd))
+    except FileExistsError:  # a symlink to nothing yet: make its target, in the root
+        if depth >= MAX_SYMLINKS:
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), target) from None
+        link = os.readlink(name, dir_fd=parent_fd)
+        os.close(_open_in_root(root_fd, os.path.join("/" + parent, link), directory,
+                               depth=depth + 1))
+    finally:
+        os.close(parent_fd)
+    return linux.open_in_root(root_fd, rel, kind)
 
 
-def _mount_filesystems(root: str, own_netns: bool) -> None:
-    """/proc, /sys and /dev for a --rootfs tree; a fresh /sys elsewhere so that
-    /sys/class/net shows the sandbox's interfaces, not the host's."""
-    if root == "/":
+def _mount_at(root_fd: int, target: str, source: str | None, fstype: str | None, flags: int,
+              directory: bool, create: bool = True) -> None:
+    """mount(2) onto `target` inside the root, through the fd _open_in_root gives
+    (mounting on /proc/self/fd/N reaches exactly the object that fd holds)."""
+    fd = _open_in_root(root_fd, target, directory, create)
+    try:
+        linux.mount(source, f"/proc/self/fd/{fd}", fstype, flags)
+    finally:
+        os.close(fd)
+
+
+def _mount_filesystems(root_fd: int, chrooted: bool, own_netns: bool) -> None:
+    """/proc, /sys and /dev for a --rootfs tree (where it has those folders); a
+    fresh /sys elsewhere so that /sys/class/net shows the sandbox's interfaces,
+    not the host's."""
+    if not chrooted:
         if own_netns:
-            linux.mount("sysfs", "/sys", "sysfs", 0)
+            _mount_at(root_fd, "/sys", "sysfs", "sysfs", 0, directory=True, create=False)
         return
-    for name, fstype in (("proc", "proc"), ("sys", "sysfs")):
-        path = os.path.join(root, name)
-        if os.path.isdir(path):
-            linux.mount(name, path, fstype, 0)
-    dev = os.path.join(root, "dev")
-    if os.path.isdir(dev):
-        linux.mount("/dev", dev, None, linux.MS_BIND | linux.MS_REC)
+    for name, fstype, flags in (("proc", "proc", 0), ("sys", "sysfs", 0),
+                                ("dev", None, linux.MS_BIND | linux.MS_REC)):
+        try:
+            _mount_at(root_fd, name, "/dev" if name == "dev" else name, fstype, flags,
+                      directory=True, create=False)
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # the tree has no such folder: nothing to mount
 
 
 def container_env(hostname: str, items: list[str]) -> dict[str, str]:
@@ -74,17 +112,20 @@ def enter(spec: dict) -> None:
     linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWUTS)
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
     root = spec.get("rootfs") or "/"
-    _mount_filesystems(root, bool(netns))
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    _mount_filesystems(root_fd, root != "/", bool(netns))
     for source, target in spec.get("binds", []):
-        _bind_file(source, root, target)
+        _mount_at(root_fd, target, source, None, linux.MS_BIND, directory=False)
+    # -w: made if missing, inside the root like the mount points.
+    work_fd = _open_in_root(root_fd, spec.get("workdir") or "/", directory=True)
     if spec.get("hostname"):
         linux.sethostname(spec["hostname"])
     if root != "/":
-        os.chroot(root)
-        os.chdir("/")
-    if spec.get("workdir"):
-        os.makedirs(spec["workdir"], exist_ok=True)
-        os.chdir(spec["workdir"])
+        os.fchdir(root_fd)  # the very folder the mounts were made in
+        os.chroot(".")
+    os.fchdir(work_fd)
+    os.close(work_fd)
+    os.close(root_fd)
     env = container_env(spec.get("hostname", ""), spec.get("env", []))
     argv = spec["argv"]
     try:
@@ -123,17 +164,20 @@ class NotOnPath(FileNotFoundError):
 
 
 def main() -> None:
-    """Entry point: `enter.py SPEC_JSON STATUS_FD GATE_FD`.
+    """Entry point: `enter.py STATUS_FD GATE_FD`.
 
-    It waits at the gate (a pipe) until cnmctl has built the sandbox; a gate
-    closed without a go-ahead means the start was abandoned.
+    It waits at the gate (a pipe) until cnmctl has built the sandbox and writes
+    the spec (JSON) into it: the -e values never sit on a command line. A
+    gate closed empty means the start was abandoned.
     """
-    spec = json.loads(sys.argv[1])
-    status_fd, gate_fd = int(sys.argv[2]), int(sys.argv[3])
+    status_fd, gate_fd = int(sys.argv[1]), int(sys.argv[2])
     os.set_inheritable(status_fd, False)
-    go = os.read(gate_fd, 1)
-    os.close(gate_fd)
-    if go != b"1":
+    data = linux.read_all(gate_fd)
+    if not data:
+        os._exit(125)
+    try:
+        spec = json.loads(data)
+    except ValueError:  # cnmctl was killed while writing it: the start was abandoned
         os._exit(125)
     if spec.get("marker"):
         # Past the gate: the start happened (see engine/lifecycle.py, _mark_starting).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 
@@ -45,15 +44,22 @@ def exec_in_container(engine, ctr, argv: list[str], *, env: list[str], workdir: 
         linux.setns(fd, kind)
     os.fchdir(root)
     os.chroot(".")
-    with contextlib.suppress(OSError):
-        os.chdir(workdir or ctr.workdir or "/")
-    sys.stdout.flush()
+    cwd = workdir or ctr.workdir or "/"
     try:
-        # Looked up as the container's own process is (inside its root, on its PATH).
-        os.execve(find_executable(argv[0], environ), argv, environ)
-    except OSError as exc:
-        code, message = exec_failure(argv[0], exc)
+        os.chdir(cwd)
+    except OSError as exc:  # runc's words; Docker exits 126 for it
+        code, message = 126, (f'chdir to cwd ("{cwd}") set in config.json failed: '
+                              f"{(exc.strerror or str(exc)).lower()}")
+    else:
+        sys.stdout.flush()
+        try:
+            # Looked up as the container's own process is (inside its root, on its PATH).
+            os.execve(find_executable(argv[0], environ), argv, environ)
+        except OSError as exc:
+            code, message = exec_failure(argv[0], exc)
     if detach:
         os._exit(code)
-    print(f"Error: {message}", file=sys.stderr)
+    from cnmctl.validate import printable
+
+    print(f"Error: {printable(message)}", file=sys.stderr)
     return code

@@ -227,16 +227,10 @@ def enter_spec(ctr: Container, netns: str, files: dict[str, str],
     }
 
 
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 4096):
-        chunks.append(chunk)
-    os.close(fd)
-    return b"".join(chunks)
-
-
 def _check_exec(status_r: int) -> None:
-    report = _read_all(status_r).decode(errors="replace")
+    from cnmctl.linux import read_all
+
+    report = read_all(status_r).decode(errors="replace")
     if report:
         code, _, message = report.partition(" ")
         err = ExecFailed(message)
@@ -248,32 +242,43 @@ class Launch:
     """A container process started but held at a gate until its sandbox is ready.
 
     The gate is a pipe enter.py reads before entering the namespace: `go`
-    opens it and waits for the command to be running (or to fail to exec);
-    `cancel` closes it, and the held process exits without doing anything.
+    writes the spec (JSON) into it and closes it, then waits for the command to
+    be running (or to fail to exec); `cancel` closes it empty, and the held
+    process exits without doing anything. The spec (with the -e values) goes
+    through the pipe, never on a command line: `ps` shows any command line to
+    every local user.
     """
 
     def __init__(self, gate_w: int, status_r: int, report_r: int | None,
-                 popen: subprocess.Popen, foreground: bool) -> None:
+                 popen: subprocess.Popen, foreground: bool, spec: bytes) -> None:
         self.gate_w, self.status_r, self.report_r = gate_w, status_r, report_r
-        self.popen, self.foreground = popen, foreground
+        self.popen, self.foreground, self.spec = popen, foreground, spec
         self._pid: int | None = None
 
     def pid(self) -> int:
         """The container process's pid, known before the gate opens: the process
         held at the gate is the one that becomes the command."""
+        from cnmctl.linux import read_all
+
         if self._pid is None:
             if self.foreground:
                 self._pid = self.popen.pid
             else:
-                self._pid = int(_read_all(self.report_r) or b"0")
+                self._pid = int(read_all(self.report_r) or b"0")
                 self.report_r = None
         return self._pid
 
     def go(self) -> Started:
         """Open the gate; the started process, or ExecFailed."""
+        from cnmctl.linux import write_all
+
         pid = self.pid()
-        os.write(self.gate_w, b"1")
-        os.close(self.gate_w)
+        try:
+            write_all(self.gate_w, self.spec)
+        except BrokenPipeError:  # it died before the gate opened; its status says why
+            pass
+        finally:
+            os.close(self.gate_w)
         if self.foreground:
             _check_exec(self.status_r)
             return Started(pid, start_time(pid), os.getpid(), self.popen)
@@ -300,10 +305,10 @@ class Launch:
 def launch(engine, ctr: Container, netns: str, files: dict[str, str], *, foreground: bool,
            stdio=None, extra_env: list[str] = (), marker: str = "") -> Launch:
     """Start the container's process, held at the gate (see Launch)."""
-    spec = json.dumps(enter_spec(ctr, netns, files, extra_env, marker))
+    spec = json.dumps(enter_spec(ctr, netns, files, extra_env, marker)).encode()
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
-    enter_cmd = [sys.executable, "-S", "-E", ENTER, spec, str(status_w), str(gate_r)]
+    enter_cmd = [sys.executable, "-S", "-E", ENTER, str(status_w), str(gate_r)]
     import subprocess  # only for starting: stop, kill and rm do without it
     if foreground:
         stdin, stdout, stderr = stdio
@@ -313,7 +318,7 @@ def launch(engine, ctr: Container, netns: str, files: dict[str, str], *, foregro
         finally:
             os.close(status_w)
             os.close(gate_r)
-        return Launch(gate_w, status_r, None, popen, foreground=True)
+        return Launch(gate_w, status_r, None, popen, foreground=True, spec=spec)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
            "CNMCTL_ROOT": engine.root, "CNMCTL_RUN_ROOT": engine.run_root, "LC_ALL": "C"}
@@ -328,4 +333,4 @@ def launch(engine, ctr: Container, netns: str, files: dict[str, str], *, foregro
     finally:
         for fd in (report_w, status_w, gate_r):
             os.close(fd)
-    return Launch(gate_w, status_r, report_r, supervisor, foreground=False)
+    return Launch(gate_w, status_r, report_r, supervisor, foreground=False, spec=spec)

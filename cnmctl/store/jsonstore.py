@@ -37,6 +37,7 @@ from cnmctl.store.api import (
     RevisionConflict,
     StoreCorrupt,
 )
+from cnmctl.validate import check_key, is_key
 
 SCHEMA_VERSION = 1
 JOURNAL = "journal"
@@ -122,8 +123,8 @@ class JsonStore:
     # -- documents ----------------------------------------------------------
     def _path(self, kind: str, doc_id: str) -> str:
         if kind == META:
-            return os.path.join(self.root, f"{doc_id}.json")
-        return os.path.join(self.root, kind, f"{doc_id}.json")
+            return os.path.join(self.root, f"{check_key(doc_id)}.json")
+        return os.path.join(self.root, kind, f"{check_key(doc_id)}.json")
 
     def get(self, kind: str, doc_id: str) -> dict | None:
         """The document (as the open transaction sees it), or None if there is none.
@@ -155,7 +156,8 @@ class JsonStore:
             names = os.listdir(os.path.join(self.root, kind))
         except (FileNotFoundError, NotADirectoryError):
             names = []
-        found = {n[:-5] for n in names if n.endswith(".json") and not n.startswith(".")}
+        # Only valid keys: a stray file (`x y.json`) is not a document of ours.
+        found = {n[:-5] for n in names if n.endswith(".json") and is_key(n[:-5])}
         for (k, doc_id), doc in self._overlay.items():
             if k == kind:
                 (found.add if doc is not None else found.discard)(doc_id)
