@@ -103,13 +103,19 @@ def wait_exit(pid: int, started: int, timeout: float) -> bool:
     try:
         if not alive(pid, started):  # gone already, or the pid was reused
             return True
-        import select
-
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        return bool(poller.poll(max(0, int(timeout * 1000)))) or not alive(pid, started)
+        return wait_pidfd(fd, timeout) or not alive(pid, started)
     finally:
         os.close(fd)
+
+
+def wait_pidfd(fd: int, timeout: float) -> bool:
+    """Wait until the process behind the pidfd `fd` has exited (at most `timeout`
+    s; a zombie counts as exited); True if it has."""
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(max(0, int(timeout * 1000))))
 
 
 def signal_and_wait(pid: int, started: int, sig: int, timeout: float) -> None:
