@@ -86,8 +86,14 @@ def alive(pid: int, started: int) -> bool:
 
 
 def supervised(ctr: Container) -> bool:
-    """True while the container's supervisor runs (so it will record the exit)."""
-    return ctr.supervisor_pid > 0 and start_time(ctr.supervisor_pid) != 0
+    """True while the container's supervisor runs (so it will record the exit).
+
+    The supervisor started the container's process, so it started no later: a
+    process started after it under the same pid is another one (pid reuse)."""
+    if ctr.supervisor_pid <= 0:
+        return False
+    started = start_time(ctr.supervisor_pid)
+    return started != 0 and (not ctr.pid_start_time or started <= ctr.pid_start_time)
 
 
 def wait_exit(pid: int, started: int, timeout: float) -> bool:
