@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable
 
 from cnmctl.engine.base import (
+    BOOT_MARKER,
     DEFAULT_BRIDGE_GATEWAY,
     DEFAULT_BRIDGE_NAME,
     DEFAULT_BRIDGE_SUBNET,
@@ -89,7 +90,7 @@ class Engine(NetworkOps, ContainerOps, DnsOps, LivenessOps):
         as Docker reports containers that died with their daemon) with their
         endpoints released.
         """
-        marker = os.path.join(self.run_root, "booted")
+        marker = os.path.join(self.run_root, BOOT_MARKER)
         if os.path.exists(marker):
             return
         with self.store.lock():

@@ -21,8 +21,10 @@ would say "running" forever. So the commands that read a container (`ps`,
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
+from cnmctl.engine.base import BOOT_MARKER
 from cnmctl.model import Container
 from cnmctl.store import JsonStore
 
@@ -35,19 +37,25 @@ EXIT_LOST = 255
 
 
 class LivenessOps:
-    """Mixed into Engine; relies on its store and ContainerOps.container_exited."""
+    """Mixed into Engine; relies on its store, run root and ContainerOps.container_exited."""
 
     store: JsonStore
+    run_root: str
 
-    @staticmethod
-    def lost(ctr: Container) -> bool:
+    def lost(self, ctr: Container) -> bool:
         """True if `ctr` is recorded running but its process and its supervisor are
         both gone, so that no one will ever record its exit."""
         if ctr.status != "running":
             return False
         from cnmctl.runtime import process
 
-        return not process.alive(ctr.pid, ctr.pid_start_time) and not process.supervised(ctr)
+        if process.alive(ctr.pid, ctr.pid_start_time):
+            return False
+        # After a reboot (the run root's marker gone with the tmpfs) the recorded pids
+        # are no one's: start times count from the boot, so another process at the
+        # supervisor's pid could pass for it.
+        return (not process.supervised(ctr)
+                or not os.path.exists(os.path.join(self.run_root, BOOT_MARKER)))
 
     def reap_lost(self, ctr: Container) -> bool:
         """Record `ctr` exited (EXIT_LOST) if it is lost; True if it was."""

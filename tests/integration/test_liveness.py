@@ -24,7 +24,9 @@ import subprocess
 import pytest
 from conftest import CNMCTL, wait_until
 
+from cnmctl.engine.base import BOOT_MARKER
 from cnmctl.runtime import process
+from cnmctl.store.jsonstore import JsonStore
 
 # How long a command may take before the test calls it hung: a deadline, not a timing claim.
 HUNG = 60
@@ -174,4 +176,20 @@ def test_stop_of_an_orphan_kills_it(cnm, pair):
     assert cnm("stop", "-t", "1", "c1") == "c1\n"
     assert gone(pair)
     assert exited(cnm, "c1")[:3] == ("exited", 137, False)
+    assert members(cnm, "cnm-net") == ["c2"]
+
+
+def test_after_a_reboot_no_pid_passes_for_a_supervisor(cnm, pair):
+    """Start times count from the boot: after a reboot another process may hold the
+    supervisor's recorded pid and look older than the container. With the run root's
+    boot marker gone, a dead container is lost whoever has that pid."""
+    lose(pair)
+    store = JsonStore(cnm.root)
+    [doc] = [d for d in store.list("containers") if d["name"] == "c1"]
+    doc["supervisor_pid"] = os.getpid()  # the suite: alive, and started before c1
+    with store.lock():
+        store.put("containers", doc["id"], doc)
+    assert exited(cnm, "c1")[0] == "running"  # a live supervisor is left to record it
+    os.unlink(os.path.join(cnm.run_root, BOOT_MARKER))
+    assert exited(cnm, "c1") == ("exited", 255, False, 0)
     assert members(cnm, "cnm-net") == ["c2"]
