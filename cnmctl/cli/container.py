@@ -171,7 +171,7 @@ def ps(obj, show_all, quiet, no_trunc, filters, fmt) -> None:
     wanted = parse_filters(filters, PS_FILTERS)
     networks = {n.id: n for n in engine.networks()}
     rows = []
-    for ctr in engine.containers():
+    for ctr in engine.reap(engine.containers()):  # a container whose process is gone: exited
         if not show_all and ctr.status != "running" and "status" not in wanted:
             continue
         row = ContainerRow(ctr, networks, truncate=not no_trunc)

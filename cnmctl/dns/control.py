@@ -233,30 +233,53 @@ def ensure_helper(network_id: str, root: str, run_root: str,
             time.sleep(_POLL)
 
 
-def _wait_gone(pid_path: str, pid: int, timeout: float) -> bool:
-    """Wait until the helper is gone (its lock on the pid file released); True if so.
-    A pidfd wakes us as it exits, where polling would add its interval to `network rm`."""
-    if pid > 0 and _helper_running(pid_path):  # locked: the pid file names the live helper
-        from cnmctl.runtime import process
+def _helper_pidfd(pid_path: str) -> tuple[int, int] | None:
+    """The running helper's pid and a pidfd on it; None if no helper holds the pid file.
 
-        process.wait_exit(pid, process.start_time(pid), timeout)
-    _reap(pid)
-    return not _helper_running(pid_path)
+    The lock on the pid file says that a helper lives, not when it is gone: an
+    exiting helper removes the file and drops the lock before its interpreter
+    has finished shutting down. So stopping waits on the process itself, through
+    this pidfd. It is taken while the lock is held and the file names the same
+    pid before and after, so it is the helper's even if pids are reused. A helper
+    still starting holds the lock before it has written its pid: wait for it."""
+    deadline = time.monotonic() + _START_TIMEOUT
+    while _helper_running(pid_path):
+        pid = _read_pid(pid_path)
+        fd = -1
+        if pid > 0:
+            with contextlib.suppress(ProcessLookupError):
+                fd = os.pidfd_open(pid)
+        if fd >= 0:
+            if _helper_running(pid_path) and _read_pid(pid_path) == pid:
+                return pid, fd
+            os.close(fd)
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(_POLL)
+    return None
 
 
 def _stop_locked(paths: dict[str, str]) -> None:
-    pid = _read_pid(paths["pid"])
+    """Ask the helper to stop, escalate to SIGTERM then SIGKILL, and return only
+    once its process has exited; then remove its socket and pid file."""
+    from cnmctl.runtime.process import wait_pidfd
+
+    helper = _helper_pidfd(paths["pid"])
     with contextlib.suppress(OSError):
         _send(paths["sock"], "stop", 2.0)
-    if not _wait_gone(paths["pid"], pid, _STOP_TIMEOUT):
-        # Still holding its lock: the pid file names it, so signalling it is safe.
-        for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, _STOP_TIMEOUT)):
-            pid = _read_pid(paths["pid"])
-            if pid > 0:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, sig)
-            if _wait_gone(paths["pid"], pid, wait):
-                break
+    if helper is not None:
+        pid, fd = helper
+        try:
+            for sig, wait in ((0, _STOP_TIMEOUT), (signal.SIGTERM, 2.0),
+                              (signal.SIGKILL, _STOP_TIMEOUT)):
+                if sig:
+                    with contextlib.suppress(ProcessLookupError):
+                        signal.pidfd_send_signal(fd, sig)
+                if wait_pidfd(fd, wait):
+                    break
+        finally:
+            os.close(fd)
+        _reap(pid)
     if not _helper_running(paths["pid"]):
         for kind in ("sock", "pid"):
             with contextlib.suppress(FileNotFoundError):

@@ -45,9 +45,10 @@ import traceback
 from cnmctl.dns.answers import AnswerTable, error_reply, question_end
 from cnmctl.dns.control import helper_paths
 from cnmctl.dns.records import sandbox_view, visible_networks
+from cnmctl.errors import CnmError
 from cnmctl.linux import in_netns
 from cnmctl.model import Endpoint, Network, Sandbox, split_link
-from cnmctl.runtime.process import namespace_of
+from cnmctl.runtime.process import alive, namespace_of
 from cnmctl.sandbox.files import EMBEDDED_DNS, host_resolvers
 from cnmctl.store import open_store
 
@@ -210,6 +211,11 @@ class Helper:
         # Tables by (visible networks, legacy links) (see _build); dropped likewise.
         self.tables: dict[tuple, AnswerTable] = {}
         AnswerTable.on_error = log.error
+        # Whether each container's names may be answered, as last checked; dropped likewise.
+        self.answerable: dict[str, bool] = {}
+        # Running containers whose names a table holds, by ID: (pid, start time, pidfd).
+        # Their pidfds are in the loop: an exit drops the tables at once (see _answerable).
+        self.watched: dict[str, tuple[int, int, int]] = {}
         self.conns: dict[int, _TcpConn] = {}  # by fd, least recently active first
         # Forwarded queries by the ID sent upstream. Every attempt is inserted when sent,
         # with the same timeout, so the dict's own order is deadline order: it is the
@@ -254,6 +260,8 @@ class Helper:
             self.control.close()
         for fwd in self.forwarders.values():
             fwd.close()
+        for cid in list(self.watched):
+            self._unwatch(cid)
         self.sel.close()
 
     # -- the loop ---------------------------------------------------------------------------
@@ -384,8 +392,10 @@ class Helper:
         view = (visible_networks(own, networks), links)
         table = self.tables.get(view)
         if table is None:
-            table = self.tables[view] = AnswerTable(*sandbox_view(own, endpoints, networks,
-                                                                  links))
+            visible = view[0]
+            live = [ep for ep in endpoints
+                    if ep.network_id in visible and self._answerable(ep.container_id)]
+            table = self.tables[view] = AnswerTable(*sandbox_view(own, live, networks, links))
         sb.table = table
         sb.upstreams = self._upstreams_for(own, networks, containers)
 
@@ -423,8 +433,69 @@ class Helper:
                 self._detach(key, "its namespace is gone")
         self.loaded = None
         self.tables = {}
+        self.answerable = {}
         for sb in self.attached.values():
             sb.table = None
+
+    # -- containers' liveness -------------------------------------------------------------------
+    def _answerable(self, cid: str) -> bool:
+        """False if the container is recorded running but its process is gone (killed
+        with its supervisor, say, so that no one recorded the exit): its endpoints are
+        still in the store, but its names must not be answered. Checked once per
+        change of the store."""
+        known = self.answerable.get(cid)
+        if known is None:
+            known = self.answerable[cid] = self._check_container(cid)
+        return known
+
+    def _check_container(self, cid: str) -> bool:
+        """Whether the container's names may be answered (see _answerable); a running
+        one's process is watched through a pidfd from now on."""
+        try:
+            doc = self.store.get("containers", cid)
+        except CnmError as exc:  # a corrupt document: answer as its endpoints say
+            self.log.error(f"container {cid[:12]}: {exc}")
+            return True
+        if not isinstance(doc, dict) or doc.get("status") != "running" or not doc.get("pid"):
+            # Not started yet (`start` attaches the sandbox before its process runs),
+            # or gone: its endpoints say what there is to answer.
+            return True
+        try:
+            pid, started = int(doc["pid"]), int(doc.get("pid_start_time") or 0)
+        except (TypeError, ValueError):
+            self.log.error(f"container {cid[:12]}: malformed pid {doc['pid']!r}")
+            return True
+        watch = self.watched.get(cid)
+        if watch is not None and watch[:2] == (pid, started):
+            return alive(pid, started)
+        if watch is not None:
+            self._unwatch(cid)  # the container was started again since
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return False
+        except OSError as exc:  # out of descriptors, say: answer it, unwatched
+            self.log.error(f"container {cid[:12]}: cannot watch pid {pid}: {exc}")
+            return alive(pid, started)
+        if not alive(pid, started):  # gone, or the pid was reused
+            os.close(fd)
+            return False
+        self.watched[cid] = (pid, started, fd)
+        self.sel.register(fd, selectors.EVENT_READ, (self._on_container_exit, cid))
+        return True
+
+    def _on_container_exit(self, cid: str, _mask: int) -> None:
+        """A watched container's process exited: forget every table, so its names
+        are no longer answered even if no one records the exit."""
+        self._unwatch(cid)
+        self.log(f"container {cid[:12]} exited: its names are no longer answered")
+        self._reload()
+
+    def _unwatch(self, cid: str) -> None:
+        _pid, _started, fd = self.watched.pop(cid)
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(fd)
+        os.close(fd)
 
     def table_for(self, sb: _Attached) -> AnswerTable:
         """The sandbox's answers, built on first use after a change."""
@@ -731,6 +802,20 @@ def _lock_pid_file(path: str) -> int | None:
         return fd
 
 
+def _raise_fd_limit(log: _Log) -> None:
+    """Two sockets per sandbox, a pidfd per watched container and up to MAX_TCP_CONNS
+    connections: a full /24 comes near the usual soft limit of 1,024 descriptors, so
+    take the hard limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError) as exc:
+            log.error(f"cannot raise the descriptor limit from {soft}: {exc}")
+
+
 def _terminate(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
@@ -751,6 +836,7 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)
     os.chdir("/")
     log = _Log(args.network[:12])
+    _raise_fd_limit(log)
     paths = helper_paths(args.network, args.run_root)
     os.makedirs(os.path.dirname(paths["pid"]), mode=0o700, exist_ok=True)
     try:

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterable, Iterator
 
 from cnmctl.engine.base import (
+    BOOT_MARKER,
     DEFAULT_BRIDGE_GATEWAY,
     DEFAULT_BRIDGE_NAME,
     DEFAULT_BRIDGE_SUBNET,
@@ -26,6 +27,7 @@ from cnmctl.engine.connect import ConnectOps
 from cnmctl.engine.containers import ContainerOps
 from cnmctl.engine.dns import DnsOps
 from cnmctl.engine.lifecycle import LifecycleOps
+from cnmctl.engine.liveness import EXIT_LOST, LivenessOps
 from cnmctl.engine.networks import NetworkOps
 from cnmctl.engine.tx import Transaction, recover
 from cnmctl.errors import CnmError
@@ -33,10 +35,8 @@ from cnmctl.model import Container, Endpoint, Network, new_id, now_rfc3339nano
 from cnmctl.store import Store, StoreCorrupt, open_store
 from cnmctl.validate import is_id, private_dir
 
-EXIT_LOST = 255  # exit code of a container whose process vanished with the kernel state
 
-
-class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps):
+class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps, LivenessOps):
     """cnmctl's state and the operations on it, for one store and run root."""
 
     def __init__(self, root: str | None = None, run_root: str | None = None,
@@ -133,7 +133,7 @@ class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps):
         as Docker reports containers that died with their daemon) with their
         endpoints released.
         """
-        marker = os.path.join(self.run_root, "booted")
+        marker = os.path.join(self.run_root, BOOT_MARKER)
         if os.path.exists(marker):
             return
         with self.transaction("restore"):
@@ -221,15 +221,21 @@ class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps):
         return Container.from_doc(doc)
 
     def wait_container(self, ref: str) -> int:
-        """`wait`: block until the container is not running; its exit code."""
-        import time
+        """`wait`: block until the container is not running; its exit code.
 
+        It watches the process itself (a pidfd), not only the record: a container
+        whose supervisor is gone stops all the same, and one found lost is reaped
+        (see liveness.py)."""
         ctr = self.find_container(ref)
+        code = ctr.exit_code
         while True:
             doc = self.store.get("containers", ctr.id)
-            if doc is None or doc["status"] != "running":
-                return doc["exit_code"] if doc else ctr.exit_code
-            time.sleep(0.02)
+            if doc is None:  # removed, as --rm does at the exit
+                return code
+            ctr = Container.from_doc(doc)
+            if ctr.status != "running":
+                return ctr.exit_code
+            code = EXIT_LOST if self.watch_exit(ctr, 1.0) else ctr.exit_code
 
     def inspect_object(self, ref: str, kind: str | None = None) -> dict:
         """`inspect`: a container (first) or network by name, ID or prefix."""
@@ -238,12 +244,14 @@ class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps):
 
         if kind in (None, "container"):
             try:
-                ctr = self.find_container(ref)
+                found = self.reap([self.find_container(ref)])
+                if not found:  # found lost, and removed with its exit (--rm)
+                    raise NotFound(f"No such container: {ref}")
             except NotFound:
                 if kind:
                     raise
             else:
-                return self.container_view(ctr)
+                return self.container_view(found[0])
         net = self.find_network(ref)
         return network_inspect(net, self.endpoints(net.id))
 

@@ -13,6 +13,8 @@ DEFAULT_RUN_ROOT = "/run/cnmctl"
 DEFAULT_BRIDGE_NAME = "cnm0"
 DEFAULT_BRIDGE_SUBNET = "172.17.0.0/16"
 DEFAULT_BRIDGE_GATEWAY = "172.17.0.1"
+# In the run root (a tmpfs): its absence means the kernel state was lost (a reboot).
+BOOT_MARKER = "booted"
 
 _NAME_RE = re.compile(NAME_PATTERN)
 # A DNS label as the embedded DNS serves it: letters, digits, `-` (not at either end)

@@ -95,6 +95,8 @@ class LifecycleOps:
         with self.store.lock():
             with self.transaction("start"):
                 ctr = self.find_container(ref)
+                if self.reap_lost(ctr):  # its old sandbox released first (liveness.py)
+                    ctr = self.find_container(ctr.id)
                 if ctr.status == "running" and process.alive(ctr.pid, ctr.pid_start_time):
                     return ctr if not foreground else None
                 before = ctr.to_doc()
@@ -322,7 +324,7 @@ class LifecycleOps:
         from cnmctl.runtime import process
 
         ctr = self.find_container(ref)
-        if ctr.status != "running":
+        if ctr.status != "running" or self.reap_lost(ctr):  # liveness.py
             return ctr.id
         if process.alive(ctr.pid, ctr.pid_start_time):
             process.signal_and_wait(ctr.pid, ctr.pid_start_time, sig, timeout)

@@ -20,10 +20,9 @@ import contextlib
 import os
 from collections.abc import Callable
 
+from cnmctl.engine.liveness import EXIT_LOST
 from cnmctl.model import PREDEFINED_NETWORKS, Container, Endpoint, Network, Sandbox
 from cnmctl.store.api import DERIVED_KINDS, KINDS, StoreCorrupt
-
-EXIT_LOST = 255  # as Docker reports a container that died with its daemon
 
 
 class Finding:

@@ -80,8 +80,9 @@ def show_logs(engine, ctr, *, follow: bool, tail: str, timestamps: bool) -> None
         out.flush()
         streams.append((path, out, offset))
     while follow:
-        doc = engine.store.get("containers", ctr.id)
-        running = doc is not None and doc["status"] == "running"
+        # Its process, not only its record: a container whose supervisor was killed
+        # stops all the same (and one found lost is recorded exited).
+        running = engine.still_running(ctr.id)
         for i, (path, out, offset) in enumerate(streams):
             try:
                 with open(path, "rb") as f:

@@ -89,8 +89,14 @@ def alive(pid: int, started: int) -> bool:
 
 
 def supervised(ctr: Container) -> bool:
-    """True while the container's supervisor runs (so it will record the exit)."""
-    return ctr.supervisor_pid > 0 and start_time(ctr.supervisor_pid) != 0
+    """True while the container's supervisor runs (so it will record the exit).
+
+    The supervisor started the container's process, so it started no later: a
+    process started after it under the same pid is another one (pid reuse)."""
+    if ctr.supervisor_pid <= 0:
+        return False
+    started = start_time(ctr.supervisor_pid)
+    return started != 0 and (not ctr.pid_start_time or started <= ctr.pid_start_time)
 
 
 def wait_exit(pid: int, started: int, timeout: float) -> bool:
@@ -106,13 +112,19 @@ def wait_exit(pid: int, started: int, timeout: float) -> bool:
     try:
         if not alive(pid, started):  # gone already, or the pid was reused
             return True
-        import select
-
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        return bool(poller.poll(max(0, int(timeout * 1000)))) or not alive(pid, started)
+        return wait_pidfd(fd, timeout) or not alive(pid, started)
     finally:
         os.close(fd)
+
+
+def wait_pidfd(fd: int, timeout: float) -> bool:
+    """Wait until the process behind the pidfd `fd` has exited (at most `timeout`
+    s; a zombie counts as exited); True if it has."""
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(max(0, int(timeout * 1000))))
 
 
 def signal_and_wait(pid: int, started: int, sig: int, timeout: float) -> None:

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 
 import pytest
+from leftovers import clean_up, link_names
 
 CNMCTL = [sys.executable, "-m", "cnmctl"]
 
@@ -65,13 +66,6 @@ def wait_until(check, timeout: float = 5.0, what: str = "condition"):
         time.sleep(0.02)
 
 
-def link_names() -> set[str]:
-    """Interface names in the test's network namespace (read with iproute2's JSON)."""
-    out = subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True,
-                         check=True).stdout
-    return {link["ifname"] for link in json.loads(out)}
-
-
 def store_snapshot(root: str) -> dict[str, str]:
     """Every store document's text, keyed by relative path."""
     snap = {}
@@ -91,14 +85,13 @@ def _loopback_up() -> None:
 
 @pytest.fixture
 def cnm(tmp_path):
-    """A `cnmctl` runner on a fresh store; links and DNS helpers the test made are removed
-    afterwards."""
+    """A `cnmctl` runner on a fresh store. Afterwards everything the test left is
+    removed (see leftovers.py): its DNS helpers, every process of its containers,
+    sandboxes and run root, its namespace mounts and its links; a step that fails
+    does not stop the next, and the failures are reported together."""
     before = link_names()
     cli = Cli(str(tmp_path / "lib"), str(tmp_path / "run"))
     yield cli
-    from cnmctl.dns import control
-
-    for short_id in control.running_helpers(cli.run_root):
-        control.stop_helper(short_id, cli.run_root)  # networks a test left behind
-    for name in link_names() - before:
-        subprocess.run(["ip", "link", "del", name], capture_output=True)
+    errors = clean_up(cli.root, cli.run_root, before)
+    if errors:
+        pytest.fail("clean-up after the test: " + "; ".join(errors), pytrace=False)

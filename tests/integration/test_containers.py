@@ -759,20 +759,21 @@ def test_ps_columns_and_options(cnm):
 
 def test_inspect_by_name_prefix_and_type(cnm):
     net_id = cnm("network", "create", "cnm-net").strip()
-    c1 = cnm("run", "-d", "--name", "c1", "--network", "cnm-net", "sleep", "3600").strip()
-    assert field(cnm, "c1", "{{.Id}}") == c1
-    assert field(cnm, c1[:7], "{{.Name}}") == "/c1"
-    assert field(cnm, c1, "{{.Name}}") == "/c1"
-    assert cnm("inspect", "--type", "container", "-f", "{{.Name}}", "c1") == "/c1\n"
+    cid = cnm("run", "-d", "--name", "w1", "--network", "cnm-net", "sleep", "3600").strip()
+    assert field(cnm, "w1", "{{.Id}}") == cid
+    assert field(cnm, cid[:7], "{{.Name}}") == "/w1"
+    assert field(cnm, cid, "{{.Name}}") == "/w1"
+    assert cnm("inspect", "--type", "container", "-f", "{{.Name}}", "w1") == "/w1\n"
     assert cnm("inspect", "--type", "network", "-f", "{{.Id}}", "cnm-net") == net_id + "\n"
     # Without --type, containers and networks are both found, in order.
-    assert cnm("inspect", "-f", "{{.Name}}", "c1", "cnm-net") == "/c1\ncnm-net\n"
-    result = cnm.run("inspect", "--type", "network", "c1")
+    assert cnm("inspect", "-f", "{{.Name}}", "w1", "cnm-net") == "/w1\ncnm-net\n"
+    # "w1" cannot be a prefix of a (hex) network ID, so no network can match it.
+    result = cnm.run("inspect", "--type", "network", "w1")
     assert result.code == 1 and result.out == "[]\n"
-    assert len(result.err.splitlines()) == 1 and "c1" in result.err
+    assert len(result.err.splitlines()) == 1 and "w1" in result.err
     result = cnm.run("inspect", "nosuch")
     assert (result.code, result.out, result.err) == (1, "[]\n", "Error: No such object: nosuch\n")
-    assert cnm("inspect", "-f", "{{.State.Pid}}", "c1").strip().isdigit()
+    assert cnm("inspect", "-f", "{{.State.Pid}}", "w1").strip().isdigit()
 
 
 # -- network modes ----------------------------------------------------------------

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+
 from cnmctl.dns import server
 from cnmctl.model import Container, Endpoint, Network, Sandbox, new_id
+from cnmctl.runtime import process
 from cnmctl.store.jsonstore import JsonStore
 
 
@@ -60,3 +63,52 @@ def test_upstreams_per_sandbox(tmp_path):
         assert sb["s4"].upstreams == []  # all its networks are internal: no forwarding
     finally:
         helper.sel.close()
+
+
+def resolves(table, name: str) -> bool:
+    """True if the table answers an A query for `name` with an address."""
+    from dnslib import DNSRecord
+
+    reply = table.answer(DNSRecord.question(name, "A").pack(), 512)
+    return reply is not None and bool(DNSRecord.parse(reply).rr)
+
+
+def record_running(helper: server.Helper, name: str, pid: int) -> None:
+    """Record the container `name` as running with process `pid`."""
+    [doc] = [d for d in helper.store.list("containers") if d["name"] == name]
+    doc.update(status="running", pid=pid, pid_start_time=process.start_time(pid),
+               supervisor_pid=pid)
+    with helper.store.lock():
+        helper.store.put("containers", doc["id"], doc)
+
+
+def test_a_container_whose_process_died_is_not_answered(tmp_path):
+    """Recorded running, but its process is gone and no one recorded the exit (its
+    supervisor was killed too): its names go the moment the process exits, through
+    the pidfd the helper watches, without any reload from cnmctl."""
+    helper, sb = make_helper(tmp_path)
+    sleeper = subprocess.Popen(["sleep", "60"])
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    try:
+        record_running(helper, "s1", sleeper.pid)
+        record_running(helper, "s3", ended.pid)  # already dead when the table is built
+        table = helper.table_for(sb["s2"])
+        assert resolves(table, "s1") and not resolves(table, "s3")
+        assert resolves(table, "s2")  # created, never started: as the store says
+        sleeper.kill()
+        sleeper.wait()
+        events = helper.sel.select(10.0)  # the helper's loop, one turn
+        assert events, "the process's exit woke nobody"
+        for key, mask in events:
+            handler, obj = key.data
+            handler(obj, mask)
+        assert helper.tables == {} and helper.loaded is None  # every table dropped
+        sb["s2"].table = None  # as _reload does for the sandboxes it serves
+        assert not resolves(helper.table_for(sb["s2"]), "s1")
+        assert resolves(helper.table_for(sb["s2"]), "s2")
+        assert helper.watched == {}
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        helper.close()
