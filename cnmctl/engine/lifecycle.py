@@ -202,7 +202,8 @@ class LifecycleOps:
         doc = self.store.get("containers", cid)
         if doc is not None:
             failed = Container.from_doc(doc)
-            self._teardown(failed)
+            # Unplugged at once: as if the start had never been, links included.
+            self._teardown(failed, unplug=True)
             if before is None:
                 self._forget(failed)
             else:
@@ -272,10 +273,10 @@ class LifecycleOps:
             else:
                 self.store.put("containers", ctr.id, ctr.to_doc())
 
-    def _teardown(self, ctr: Container) -> None:
+    def _teardown(self, ctr: Container, unplug: bool = False) -> None:
         """Release the endpoints and the sandbox in the store; once committed, the
         DNS helpers let go of the namespace, what still runs in it is killed and it
-        is deleted (its veths vanish with it)."""
+        is deleted (its veths vanish with it, or first if `unplug`)."""
         tx = self._tx
         sandbox_doc = self.store.get("sandboxes", ctr.sandbox_id) if ctr.sandbox_id else None
         if sandbox_doc and sandbox_doc["container_id"] == ctr.id:
@@ -290,7 +291,7 @@ class LifecycleOps:
                 tx.then({"kind": "dns-detach", "network": net.id, "name": sandbox.key})
             tx.then({"kind": "dns-reload"})
             tx.then({"kind": "netns", "name": sandbox.key, "keep": self._kept(ctr, sandbox),
-                     "ifaces": [ep.ifname for ep in eps]})
+                     "ifaces": [ep.ifname for ep in eps], "unplug": unplug})
             for net, ep in zip(nets, eps, strict=True):
                 if net is not None:
                     tx.then(self._leave_step(net, ep, sandbox.key))

@@ -8,8 +8,9 @@ idempotent: running it twice, or on an object already gone, is not an error.
 | kind      | fields                   | does                                                   |
 |-----------|--------------------------|--------------------------------------------------------|
 | session   | pid, start               | SIGKILL a supervisor's whole session (the container too)|
-| netns     | name, keep, ifaces       | kill what runs inside (but `keep` mount namespaces),    |
-|           |                          | unplug `ifaces` if anything is kept, unmount, unlink    |
+| netns     | name, keep, ifaces,      | kill what runs inside (but `keep` mount namespaces),    |
+|           | unplug                   | unplug `ifaces` if anything is kept (or `unplug`),      |
+|           |                          | unmount, unlink                                         |
 | iface     | netns, name              | the sandbox layer unplugs an interface                 |
 | endpoint  | network, endpoint, netns | the driver leaves and deletes the endpoint             |
 | link      | name                     | delete a link in the host namespace                    |
@@ -59,7 +60,8 @@ def _netns(step: dict, run_root: str) -> None:
     from cnmctl.sandbox import netns
 
     netns.delete(_inside(run_root, step["name"], "netns"),
-                 {tuple(k) for k in step.get("keep", ())}, step.get("ifaces", ()))
+                 {tuple(k) for k in step.get("keep", ())}, step.get("ifaces", ()),
+                 step.get("unplug", False))
 
 
 def _iface(step: dict, run_root: str) -> None:

@@ -18,16 +18,18 @@ def create(sandbox_key: str) -> None:
 
 
 def delete(sandbox_key: str, keep: set[tuple[int, int]] = frozenset(),
-           ifaces: list[str] = ()) -> None:
+           ifaces: list[str] = (), unplug_always: bool = False) -> None:
     """Kill what still runs in the namespace (but processes whose mount namespace
     is in `keep`: containers joined to it, cnmctl itself), unplug `ifaces` if any
-    such process stays (else they vanish with the namespace), and delete it. A
-    namespace already gone is not an error."""
+    such process stays or `unplug_always` (else they vanish with the namespace,
+    which the kernel frees a moment later), and delete it. A namespace already
+    gone is not an error."""
     from cnmctl import linux
     from cnmctl.runtime import process
     from cnmctl.sandbox.interfaces import unplug
 
-    if process.evict(sandbox_key, keep) and os.path.exists(sandbox_key):
+    kept = process.evict(sandbox_key, keep)
+    if (kept or unplug_always) and os.path.exists(sandbox_key):
         for ifname in ifaces:
             unplug(sandbox_key, ifname)
     linux.delete_netns(sandbox_key)
