@@ -26,7 +26,7 @@ import sys
 import types
 from collections.abc import Iterator
 
-from cnmctl.errors import Conflict, KernelError, NotFound
+from cnmctl.errors import CnmError, Conflict, KernelError, NotFound
 
 
 def _import_without_package_init():
@@ -378,10 +378,23 @@ def create_bridge(name: str, mac: str, mtu: int, addresses: list[str], alias: st
             for cidr in addresses:
                 rtnl.addr_add(index, cidr)
             rtnl.link_set(index, up=True, alias=alias)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                rtnl.link_del(rtnl.index(name))
+        except BaseException as exc:
+            _remove_half_made(rtnl, rtnl.index(name), exc)
             raise
+
+
+def _remove_half_made(rtnl: Rtnl, index: int | None, exc: BaseException) -> None:
+    """Delete a link that a failed step half made; if that fails too, the error the
+    user sees (`exc`, one line) says so as well."""
+    if index is None:
+        return
+    try:
+        rtnl.link_del(index)
+    except (NetlinkFailure, OSError) as undo:
+        if isinstance(exc, CnmError):
+            exc.args = (f"{exc}; removing the half-made link failed too: {undo}",)
+        else:
+            exc.add_note(f"removing the half-made link failed too: {undo}")
 
 
 def delete_link(name: str) -> None:
@@ -469,9 +482,8 @@ def plug_veth(host_ifname: str, bridge: str, sandbox_key: str, ifname: str, mac:
         index = peer_index + 1  # the kernel gives the index asked for, or fails
         try:
             rtnl.link_set(index, master=master, up=True)  # enslaved, then up: one message
-        except BaseException:
-            with contextlib.suppress(Exception):
-                rtnl.link_del(index)
+        except BaseException as exc:
+            _remove_half_made(rtnl, index, exc)
             raise
 
 

@@ -194,10 +194,7 @@ def ps(obj, show_all, quiet, no_trunc, filters, fmt) -> None:
 @click.pass_obj
 def logs(obj, follow, tail, timestamps, container) -> None:
     """Fetch the output of a container."""
-    from cnmctl.runtime.logs import show_logs
-
-    ctr = obj.engine.find_container(container)
-    show_logs(obj.engine, ctr, follow=follow, tail=tail, timestamps=timestamps)
+    obj.engine.show_logs(container, follow=follow, tail=tail, timestamps=timestamps)
 
 
 @click.command()
@@ -220,7 +217,6 @@ def exec_(obj, detach, interactive, env, workdir, container, command) -> None:
     """Run a command in a running container (its network, mount and UTS namespaces)."""
     from cnmctl.cli.app import EXIT_USAGE
     from cnmctl.errors import InvalidArgument
-    from cnmctl.runtime.execute import exec_in_container
     from cnmctl.validate import check_env
 
     try:
@@ -228,10 +224,9 @@ def exec_(obj, detach, interactive, env, workdir, container, command) -> None:
     except InvalidArgument as exc:
         exc.exit_code = EXIT_USAGE
         raise
-    ctr = obj.engine.find_container(container)
-    obj.engine.ensure_dns(ctr.sandbox_id)
-    sys.exit(exec_in_container(obj.engine, ctr, list(command), env=list(env), workdir=workdir,
-                               detach=detach, interactive=interactive))
+    sys.exit(obj.engine.exec_container(container, list(command), env=list(env),
+                                       workdir=workdir, detach=detach,
+                                       interactive=interactive))
 
 
 @click.command()

@@ -404,9 +404,7 @@ def run_container(engine, opts: dict, detach: bool) -> int:
     try:
         argv, options = container_options(opts)
         if not detach:
-            from cnmctl.runtime.attach import run_attached
-
-            return run_attached(engine, argv, options)
+            return engine.run_attached(argv, options)
         ctr, _started = engine.run_container(argv, **options)
     except CnmError as exc:
         if exc.exit_code == 1:

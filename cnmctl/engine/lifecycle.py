@@ -114,6 +114,44 @@ class LifecycleOps:
                 launch = self._prepare_start(ctr, foreground, stdio, None)
             return ctr, self._go(ctr, launch, None)
 
+    def run_attached(self, argv: list[str], options: dict) -> int:
+        """`run` in the foreground: create and start in one transaction (a failure
+        leaves nothing), then pass signals on and copy the output to the terminal
+        and the logs; record the exit; the command's status."""
+        import subprocess
+
+        from cnmctl.runtime.attach import attach
+
+        stdin = None if options["interactive"] else subprocess.DEVNULL
+        ctr, started = self.run_container(argv, foreground=True,
+                                          stdio=(stdin, subprocess.PIPE, subprocess.PIPE),
+                                          **options)
+        code = attach(self.container_dir(ctr.id), started.popen)
+        self.container_exited(ctr.id, code, expected_pid=started.pid)
+        return code
+
+    def exec_container(self, ref: str, argv: list[str], *, env: list[str], workdir: str,
+                       detach: bool, interactive: bool) -> int:
+        """`exec`: the command run in the container's namespaces and root (this
+        process becomes it, unless `detach`); a dead DNS helper of its networks is
+        started again first."""
+        from cnmctl.runtime.execute import exec_in_container
+
+        ctr = self.find_container(ref)
+        self.ensure_dns(ctr.sandbox_id)
+        links = self.link_env(ctr, self.linked(ctr, strict=False)) if ctr.links else []
+        return exec_in_container(ctr, argv, env=env, workdir=workdir, detach=detach,
+                                 interactive=interactive, link_env=links)
+
+    def show_logs(self, ref: str, *, follow: bool, tail: str, timestamps: bool) -> None:
+        """`logs`: the container's output; with `follow`, until it stops (its
+        process, not only its record: see liveness.py)."""
+        from cnmctl.runtime.logs import show_logs
+
+        ctr = self.find_container(ref)
+        show_logs(self.container_dir(ctr.id), follow=follow, tail=tail,
+                  timestamps=timestamps, running=lambda: self.still_running(ctr.id))
+
     def _prepare_start(self, ctr: Container, foreground: bool, stdio, before: dict | None):
         """Everything of a start up to the gate, in the open transaction: the held
         process, the sandbox, files, DNS; the container recorded as running."""
@@ -126,7 +164,9 @@ class LifecycleOps:
         files = self._file_paths(ctr)
         # Start the process first, held at a gate: its interpreter start-up then
         # overlaps with building the sandbox. Killed before the gate opens, it exits.
-        launch = process.launch(self, ctr, self._netns_for(ctr, sandbox_id), files,
+        launch = process.launch(ctr, self._netns_for(ctr, sandbox_id), files,
+                                root=self.root, run_root=self.run_root,
+                                logs=self.container_dir(ctr.id),
                                 foreground=foreground, stdio=stdio,
                                 extra_env=self.link_env(ctr, linked),
                                 marker=self._starting_path(ctr.id))

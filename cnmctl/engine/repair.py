@@ -274,6 +274,12 @@ class Checker:
                 found.append(Finding("dns helper", short_id, "its network is gone", "stop it",
                                      lambda s=short_id: engine._tx.then({
                                          "kind": "dns-stop", "network": s})))
+        served = {ep.network_id for ep in engine.endpoints()}
+        for net in engine._dns_networks(short_ids.values()):
+            if net.id in served and not control.alive(net.id, self.run_root):
+                found.append(Finding("dns helper", net.id[:12],
+                                     f"not running, though containers on {net.name} use it",
+                                     "start it", lambda n=net: engine._dns_restart(n)))
         folder = os.path.join(self.run_root, "containers")
         for entry in _listdir(folder):
             if entry not in containers:

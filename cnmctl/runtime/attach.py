@@ -14,22 +14,14 @@ import time
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
-def run_attached(engine, argv: list[str], options: dict) -> int:
-    """`run` attached to this terminal: create and start the container in one
-    transaction (a failure leaves none); return its exit status."""
-    stdin = None if options["interactive"] else subprocess.DEVNULL
-    ctr, started = engine.run_container(argv, foreground=True,
-                                        stdio=(stdin, subprocess.PIPE, subprocess.PIPE),
-                                        **options)
-    popen = started.popen
+def attach(folder: str, popen: subprocess.Popen) -> int:
+    """Pass signals on to the started foreground process, copy its output to the
+    terminal and the logs in `folder`, and return its status as a shell reports it."""
     for sig in FORWARDED:
         signal.signal(sig, lambda number, _frame: popen.send_signal(number))
-    _tee(engine.container_dir(ctr.id), popen)
+    _tee(folder, popen)
     code = popen.wait()
-    if code < 0:
-        code = 128 - code  # killed by a signal: 128 + its number, as a shell reports
-    engine.container_exited(ctr.id, code, expected_pid=started.pid)
-    return code
+    return 128 - code if code < 0 else code  # killed by a signal: 128 + its number
 
 
 def _tee(folder: str, popen: subprocess.Popen) -> None:

@@ -13,10 +13,11 @@ from cnmctl.sandbox.files import hostname_of
 NAMESPACES = (("net", linux.CLONE_NEWNET), ("uts", linux.CLONE_NEWUTS), ("mnt", linux.CLONE_NEWNS))
 
 
-def exec_in_container(engine, ctr, argv: list[str], *, env: list[str], workdir: str,
-                      detach: bool, interactive: bool) -> int:
+def exec_in_container(ctr, argv: list[str], *, env: list[str], workdir: str,
+                      detach: bool, interactive: bool, link_env: list[str] = ()) -> int:
     """Enter the container and exec `argv` (this process becomes the command);
-    with `detach`, do so in a background child and return 0 at once."""
+    with `detach`, do so in a background child and return 0 at once. `link_env`:
+    the legacy link variables, before run's -e and exec's -e, as Docker's exec."""
     from cnmctl.runtime import process
 
     if ctr.status != "running" or not process.alive(ctr.pid, ctr.pid_start_time):
@@ -27,9 +28,7 @@ def exec_in_container(engine, ctr, argv: list[str], *, env: list[str], workdir: 
         root = os.open(f"/proc/{ctr.pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except FileNotFoundError:  # it exited since the check above
         raise Conflict(f"Container {ctr.id} is not running") from None
-    # As Docker's exec: the legacy link variables too, then -e of run, then of exec.
-    links = engine.link_env(ctr, engine.linked(ctr, strict=False)) if ctr.links else []
-    environ = container_env(hostname_of(ctr), [*links, *ctr.env, *env])
+    environ = container_env(hostname_of(ctr), [*link_env, *ctr.env, *env])
     if detach:
         if os.fork():
             return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 
 from cnmctl.errors import InvalidArgument
 
@@ -59,11 +60,11 @@ def _complete_records(data: bytes) -> tuple[list[bytes], int]:
     return data[:end].splitlines(keepends=True), end
 
 
-def show_logs(engine, ctr, *, follow: bool, tail: str, timestamps: bool) -> None:
-    """Print the logs (stdout to stdout, stderr to stderr); with `follow`, keep
-    printing until the container stops."""
+def show_logs(folder: str, *, follow: bool, tail: str, timestamps: bool,
+              running: Callable[[], bool]) -> None:
+    """Print the logs in `folder` (stdout to stdout, stderr to stderr); with
+    `follow`, keep printing until `running()` says the container stopped."""
     count = _tail_count(tail)
-    folder = engine.container_dir(ctr.id)
     streams = []
     for name, stream in STREAMS:
         path = os.path.join(folder, name)
@@ -81,8 +82,8 @@ def show_logs(engine, ctr, *, follow: bool, tail: str, timestamps: bool) -> None
         streams.append((path, out, offset))
     while follow:
         # Its process, not only its record: a container whose supervisor was killed
-        # stops all the same (and one found lost is recorded exited).
-        running = engine.still_running(ctr.id)
+        # stops all the same (see engine/liveness.py).
+        alive = running()
         for i, (path, out, offset) in enumerate(streams):
             try:
                 with open(path, "rb") as f:
@@ -94,6 +95,6 @@ def show_logs(engine, ctr, *, follow: bool, tail: str, timestamps: bool) -> None
                 out.write(render(records, timestamps))
                 out.flush()
                 streams[i] = (path, out, offset + used)
-        if not running:
+        if not alive:
             return
         time.sleep(0.1)

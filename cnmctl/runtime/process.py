@@ -314,9 +314,11 @@ class Launch:
             self.popen.returncode = 0
 
 
-def launch(engine, ctr: Container, netns: str, files: dict[str, str], *, foreground: bool,
-           stdio=None, extra_env: list[str] = (), marker: str = "") -> Launch:
-    """Start the container's process, held at the gate (see Launch)."""
+def launch(ctr: Container, netns: str, files: dict[str, str], *, root: str, run_root: str,
+           logs: str, foreground: bool, stdio=None, extra_env: list[str] = (),
+           marker: str = "") -> Launch:
+    """Start the container's process, held at the gate (see Launch). The supervisor
+    writes the logs in `logs` and reports the exit to the store at `root`."""
     spec = json.dumps(enter_spec(ctr, netns, files, extra_env, marker)).encode()
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
@@ -333,11 +335,11 @@ def launch(engine, ctr: Container, netns: str, files: dict[str, str], *, foregro
         return Launch(gate_w, status_r, None, popen, foreground=True, spec=spec)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-           "CNMCTL_ROOT": engine.root, "CNMCTL_RUN_ROOT": engine.run_root, "LC_ALL": "C"}
+           "CNMCTL_ROOT": root, "CNMCTL_RUN_ROOT": run_root, "LC_ALL": "C"}
     try:
         supervisor = subprocess.Popen(
             ["/bin/bash", "-c", SUPERVISOR, SUPERVISOR_NAME, ctr.id, str(report_w),
-             str(status_w), sys.executable, engine.container_dir(ctr.id), *enter_cmd],
+             str(status_w), sys.executable, logs, *enter_cmd],
             pass_fds=(report_w, status_w, gate_r), stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
             start_new_session=True, cwd="/",

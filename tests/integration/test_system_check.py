@@ -224,3 +224,18 @@ def _locked(path: str) -> bool:
     with open("/proc/locks", encoding="ascii") as f:
         return any(line.split()[5].endswith(f":{inode}") for line in f
                    if len(line.split()) > 5 and line.split()[1] == "FLOCK")
+
+
+def test_dead_dns_helper_is_started_again(cnm):
+    net_id = cnm("network", "create", "cnm-net").strip()
+    cnm("run", "-d", "--name", "c1", "--network", "cnm-net", "sleep", "600")
+    cnm("run", "-d", "--name", "c2", "--network", "cnm-net", "sleep", "600")
+    with open(os.path.join(cnm.run_root, "dns", f"{net_id[:12]}.pid"), encoding="utf-8") as f:
+        helper = int(f.read())
+    os.kill(helper, signal.SIGKILL)
+    wait_until(lambda: not process.start_time(helper), what="the helper to die")
+    assert f"dns helper {net_id[:12]}: not running, though containers on cnm-net use it; " \
+           "--fix will start it" in _findings(cnm)
+    _fix(cnm)
+    out = cnm("exec", "c1", "getent", "hosts", "c2")
+    assert out.split()[1:] == ["c2"]
