@@ -100,9 +100,10 @@ class Driver:
         raise NotImplementedError(f"{self.name} driver has no endpoints")
 
     def leave(self, net: Network, ep: Endpoint, sandbox_key: str) -> None:
-        """Undo what join did outside the sandbox; called after the sandbox layer
-        unplugged the interface, on every stop, rm, disconnect and repair (as a step
-        after the commit, so it is redone after a crash). Gone is not an error."""
+        """Undo what join did outside the sandbox; called once the interface is gone
+        from the sandbox (unplugged by the sandbox layer, or deleted with the
+        namespace), on every stop, rm, disconnect and repair, as a step after the
+        commit (so it is redone after a crash). Gone is not an error."""
 
     def delete_endpoint(self, net: Network, ep: Endpoint) -> None:
         """Forget the endpoint's driver state; called after leave, likewise."""

@@ -138,10 +138,15 @@ class BridgeDriver(Driver):
         return net.gateway_interfaces()
 
     def create_network(self, net: Network) -> None:
-        """Create the bridge, with the gateway addresses, and bring it up."""
+        """Create the bridge, with the gateway addresses, and bring it up. A link of
+        that name already there (the host's eth0, Docker's docker0) is refused, never
+        taken over: cnmctl deletes only the bridges it made."""
         from cnmctl import netlink
 
         data = net.driver_data
+        if netlink.link_exists(data["bridge"]):
+            raise Conflict(f"bridge name {data['bridge']} is already used by an interface "
+                           "on this host")
         netlink.create_bridge(data["bridge"], data["mac"], data["mtu"], self._addresses(net),
                               alias=OWNER_ALIAS + net.id)
 
@@ -153,10 +158,15 @@ class BridgeDriver(Driver):
             self.create_network(net)
 
     def delete_network(self, net: Network) -> None:
-        """Delete the bridge (its ports go with it)."""
+        """Delete the bridge (its ports go with it), if it is this network's: a bridge
+        marked with this network's alias, or an unmarked one (made before the alias,
+        or killed before it was set). Any other link of that name is left alone."""
         from cnmctl import netlink
 
-        netlink.delete_link(net.driver_data["bridge"])
+        name = net.driver_data["bridge"]
+        for link, kind, _master, alias in netlink.host_links():
+            if link == name and kind == "bridge" and alias in ("", OWNER_ALIAS + net.id):
+                netlink.delete_link(name)
 
     def create_endpoint(self, net: Network, ep: Endpoint, mac: str = "") -> None:
         """A veth's host-side name, and the MAC: the one asked for, else Docker's

@@ -76,7 +76,8 @@ class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps, Livenes
                     print(f"Warning: undo: {error}", file=sys.stderr)
                 raise
             self._tx = None
-            tx.commit()
+            for error in tx.commit():  # committed: what a step could not do is reported
+                print(f"Warning: {error}", file=sys.stderr)
 
     # -- first use and reboots ----------------------------------------------
     def _initialise(self) -> None:
@@ -131,21 +132,26 @@ class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps, Livenes
         is assumed lost. Every recorded network is restored, and containers
         recorded as running whose process is gone are marked exited (code 255,
         as Docker reports containers that died with their daemon) with their
-        endpoints released.
+        endpoints released. It is a transaction of its own, committed before the
+        marker is written, so a command that fails afterwards cannot take the
+        repair back: call it before opening the command's transaction.
         """
         marker = os.path.join(self.run_root, BOOT_MARKER)
         if os.path.exists(marker):
             return
-        with self.transaction("restore"):
+        assert self._tx is None, "ensure_kernel inside a transaction"
+        with self.store.lock():
             if os.path.exists(marker):
                 return
-            for net in self.networks():
-                self._driver(net).restore_network(net)
-            from cnmctl.runtime import process
+            with self.transaction("restore"):
+                for net in self.networks():
+                    self._driver(net).restore_network(net)
+                from cnmctl.runtime import process
 
-            for ctr in self.containers():
-                if ctr.status == "running" and not process.alive(ctr.pid, ctr.pid_start_time):
-                    self.container_exited(ctr.id, EXIT_LOST, expected_pid=ctr.pid)
+                for ctr in self.containers():
+                    if ctr.status == "running" and not process.alive(ctr.pid,
+                                                                     ctr.pid_start_time):
+                        self.container_exited(ctr.id, EXIT_LOST, expected_pid=ctr.pid)
             os.makedirs(self.run_root, mode=0o700, exist_ok=True)
             with open(marker, "w", encoding="utf-8") as f:
                 f.write(now_rfc3339nano() + "\n")

@@ -23,6 +23,7 @@ class ConnectOps:
 
         for alias in aliases:
             check_alias(alias)
+        self.ensure_kernel()
         with self.transaction("network connect") as tx:
             net = self._network_for_start(net_ref)
             ctr = self.find_container(ctr_ref)
@@ -38,7 +39,6 @@ class ConnectOps:
             req = {"ip": ip, "ip6": ip6, "aliases": list(aliases), "mac": "", "connected": True}
             sandbox = None
             if ctr.status == "running" and ctr.sandbox_id:
-                self.ensure_kernel()
                 sandbox = Sandbox.from_doc(self.store.get("sandboxes", ctr.sandbox_id))
                 had_default = bool(interfaces.default_routes(sandbox.key))
                 ep = self._attach(ctr, sandbox, net, req, self._next_ifname(sandbox, net),

@@ -1,9 +1,10 @@
-"""Container verbs: create, start, stop, kill, rm, exited, connect, disconnect.
+"""Containers' records: `create`, names, requested networks, legacy links, IPAM state,
+and the files a container sees.
 
 A container's sandbox and endpoints exist only while it runs, as in Docker:
-`start` builds them (addresses from IPAM, interfaces through the driver),
-and they are released when the process exits, whoever notices first (the
-container's supervisor, `stop`, `rm -f`, or the first command after a reboot).
+`start` builds them (lifecycle.py) and they are released when the process
+exits, whoever notices first (its supervisor, `stop`, `rm -f`, the first
+command after a reboot, liveness.py); connect.py hot-plugs networks.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import os
 import signal
 import time
 
+from cnmctl.engine.liveness import EXIT_LOST
 from cnmctl.errors import Conflict
 from cnmctl.faults import point
 from cnmctl.model import Container, Endpoint, Network, Sandbox, new_id, now_rfc3339nano
@@ -92,7 +93,13 @@ class LifecycleOps:
         """
         from cnmctl.runtime import process
 
+        ctr = self.find_container(ref)
+        if ctr.status == "running" and not process.alive(ctr.pid, ctr.pid_start_time):
+            # Exited, its supervisor recording it: let it, before building anew
+            # (outside the lock, which the supervisor needs).
+            self._await_exit(ctr, EXIT_LOST)
         with self.store.lock():
+            self.ensure_kernel()
             with self.transaction("start"):
                 ctr = self.find_container(ref)
                 if self.reap_lost(ctr):  # its old sandbox released first (liveness.py)
@@ -109,6 +116,7 @@ class LifecycleOps:
         """`run`: create and start in one transaction, so a failure (or a kill)
         leaves no container behind; (the container, its process handle)."""
         with self.store.lock():
+            self.ensure_kernel()
             with self.transaction("run"):
                 ctr = self.create_container(argv, check_networks=True, **options)
                 launch = self._prepare_start(ctr, foreground, stdio, None)
@@ -158,7 +166,6 @@ class LifecycleOps:
         from cnmctl.runtime import process
 
         tx = self._tx
-        self.ensure_kernel()
         linked = self.linked(ctr) if ctr.links else []
         sandbox_id = new_id()
         files = self._file_paths(ctr)
@@ -359,6 +366,7 @@ class LifecycleOps:
         if owner is not None and owner["id"] == ctr.id:
             self.store.delete("container-names", ctr.name)
         self._tx.then({"kind": "dir", "name": self.container_dir(ctr.id)})
+        self._tx.then({"kind": "file", "name": self._starting_path(ctr.id)})
 
     def stop_container(self, ref: str, timeout: float = 10.0, sig: int = signal.SIGTERM) -> str:
         """`stop`: the signal, then SIGKILL after `timeout` seconds; waits for the exit."""
@@ -441,8 +449,10 @@ class LifecycleOps:
     def _drop_stale_endpoints(self, match) -> list[Endpoint]:
         """Forget the endpoints `match` picks whose container or sandbox is gone
         (left by a crash of an older cnmctl, or a store edited by hand)."""
-        live = {ep_id for doc in self.store.list("sandboxes")
-                for ep_id in doc.get("endpoint_ids", ())}
+        # Every sandbox read (a corrupt one raises): skipping it would make its
+        # endpoints look stale and free addresses that containers use.
+        live = {ep_id for sid in self.store.ids("sandboxes")
+                for ep_id in (self.store.get("sandboxes", sid) or {}).get("endpoint_ids", ())}
         dropped = []
         for ep in self.endpoints():
             if match(ep) and ep.id not in live:

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Callable
 
 from cnmctl.engine.liveness import EXIT_LOST
+from cnmctl.errors import CnmError
 from cnmctl.model import PREDEFINED_NETWORKS, Container, Endpoint, Network, Sandbox
 from cnmctl.store.api import DERIVED_KINDS, KINDS, StoreCorrupt
 
@@ -53,7 +55,7 @@ class Checker:
 
     # -- 1. interrupted commands ----------------------------------------------------
     def interrupted(self) -> list[Finding]:
-        from cnmctl.engine.tx import pending_intents, recover
+        from cnmctl.engine.tx import pending_intents
 
         found = []
         for txid in self.store.pending_commits():
@@ -66,25 +68,31 @@ class Checker:
         for path in self.store.stray_files():
             found.append(Finding("file", path, "temporary file of an interrupted write",
                                  "remove it", lambda p=path: _unlink(p)))
-        if found:  # one recovery does every journal and intent at once
-            found[0].fix = _chain(lambda: _report(recover(self.store, self.run_root)),
-                                  found[0].fix)
+        # (Journals and intents need no fix of their own: the repair's transaction
+        # recovers them all as it starts.)
+        containers = {c.id: c for c in self.engine.containers()}
+        for name in _listdir(os.path.join(self.run_root, "starting")):
+            ctr = containers.get(name[:-5])
+            if ctr is None or ctr.status != "running" or self.engine.lost(ctr):
+                found.append(Finding("start", name[:-5][:12], "a start that never opened its "
+                                     "gate", "undo it", lambda c=name[:-5]: self._undo(c)))
         return found
+
+    def _undo(self, cid: str) -> None:
+        if not self.engine._abandoned_start(cid):
+            return
+        self.engine._tx.then({"kind": "dns-reload"})
 
     # -- 2. store documents ---------------------------------------------------------
     def documents(self) -> list[Finding]:
-        from cnmctl.store.jsonstore import META, SCHEMA_VERSION
-
         found = []
         try:
-            schema = self.store.get(META, "schema")
+            readable = self.store.exists() and self.store.check_schema() is None
         except StoreCorrupt:
-            schema = None
-        if schema is None or not isinstance(schema.get("version"), int):
+            readable = False
+        if not readable:
             found.append(Finding("store", self.store.root, "schema.json missing or unreadable",
-                                 f"write it again (version {SCHEMA_VERSION})",
-                                 lambda: self.store.put(META, "schema",
-                                                        {"version": SCHEMA_VERSION})))
+                                 "write it again", self.store.initialise))
         for kind in KINDS:
             for doc_id in self.store.ids(kind):
                 try:
@@ -116,8 +124,11 @@ class Checker:
             if ctr.status != "running":
                 continue
             problem = ""
-            if not process.alive(ctr.pid, ctr.pid_start_time):
-                problem = "recorded running, its process is gone"
+            joined = ctr.network_mode.startswith("container:")
+            if engine.lost(ctr):  # a process gone with a live supervisor: it is recording
+                problem = "recorded running, its process and supervisor are gone"
+            elif not process.alive(ctr.pid, ctr.pid_start_time) or joined:
+                pass  # joined: it keeps its owner's namespace alive after the owner left
             elif ctr.network_mode != "host" and ctr.sandbox_id not in sandboxes:
                 problem = "running without its sandbox"
             elif ctr.sandbox_id and not netns.exists(sandboxes[ctr.sandbox_id].key):
@@ -137,21 +148,24 @@ class Checker:
         networks = {net.id for net in engine.networks()}
         for ep in engine.endpoints():
             if ep.id not in live or ep.network_id not in networks:
-                why = "no sandbox lists it" if ep.id in live or ep.network_id in networks \
-                    else "its network is gone"
+                why = "no sandbox lists it" if ep.id not in live else "its network is gone"
                 found.append(Finding("endpoint", f"{ep.name} ({ep.id[:12]})", why,
                                      "forget it and free its addresses",
                                      lambda e=ep: self._drop_endpoint(e)))
         return found
 
     def _lost(self, ctr: Container) -> None:
+        """Kill what is left of a container (a process whose namespace is gone, a
+        supervisor: the session step kills only a real supervisor of this run root)
+        and record it exited."""
         from cnmctl.runtime import process
 
-        if ctr.supervisor_pid and process.start_time(ctr.supervisor_pid):
+        if ctr.supervisor_pid:
             self.engine._tx.then({"kind": "session", "pid": ctr.supervisor_pid,
                                   "start": process.start_time(ctr.supervisor_pid)})
         if ctr.pid and process.alive(ctr.pid, ctr.pid_start_time):
-            os.kill(ctr.pid, 9)
+            with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
+                os.kill(ctr.pid, 9)
         self.engine.container_exited(ctr.id, EXIT_LOST, expected_pid=ctr.pid)
 
     def _drop_sandbox(self, sandbox: Sandbox) -> None:
@@ -216,11 +230,10 @@ class Checker:
         found = []
         engine = self.engine
         keys = {doc["key"] for doc in self.store.list("sandboxes")}
-        scheduled = {s.get("name") for s in engine._tx.intent["then"]} if engine._tx else set()
         folder = os.path.join(self.run_root, "netns")
         for entry in _listdir(folder):
             path = os.path.join(folder, entry)
-            if path not in keys and path not in scheduled:
+            if path not in keys:
                 found.append(Finding("namespace", path, "no sandbox records it",
                                      "kill what runs in it and delete it",
                                      lambda p=path: engine._tx.then({"kind": "netns",
@@ -325,26 +338,17 @@ def fix(engine, rounds: int = 3) -> tuple[list[Finding], list[Finding]]:
                 findings = phase()  # before the transaction, whose start recovers phase 1's
                 with engine.transaction("system check --fix"):
                     for finding in findings:
-                        finding.fix()
+                        try:
+                            finding.fix()
+                        except CnmError as exc:  # reported; the next finding gets its turn
+                            print(f"Warning: could not fix {finding.what} {finding.name}: "
+                                  f"{exc}", file=sys.stderr)
+                            continue
                         fixed.append(finding)
             if len(fixed) == before:
                 break
         remaining = check(engine)
     return fixed, remaining
-
-
-def _chain(first: Callable[[], None], then: Callable[[], None]) -> Callable[[], None]:
-    def both() -> None:
-        first()
-        then()
-    return both
-
-
-def _report(errors: list[str]) -> None:
-    if errors:
-        from cnmctl.errors import KernelError
-
-        raise KernelError("; ".join(errors))
 
 
 def _unlink(path: str) -> None:

@@ -52,7 +52,9 @@ def _inside(run_root: str, path: str, folder: str) -> str:
 def _session(step: dict, run_root: str) -> None:
     from cnmctl.runtime import process
 
-    if process.alive(step["pid"], step["start"]):
+    # Only a supervisor of this run root: never a process that got its pid since.
+    if process.alive(step["pid"], step["start"]) and process.is_supervisor(step["pid"],
+                                                                           run_root):
         process.kill_session(step["pid"])
 
 
@@ -83,8 +85,19 @@ def _endpoint(step: dict, run_root: str) -> None:
 
 
 def _link(step: dict, run_root: str) -> None:
+    from cnmctl.drivers.bridge import OWNER_ALIAS
     from cnmctl.sandbox import interfaces
 
+    # Only a bridge cnmctl marked as its own, or a veth on one: never the host's links.
+    links = {name: (kind, master, alias) for name, kind, master, alias
+             in interfaces.host_links()}
+    if step["name"] not in links:
+        return
+    kind, master, alias = links[step["name"]]
+    ours = alias.startswith(OWNER_ALIAS) or (
+        kind == "veth" and links.get(master, ("", "", ""))[2].startswith(OWNER_ALIAS))
+    if not ours:
+        raise CnmError(f"refusing to delete {step['name']}: not a link cnmctl made")
     interfaces.delete_host_link(step["name"])
 
 

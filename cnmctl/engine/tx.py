@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 
-from cnmctl.errors import CnmError, KernelError
+from cnmctl.errors import CnmError
 from cnmctl.faults import point
 from cnmctl.store.api import Store
 
@@ -46,6 +47,7 @@ class Transaction:
                              "committed": False, "undo": [], "then": []}
         self._path = os.path.join(run_root, INTENTS, f"{self.id}.json")
         self._written = False
+        self.reached_commit_point = False
         store.begin(self.id)
 
     # -- recording ----------------------------------------------------------------
@@ -64,16 +66,23 @@ class Transaction:
             self.intent["then"].append(step)
 
     # -- ending ---------------------------------------------------------------------
-    def commit(self) -> None:
-        """Commit the store's change, then run the `then` steps; errors of those
-        are raised together once every step has run."""
+    def commit(self) -> list[str]:
+        """Commit the store's change, then run the `then` steps; the errors of
+        those (the change stands; what a failed step left, `system check` finds).
+        A failure before the commit point (a compare-and-swap conflict, a full
+        disk) rolls the whole transaction back and is raised."""
         if self.intent["then"]:
             self._save()  # the finishing steps must be on record before the commit point
-        self.store.commit(at_commit_point=self._mark_committed if self._written else None)
+        try:
+            self.store.commit(at_commit_point=self._at_commit_point)
+        except BaseException as exc:
+            if not self.reached_commit_point:
+                for error in self.rollback():
+                    exc.add_note(f"undo: {error}")
+            raise
         errors = run_steps(self.intent["then"], self.run_root)
         self._forget()
-        if errors:
-            raise KernelError("; ".join(errors))
+        return errors
 
     def rollback(self) -> list[str]:
         """Drop the store's change and clean up the recorded objects in reverse;
@@ -84,9 +93,11 @@ class Transaction:
         return errors
 
     # -- the intent file ------------------------------------------------------------
-    def _mark_committed(self) -> None:
-        self.intent["committed"] = True
-        self._save()
+    def _at_commit_point(self) -> None:
+        self.reached_commit_point = True
+        if self._written:  # an intent on file says it is committed now
+            self.intent["committed"] = True
+            self._save()
 
     def _save(self) -> None:
         # No fsync: what the intent describes (kernel state) does not outlive a reboot either.
@@ -105,9 +116,14 @@ class Transaction:
             self._written = False
 
 
+_INTENT_ID = re.compile(r"[0-9a-f]+-[0-9]+")
+
+
 def recover(store: Store, run_root: str) -> list[str]:
     """Finish or undo what killed commands left (call under the store lock);
-    the errors of their steps. Committed store journals are applied first."""
+    the errors of their steps. Committed store journals are applied first. An
+    intent that cannot be handled is moved aside (NAME.bad) and reported, so one
+    bad file cannot stop every later command."""
     errors: list[str] = []
     folder = os.path.join(run_root, INTENTS)
     try:
@@ -117,24 +133,31 @@ def recover(store: Store, run_root: str) -> list[str]:
     committed = set(store.pending_commits())
     for name in names:
         path = os.path.join(folder, name)
+        if name.endswith(".bad"):
+            continue
         if not name.endswith(".json"):
             os.unlink(path)  # a .tmp its writer never renamed: it recorded nothing yet
             continue
         try:
             with open(path, encoding="utf-8") as f:
                 intent = json.load(f)
-        except (OSError, ValueError) as exc:
-            errors.append(f"unreadable intent {path}: {exc}")
-            os.unlink(path)
+            if not isinstance(intent, dict) or not _INTENT_ID.fullmatch(str(intent.get("id"))):
+                raise ValueError("not an intent")
+            if intent.get("committed") or intent["id"] in committed:
+                store.replay(intent["id"])
+                errors += run_steps(list(intent.get("then", [])), run_root)
+            else:
+                errors += run_steps(list(reversed(intent.get("undo", []))), run_root)
+        except (OSError, ValueError, CnmError) as exc:
+            errors.append(f"intent {path} moved aside as .bad: {exc}")
+            os.replace(path, f"{path}.bad")
             continue
-        if intent.get("committed") or intent.get("id") in committed:
-            store.replay(intent["id"])
-            errors += run_steps(intent.get("then", []), run_root)
-        else:
-            errors += run_steps(list(reversed(intent.get("undo", []))), run_root)
         os.unlink(path)
     for txid in store.pending_commits():
-        store.replay(txid)
+        try:
+            store.replay(txid)
+        except CnmError as exc:
+            errors.append(str(exc))
     return errors
 
 
@@ -155,7 +178,11 @@ def run_steps(steps: list[dict], run_root: str) -> list[str]:
     for step in steps:
         try:
             point()
+            if not isinstance(step, dict):
+                raise CnmError("not a step")
             kernel_steps.run(step, run_root)
-        except (CnmError, OSError) as exc:
-            errors.append(f"{step.get('kind')} {step.get('name', '')}: {exc}".replace("  ", " "))
+        except Exception as exc:  # reported, never swallowed: every step must get its turn
+            what = f"{step.get('kind')} {step.get('name', '')}" if isinstance(step, dict) \
+                else repr(step)[:40]
+            errors.append(f"{what.strip()}: {exc}")
     return errors

@@ -136,28 +136,41 @@ def signal_and_wait(pid: int, started: int, sig: int, timeout: float) -> None:
         wait_exit(pid, started, 5.0)
 
 
+def _supervised_id(pid: int, env_entry: bytes) -> str:
+    """The container ID a supervisor session leader at `pid` supervises, if its
+    environment holds `env_entry` (its store or run root); else ""."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+        if len(argv) < 5 or argv[3] != SUPERVISOR_NAME.encode():
+            return ""
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            if env_entry not in f.read().split(b"\0"):
+                return ""
+        if os.getsid(pid) != pid:
+            return ""  # a subshell of a supervisor (its log writers)
+    except OSError:
+        return ""
+    return argv[4].decode(errors="replace")
+
+
 def supervisors(root: str) -> list[tuple[int, str]]:
     """(pid, container ID) of each running supervisor of the store at `root` (the
     session leaders started by `launch`, told apart by their CNMCTL_ROOT)."""
-    found = []
     wanted = f"CNMCTL_ROOT={root}".encode()
+    found = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-            if len(argv) < 5 or argv[3] != SUPERVISOR_NAME.encode():
-                continue
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                if wanted not in f.read().split(b"\0"):
-                    continue
-            if os.getsid(int(entry)) != int(entry):
-                continue  # a subshell of a supervisor (its log writers)
-        except OSError:
-            continue
-        found.append((int(entry), argv[4].decode(errors="replace")))
+        if entry.isdigit():
+            cid = _supervised_id(int(entry), wanted)
+            if cid:
+                found.append((int(entry), cid))
     return found
+
+
+def is_supervisor(pid: int, run_root: str) -> bool:
+    """True if `pid` is a supervisor that cnmctl started for this run root (so a
+    recorded pid that the kernel gave to another process since is never killed)."""
+    return bool(_supervised_id(pid, f"CNMCTL_RUN_ROOT={run_root}".encode()))
 
 
 def kill_session(sid: int) -> None:
@@ -216,7 +229,8 @@ def evict(netns_path: str, keep_mnt: set[tuple[int, int]]) -> bool:
         victims.append((int(entry), start_time(int(entry))))
     for pid, started in victims:
         if alive(pid, started):
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
+                os.kill(pid, signal.SIGKILL)
     for pid, started in victims:
         wait_exit(pid, started, 5.0)
     return kept
@@ -334,8 +348,11 @@ def launch(ctr: Container, netns: str, files: dict[str, str], *, root: str, run_
             os.close(gate_r)
         return Launch(gate_w, status_r, None, popen, foreground=True, spec=spec)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
+    # CNMCTL_LOCK_TIMEOUT=inf: recording the exit waits for the store lock as long as
+    # it takes (a long `system check --fix`), rather than lose the exit code.
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-           "CNMCTL_ROOT": root, "CNMCTL_RUN_ROOT": run_root, "LC_ALL": "C"}
+           "CNMCTL_ROOT": root, "CNMCTL_RUN_ROOT": run_root, "LC_ALL": "C",
+           "CNMCTL_LOCK_TIMEOUT": "inf"}
     try:
         supervisor = subprocess.Popen(
             ["/bin/bash", "-c", SUPERVISOR, SUPERVISOR_NAME, ctr.id, str(report_w),

@@ -48,6 +48,16 @@ class Store(Protocol):
     def exists(self) -> bool:
         """True once the store was initialised."""
 
+    def initialise(self) -> None:
+        """Make the store's folders and (in the open transaction) its schema record."""
+
+    def check_schema(self) -> None:
+        """Refuse a store of a newer schema; StoreCorrupt if the record is unreadable."""
+
+    @property
+    def locked(self) -> bool:
+        """True while this process holds the lock."""
+
     def lock(self) -> AbstractContextManager[None]:
         """Hold the store's exclusive lock (re-entrant within a process)."""
 

@@ -210,11 +210,6 @@ class JsonStore:
         self._txid = txid
         self._overlay, self._read_revisions = {}, {}
 
-    @property
-    def in_transaction(self) -> bool:
-        """True between begin() and commit() or abort()."""
-        return self._txid is not None
-
     def put(self, kind: str, doc_id: str, doc: dict) -> None:
         """Write a document: in the open transaction, else at once; under lock."""
         assert self.locked, "store mutation outside lock()"
@@ -274,8 +269,10 @@ class JsonStore:
         return sorted(n[:-5] for n in names if n.endswith(".json") and not n.startswith("."))
 
     def replay(self, txid: str) -> None:
-        """Apply a committed transaction's documents, then forget it (idempotent)."""
-        path = os.path.join(self.root, JOURNAL, f"{txid}.json")
+        """Apply a committed transaction's documents, then forget it (idempotent).
+        A journal that is not what commit writes is moved aside (.bad), named in a
+        StoreCorrupt, and applies nothing."""
+        path = os.path.join(self.root, JOURNAL, f"{check_key(txid)}.json")
         try:
             with open(path, "rb") as f:
                 record = json.loads(f.read())
@@ -285,6 +282,9 @@ class JsonStore:
             # Never reached the commit point whole (fsync'ed before it counts).
             os.unlink(path)
             return
+        if not _valid_journal(record):
+            os.replace(path, f"{path}.bad")
+            raise StoreCorrupt(path, "not a journal of cnmctl's (moved aside as .bad)")
         for kind, doc_id, doc in record["put"]:
             self._write(self._path(kind, doc_id), doc, durable=False)
         for kind, doc_id in record["delete"]:
@@ -342,6 +342,21 @@ def _parse(path: str, kind: str, doc_id: str, raw: bytes) -> dict:
     if kind == "container-names" and not isinstance(doc.get("id"), str):
         raise StoreCorrupt(path, "no container id")
     return doc
+
+
+def _valid_journal(record: object) -> bool:
+    """True for what commit writes: documents of known kinds under valid keys."""
+    if not isinstance(record, dict):
+        return False
+    puts, deletes = record.get("put"), record.get("delete")
+    if not isinstance(puts, list) or not isinstance(deletes, list):
+        return False
+    entries = [p[:2] for p in puts if isinstance(p, list) and len(p) == 3
+               and isinstance(p[2], dict)]
+    entries += [d for d in deletes if isinstance(d, list) and len(d) == 2]
+    return (len(entries) == len(puts) + len(deletes)
+            and all(k in (*KINDS, META) and isinstance(i, str) and is_key(i)
+                    for k, i in entries))
 
 
 def _revision(info: os.stat_result) -> str:

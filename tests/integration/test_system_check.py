@@ -53,8 +53,8 @@ def test_dead_supervisor_and_process_are_recorded_exited(cnm):
     os.kill(supervisor, signal.SIGKILL)
     os.kill(pid, signal.SIGKILL)
     wait_until(lambda: not process.start_time(pid), what="the container process to die")
-    assert "container c1: recorded running, its process is gone; --fix will record it exited " \
-           "(255) and release its sandbox" in _findings(cnm)
+    assert "container c1: recorded running, its process and supervisor are gone; --fix will " \
+           "record it exited (255) and release its sandbox" in _findings(cnm)
     _fix(cnm)
     [doc] = json.loads(cnm("inspect", "c1"))
     assert (doc["State"]["Status"], doc["State"]["ExitCode"]) == ("exited", 255)
@@ -239,3 +239,47 @@ def test_dead_dns_helper_is_started_again(cnm):
     _fix(cnm)
     out = cnm("exec", "c1", "getent", "hosts", "c2")
     assert out.split()[1:] == ["c2"]
+
+
+def test_a_container_joined_to_a_stopped_owner_is_healthy(cnm):
+    cnm("network", "create", "cnm-net")
+    cnm("run", "-d", "--name", "c1", "--network", "cnm-net", "sleep", "600")
+    cnm("run", "-d", "--name", "c2", "--network", "container:c1", "sleep", "600")
+    cnm("stop", "-t", "0", "c1")
+    assert cnm("inspect", "-f", "{{.State.Status}}", "c2") == "running\n"
+    assert _findings(cnm) == []
+
+
+def test_host_links_are_never_taken_over_or_deleted(cnm):
+    """A bridge name that is already a host interface is refused (not adopted, so a
+    failed or killed create cannot delete it), and a recorded step naming a link
+    cnmctl did not make refuses to delete it."""
+    from cnmctl.engine.tx import run_steps
+
+    subprocess.run(["ip", "link", "add", "hostveth", "type", "veth", "peer", "name",
+                    "hostpeer"], check=True)
+    try:
+        line = cnm.fails("network", "create", "-o", "com.docker.network.bridge.name=hostveth",
+                         "n1")
+        assert line == "Error: bridge name hostveth is already used by an interface on this host"
+        assert "hostveth" in link_names()
+        errors = run_steps([{"kind": "link", "name": "hostveth"}], cnm.run_root)
+        assert errors == ["link hostveth: refusing to delete hostveth: not a link cnmctl made"]
+        assert "hostveth" in link_names()
+    finally:
+        subprocess.run(["ip", "link", "del", "hostveth"], check=False)
+
+
+def test_a_recorded_session_step_kills_only_a_supervisor_of_this_run_root(cnm):
+    """A pid in an intent (from a killed command, or planted) that now belongs to some
+    other process is left alone."""
+    from cnmctl.engine.tx import run_steps
+
+    other = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    try:
+        step = {"kind": "session", "pid": other.pid, "start": process.start_time(other.pid)}
+        assert run_steps([step], cnm.run_root) == []
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
