@@ -79,7 +79,8 @@ def _clean(cnm, when: str) -> None:
 
 
 def _recover_and_redo(cnm, verb: str, command: list[str], done_marker: str | None,
-                      when: str) -> None:
+                      when: str) -> str:
+    """`system check --fix`, then the command again; what they printed."""
     fixed = _run(cnm, ["system", "check", "--fix"])
     assert fixed.returncode == 0, (when, fixed.stdout, fixed.stderr)
     again = _run(cnm, command)
@@ -87,6 +88,14 @@ def _recover_and_redo(cnm, verb: str, command: list[str], done_marker: str | Non
         # The killed command had committed: its change is there, so doing it again
         # says so (a removal finds nothing to remove).
         assert done_marker and done_marker in again.stderr, (when, again.stderr)
+    return f"{when}: fix said {fixed.stdout!r} {fixed.stderr!r}; again {again.stderr!r}"
+
+
+def _reset(cnm, reset: list[list[str]], story: str) -> None:
+    for args in reset:
+        result = _run(cnm, args)
+        assert result.returncode == 0, (args, result.stderr, story,
+                                        _run(cnm, ["ps", "-a"]).stdout)
 
 
 def _points(cnm, setup, command, reset) -> int:
@@ -136,9 +145,8 @@ def test_kill_every_verb_at_every_point_then_fill_a_slash_24(cnm, capsys):
             result = _run(cnm, command, kill_at=str(n))
             assert result.returncode == -signal.SIGKILL, (when, result.stderr)
             kills += 1
-            _recover_and_redo(cnm, verb, command, done_marker, when)
-            for args in reset:
-                _ok(cnm, args)
+            story = _recover_and_redo(cnm, verb, command, done_marker, when)
+            _reset(cnm, reset, story)
             _clean(cnm, when)
     # Kills after random delays, anywhere (also inside the kernel calls).
     rng = random.Random(int(os.environ.get("CNMCTL_CRASH_SEED", "8")))
@@ -159,9 +167,8 @@ def test_kill_every_verb_at_every_point_then_fill_a_slash_24(cnm, capsys):
         completed += not killed
         when = f"{verb} killed after {delay:.3f} s"
         # A `run` killed past its gate has run: doing it again finds the name taken.
-        _recover_and_redo(cnm, verb, command, done_marker or NAME_TAKEN, when)
-        for args in reset:
-            _ok(cnm, args)
+        story = _recover_and_redo(cnm, verb, command, done_marker or NAME_TAKEN, when)
+        _reset(cnm, reset, story)
         _clean(cnm, when)
     # The /24 holds 253 containers again, started eight at a time.
     with ThreadPoolExecutor(8) as pool:
