@@ -46,7 +46,8 @@ class Transaction:
         self.intent: dict = {"id": self.id, "verb": verb, "pid": os.getpid(),
                              "committed": False, "undo": [], "then": []}
         self._path = os.path.join(run_root, INTENTS, f"{self.id}.json")
-        self._written = False
+        self._fd: int | None = None
+        self._then_saved = 0
         self.reached_commit_point = False
         store.begin(self.id)
 
@@ -55,7 +56,7 @@ class Transaction:
         """Record how to clean up a kernel object the command is about to make;
         call it before making the object, so a kill in between leaves a no-op."""
         self.intent["undo"].append(step)
-        self._save()
+        self._append({"undo": step})
         point()
 
     def then(self, step: dict) -> None:
@@ -71,8 +72,9 @@ class Transaction:
         those (the change stands; what a failed step left, `system check` finds).
         A failure before the commit point (a compare-and-swap conflict, a full
         disk) rolls the whole transaction back and is raised."""
-        if self.intent["then"]:
-            self._save()  # the finishing steps must be on record before the commit point
+        # The finishing steps must be on record before the commit point.
+        for step in self.intent["then"][self._then_saved:]:
+            self._append({"then": step})
         try:
             self.store.commit(at_commit_point=self._at_commit_point)
         except BaseException as exc:
@@ -93,27 +95,65 @@ class Transaction:
         return errors
 
     # -- the intent file ------------------------------------------------------------
+    # One JSON record a line, each appended with one write(2) and no fsync (what it
+    # describes, kernel state, does not outlive a reboot either): a header, then
+    # {"undo": step}, {"then": step} and {"committed": true} records. A kill in the
+    # middle of a write leaves a cut last line, which says nothing yet.
     def _at_commit_point(self) -> None:
         self.reached_commit_point = True
-        if self._written:  # an intent on file says it is committed now
-            self.intent["committed"] = True
-            self._save()
+        if self._fd is not None:  # an intent on file says it is committed now
+            self._append({"committed": True})
 
-    def _save(self) -> None:
-        # No fsync: what the intent describes (kernel state) does not outlive a reboot either.
-        folder = os.path.dirname(self._path)
-        if not self._written:
-            os.makedirs(folder, mode=0o700, exist_ok=True)
-        tmp = f"{self._path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.intent, f)
-        os.replace(tmp, self._path)
-        self._written = True
+    def _append(self, record: dict) -> None:
+        line = json.dumps(record) + "\n"
+        if self._fd is None:
+            os.makedirs(os.path.dirname(self._path), mode=0o700, exist_ok=True)
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND
+                               | os.O_CLOEXEC, 0o600)
+            header = {"id": self.id, "verb": self.intent["verb"], "pid": self.intent["pid"]}
+            line = json.dumps(header) + "\n" + line
+        os.write(self._fd, line.encode())
+        if "then" in record:
+            self._then_saved += 1
 
     def _forget(self) -> None:
-        if self._written:
+        if self._fd is not None:
+            os.close(self._fd)
             os.unlink(self._path)
-            self._written = False
+            self._fd = None
+
+
+def read_intent(path: str) -> dict | None:
+    """An intent file as {"id", "committed", "undo", "then"}; None if a kill cut its
+    first write short (it recorded nothing); ValueError if it is not an intent."""
+    with open(path, "rb") as f:
+        lines = f.read().split(b"\n")
+    intent: dict = {"committed": False, "undo": [], "then": []}
+    for i, line in enumerate(lines):
+        if not line:
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            if i == len(lines) - 1:  # the last line, cut by a kill: nothing done after it
+                break
+            raise ValueError("not an intent") from None
+        if not isinstance(record, dict):
+            raise ValueError("not an intent")
+        if i == 0:
+            if not _INTENT_ID.fullmatch(str(record.get("id"))):
+                raise ValueError("not an intent")
+            intent["id"] = record["id"]
+        elif "undo" in record or "then" in record:
+            kind = "undo" if "undo" in record else "then"
+            intent[kind].append(record[kind])
+        elif record.get("committed") is True:
+            intent["committed"] = True
+    if "id" not in intent:
+        if intent["undo"] or intent["then"]:
+            raise ValueError("not an intent")
+        return None
+    return intent
 
 
 _INTENT_ID = re.compile(r"[0-9a-f]+-[0-9]+")
@@ -136,18 +176,17 @@ def recover(store: Store, run_root: str) -> list[str]:
         if name.endswith(".bad"):
             continue
         if not name.endswith(".json"):
-            os.unlink(path)  # a .tmp its writer never renamed: it recorded nothing yet
+            os.unlink(path)  # not one of ours (older versions' .tmp files)
             continue
         try:
-            with open(path, encoding="utf-8") as f:
-                intent = json.load(f)
-            if not isinstance(intent, dict) or not _INTENT_ID.fullmatch(str(intent.get("id"))):
-                raise ValueError("not an intent")
-            if intent.get("committed") or intent["id"] in committed:
+            intent = read_intent(path)
+            if intent is None:
+                pass
+            elif intent["committed"] or intent["id"] in committed:
                 store.replay(intent["id"])
-                errors += run_steps(list(intent.get("then", [])), run_root)
+                errors += run_steps(intent["then"], run_root)
             else:
-                errors += run_steps(list(reversed(intent.get("undo", []))), run_root)
+                errors += run_steps(list(reversed(intent["undo"])), run_root)
         except (OSError, ValueError, CnmError) as exc:
             errors.append(f"intent {path} moved aside as .bad: {exc}")
             os.replace(path, f"{path}.bad")

@@ -234,13 +234,15 @@ def test_a_bad_intent_file_is_moved_aside_and_reported(tmp_path, ran):
     """One unreadable or foreign intent must not stop every later command."""
     folder = tmp_path / "intents"
     folder.mkdir()
-    (folder / "1-1.json").write_text("[]")
-    (folder / "2-2.json").write_text('{"id": "../../x", "undo": []}')
-    (folder / "3-3.json").write_text('{"id": "3-3", "undo": [{"kind": "nosuch"}, 5, '
-                                     '{"kind": "fake", "name": "still"}]}')
+    (folder / "1-1.json").write_text("[]\n")
+    (folder / "2-2.json").write_text('{"id": "../../x"}\n{"undo": {"kind": "fake"}}\n')
+    (folder / "3-3.json").write_text('{"id": "3-3"}\n{"undo": {"kind": "nosuch"}}\n'
+                                     '{"undo": 5}\n{"undo": {"kind": "fake", "name": "still"}}\n'
+                                     '{"undo": {"kind": "fake", "na')  # cut by a kill
+    (folder / "4-4.json").write_text('{"id": "4-')  # killed in its first write
     store = MemoryStore()
     with store.lock():
         errors = recover(store, str(tmp_path))
     assert sorted(p.name for p in folder.iterdir()) == ["1-1.json.bad", "2-2.json.bad"]
-    assert ran == ["still"]  # the good step of 3-3 ran past the two bad ones
+    assert ran == ["still"]  # the good step of 3-3 ran past the two bad ones, not the cut one
     assert len(errors) == 4 and "unknown step kind 'nosuch'" in " ".join(errors)
