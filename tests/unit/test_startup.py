@@ -34,6 +34,8 @@ def env(tmp_path):
     ["network", "ls", "--format", "{{.Name}}"],
     ["network", "inspect", "bridge"],
     ["network", "inspect", "-f", "{{.Id}}", "bridge"],
+    ["inspect", "-f", "{{.Name}}", "bridge"],
+    ["ps", "-a"],
     ["--help"],
 ])
 def test_read_only_commands_stay_light(env, args):
