@@ -24,26 +24,28 @@ from conftest import CNMCTL, link_names
 from cnmctl.runtime import process
 
 SUBNET = "10.99.0.0/24"
-NAME_TAKEN = 'The container name "/c1" is already in use'
-RUN_C1 = ["run", "-d", "--name", "c1", "--network", "n1", "sleep", "1000"]
+# Names that are not hex: `rm -f c1` after c1 is gone would remove a container whose
+# ID starts with "c1" (Docker's lookup: ID, name, then ID prefix), once in 256 runs.
+NAME_TAKEN = 'The container name "/w1" is already in use'
+RUN_W1 = ["run", "-d", "--name", "w1", "--network", "n1", "sleep", "1000"]
 # (verb, set-up, command, reset, the error of doing it again once it happened)
 VERBS = [
-    ("run", [], RUN_C1, [["rm", "-f", "c1"]], None),
+    ("run", [], RUN_W1, [["rm", "-f", "w1"]], None),
     ("run on two networks", [["network", "create", "n2"]],
-     ["run", "-d", "--name", "c1", "--network", "n1", "--network", "n2", "sleep", "1000"],
-     [["rm", "-f", "c1"], ["network", "rm", "n2"]], None),
-    ("run --rm attached", [], ["run", "--rm", "--name", "c1", "--network", "n1", "true"], [],
+     ["run", "-d", "--name", "w1", "--network", "n1", "--network", "n2", "sleep", "1000"],
+     [["rm", "-f", "w1"], ["network", "rm", "n2"]], None),
+    ("run --rm attached", [], ["run", "--rm", "--name", "w1", "--network", "n1", "true"], [],
      None),
-    ("create", [], ["create", "--name", "c1", "--network", "n1", "sleep", "1000"],
-     [["rm", "-f", "c1"]], NAME_TAKEN),
-    ("start", [["create", "--name", "c1", "--network", "n1", "sleep", "1000"]],
-     ["start", "c1"], [["rm", "-f", "c1"]], None),
-    ("stop", [RUN_C1], ["stop", "-t", "0", "c1"], [["rm", "-f", "c1"]], None),
-    ("rm -f", [RUN_C1], ["rm", "-f", "c1"], [], "No such container: c1"),
-    ("rm -f with a joined container", [RUN_C1, ["run", "-d", "--name", "c2", "--network",
-                                                "container:c1", "sleep", "1000"]],
-     ["rm", "-f", "c1"], [["rm", "-f", "c2"]], "No such container: c1"),
-    ("container prune", [["create", "--name", "c1", "--network", "n1", "true"]],
+    ("create", [], ["create", "--name", "w1", "--network", "n1", "sleep", "1000"],
+     [["rm", "-f", "w1"]], NAME_TAKEN),
+    ("start", [["create", "--name", "w1", "--network", "n1", "sleep", "1000"]],
+     ["start", "w1"], [["rm", "-f", "w1"]], None),
+    ("stop", [RUN_W1], ["stop", "-t", "0", "w1"], [["rm", "-f", "w1"]], None),
+    ("rm -f", [RUN_W1], ["rm", "-f", "w1"], [], "No such container: w1"),
+    ("rm -f with a joined container", [RUN_W1, ["run", "-d", "--name", "w2", "--network",
+                                                "container:w1", "sleep", "1000"]],
+     ["rm", "-f", "w1"], [["rm", "-f", "w2"]], "No such container: w1"),
+    ("container prune", [["create", "--name", "w1", "--network", "n1", "true"]],
      ["container", "prune", "-f"], [], None),
     ("network create", [], ["network", "create", "n2"], [["network", "rm", "n2"]],
      "network with name n2 already exists"),
@@ -51,12 +53,12 @@ VERBS = [
      "No such network: n2"),
     ("network prune", [["network", "create", "--label", "crash", "n2"]],
      ["network", "prune", "-f", "--filter", "label=crash"], [], None),
-    ("network connect", [RUN_C1, ["network", "create", "n2"]],
-     ["network", "connect", "n2", "c1"], [["rm", "-f", "c1"], ["network", "rm", "n2"]],
+    ("network connect", [RUN_W1, ["network", "create", "n2"]],
+     ["network", "connect", "n2", "w1"], [["rm", "-f", "w1"], ["network", "rm", "n2"]],
      "already exists in network n2"),
-    ("network disconnect", [RUN_C1, ["network", "create", "n2"],
-                            ["network", "connect", "n2", "c1"]],
-     ["network", "disconnect", "n2", "c1"], [["rm", "-f", "c1"], ["network", "rm", "n2"]],
+    ("network disconnect", [RUN_W1, ["network", "create", "n2"],
+                            ["network", "connect", "n2", "w1"]],
+     ["network", "disconnect", "n2", "w1"], [["rm", "-f", "w1"], ["network", "rm", "n2"]],
      "is not connected to network n2"),
 ]
 
