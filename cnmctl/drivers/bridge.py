@@ -33,6 +33,11 @@ KNOWN_OPTIONS = (
 
 #: IFLA_IFALIAS of the bridges cnmctl makes, followed by the network ID
 OWNER_ALIAS = "cnmctl network "
+
+
+def owner_of(alias: str) -> str:
+    """The network ID a bridge's alias names as its owner; "" if cnmctl did not make it."""
+    return alias[len(OWNER_ALIAS):] if alias.startswith(OWNER_ALIAS) else ""
 IFNAMSIZ = 15  # the kernel's interface name limit, without the NUL
 _IFNAME = re.compile(r"[A-Za-z0-9_.-]+")
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")

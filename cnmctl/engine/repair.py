@@ -224,7 +224,7 @@ class Checker:
 
     # -- 5. the kernel ---------------------------------------------------------------
     def kernel(self) -> list[Finding]:
-        from cnmctl.drivers.bridge import OWNER_ALIAS
+        from cnmctl.drivers.bridge import owner_of
         from cnmctl.sandbox import interfaces
 
         found = []
@@ -254,7 +254,7 @@ class Checker:
         host_ends = {ep.host_ifname for ep in engine.endpoints()}
         veths = {}
         for name, kind, master, alias in links:
-            if alias.startswith(OWNER_ALIAS) and alias[len(OWNER_ALIAS):] not in ids:
+            if owner_of(alias) and owner_of(alias) not in ids:
                 found.append(Finding("bridge", name, "its network is gone", "delete it",
                                      lambda n=name: engine._tx.then({"kind": "link",
                                                                      "name": n})))

@@ -85,7 +85,7 @@ def _endpoint(step: dict, run_root: str) -> None:
 
 
 def _link(step: dict, run_root: str) -> None:
-    from cnmctl.drivers.bridge import OWNER_ALIAS
+    from cnmctl.drivers.bridge import owner_of
     from cnmctl.sandbox import interfaces
 
     # Only a bridge cnmctl marked as its own, or a veth on one: never the host's links.
@@ -94,8 +94,7 @@ def _link(step: dict, run_root: str) -> None:
     if step["name"] not in links:
         return
     kind, master, alias = links[step["name"]]
-    ours = alias.startswith(OWNER_ALIAS) or (
-        kind == "veth" and links.get(master, ("", "", ""))[2].startswith(OWNER_ALIAS))
+    ours = owner_of(alias) or (kind == "veth" and owner_of(links.get(master, ("", "", ""))[2]))
     if not ours:
         raise CnmError(f"refusing to delete {step['name']}: not a link cnmctl made")
     interfaces.delete_host_link(step["name"])

@@ -44,7 +44,7 @@ class Transaction:
         self.run_root = run_root
         self.id = f"{time.time_ns():x}-{os.getpid()}"
         self.intent: dict = {"id": self.id, "verb": verb, "pid": os.getpid(),
-                             "committed": False, "undo": [], "then": []}
+                             "undo": [], "then": []}
         self._path = os.path.join(run_root, INTENTS, f"{self.id}.json")
         self._fd: int | None = None
         self._then_saved = 0
