@@ -214,5 +214,13 @@ class Container(_Document):
     workdir: str = ""
     rootfs: str = ""
     auto_remove: bool = False
+    # -p as asked (HostConfig.PortBindings): "80/tcp" -> [{"HostIp": "", "HostPort": "8080"}];
+    # HostPort may be "", a port, or a range "8000-8010" to pick one from
+    port_bindings: dict[str, list[dict]] = {}
+    exposed_ports: list[str] = []  # "80/tcp", from --expose and -p (Config.ExposedPorts)
+    publish_all: bool = False  # -P: every exposed port on an ephemeral host port
+    # while running, the bindings in effect (what the firewall publishes), each
+    # {"port": "80/tcp", "host_ip": "0.0.0.0", "host_port": 8080}
+    ports: list[dict] = []
     interactive: bool = False
     sandbox_id: str = ""
