@@ -45,14 +45,16 @@ class JoinInfo:
     def __init__(self, kind: str, *, host_ifname: str = "", master: str = "", mtu: int = 0,
                  mac: str = "", addresses: list[str] = (), gateway: str = "",
                  gateway6: str = "", static_routes: list[tuple[str, str]] = (),
-                 disable_gateway_service: bool = False) -> None:
+                 disable_gateway_service: bool = False, isolated: bool = False) -> None:
         self.kind = kind
         self.host_ifname, self.master, self.mtu, self.mac = host_ifname, master, mtu, mac
         self.addresses = list(addresses)
         self.gateway, self.gateway6 = gateway, gateway6
         self.static_routes = list(static_routes)
-        #: no default route through this endpoint (an --internal network)
+        #: no default route through this endpoint
         self.disable_gateway_service = disable_gateway_service
+        #: a bridge port that reaches only the bridge, not the other ports (no ICC)
+        self.isolated = isolated
 
 
 class Driver:

@@ -76,9 +76,9 @@ class BridgeDriver(Driver):
     name = "bridge"
 
     def capabilities(self) -> Capabilities:
-        """Local scope, addresses from IPAM. External connectivity (NAT, published
-        ports) comes with the firewall."""
-        return Capabilities(scope="local", needs_ipam=True)
+        """Local scope, addresses from IPAM; external connectivity (NAT, published
+        ports) through cnmctl's firewall (firewall/)."""
+        return Capabilities(scope="local", needs_ipam=True, external_connectivity=True)
 
     def validate(self, net: Network, existing: list[Network] = ()) -> None:
         """Parse `-o` options into typed driver data; check subnets and bridge name."""
@@ -180,14 +180,16 @@ class BridgeDriver(Driver):
         ep.mac = mac or (mac_from_ip(ep.ipv4.split("/")[0]) if ep.ipv4 else random_mac())
 
     def join(self, net: Network, ep: Endpoint, sandbox_key: str) -> JoinInfo:
-        """A veth pair: `vethXXXXXXX` on the bridge, its peer born in the sandbox;
-        no default route through an --internal network."""
+        """A veth pair: `vethXXXXXXX` on the bridge, its peer born in the sandbox. An
+        --internal network keeps its default route, as Docker's does: the firewall
+        stops what would leave the host. With enable_icc=false the port is isolated:
+        it reaches the gateway, never another container's port."""
         data = net.driver_data
         return JoinInfo("veth", host_ifname=ep.host_ifname, master=data["bridge"],
                         mtu=data["mtu"], mac=ep.mac,
                         addresses=[a for a in (ep.ipv4, ep.ipv6) if a],
                         gateway=ep.gateway, gateway6=ep.ipv6_gateway,
-                        disable_gateway_service=net.internal)
+                        isolated=not data.get("enable_icc", True))
 
 
 def mac_from_ip(ipv4: str) -> str:

@@ -29,6 +29,7 @@ from cnmctl.engine.dns import DnsOps
 from cnmctl.engine.lifecycle import LifecycleOps
 from cnmctl.engine.liveness import EXIT_LOST, LivenessOps
 from cnmctl.engine.networks import NetworkOps
+from cnmctl.engine.ports import PortOps
 from cnmctl.engine.tx import Transaction, recover
 from cnmctl.errors import CnmError
 from cnmctl.model import Container, Endpoint, Network, new_id, now_rfc3339nano
@@ -36,7 +37,8 @@ from cnmctl.store import Store, StoreCorrupt, open_store
 from cnmctl.validate import is_id, private_dir
 
 
-class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps, LivenessOps):
+class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps, LivenessOps,
+             PortOps):
     """cnmctl's state and the operations on it, for one store and run root."""
 
     def __init__(self, root: str | None = None, run_root: str | None = None,
@@ -129,7 +131,8 @@ class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps, Livenes
         """Re-make the networks' kernel objects after a reboot (or on first use).
 
         The run root is on tmpfs: when its marker is missing, the kernel state
-        is assumed lost. Every recorded network is restored, and containers
+        is assumed lost. Every recorded network is restored, the firewall
+        written as the store implies it, and containers
         recorded as running whose process is gone are marked exited (code 255,
         as Docker reports containers that died with their daemon) with their
         endpoints released. It is a transaction of its own, committed before the
@@ -146,6 +149,7 @@ class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps, Livenes
             with self.transaction("restore"):
                 for net in self.networks():
                     self._driver(net).restore_network(net)
+                self.firewall_changed()
                 from cnmctl.runtime import process
 
                 for ctr in self.containers():

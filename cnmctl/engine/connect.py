@@ -87,6 +87,10 @@ class ConnectOps:
                 self._unplug(sandbox, net)
             for name in names:
                 del ctr.networks[name]
+            if any(binding["network"] == net.id for binding in ctr.ports):
+                # Docker too stops publishing ports on a network the container left.
+                ctr.ports = [b for b in ctr.ports if b["network"] != net.id]
+                self.firewall_changed()
             self.store.put("containers", ctr.id, ctr.to_doc())
             if sandbox is not None:
                 self._write_files(ctr, sandbox)
@@ -110,7 +114,7 @@ class ConnectOps:
         tx.then({"kind": "dns-reload"})
         for ep in self._sandbox_endpoints(sandbox):
             doc = self.store.get("networks", ep.network_id)
-            if ep.gateway and doc and not doc.get("internal"):
+            if ep.gateway and doc:
                 tx.then({"kind": "route", "netns": sandbox.key, "ifname": ep.ifname,
                          "gateway": ep.gateway})
                 break

@@ -163,9 +163,12 @@ class LifecycleOps:
     def _prepare_start(self, ctr: Container, foreground: bool, stdio, before: dict | None):
         """Everything of a start up to the gate, in the open transaction: the held
         process, the sandbox, files, DNS; the container recorded as running."""
+        from cnmctl.engine.ports import wanted_bindings
         from cnmctl.runtime import process
 
         tx = self._tx
+        if wanted_bindings(ctr):
+            self.require_firewall()
         linked = self.linked(ctr) if ctr.links else []
         sandbox_id = new_id()
         files = self._file_paths(ctr)
@@ -182,6 +185,9 @@ class LifecycleOps:
                         "start": process.start_time(launch.popen.pid)})
             pid = launch.pid()
             sandbox = self._build_sandbox(ctr, sandbox_id)
+            ctr.ports = self._publish(ctr, sandbox)
+            if ctr.ports:
+                self.firewall_changed()
             dns_networks = self._write_files(ctr, sandbox, linked)
             if dns_networks and sandbox.container_id == ctr.id:
                 for net in dns_networks:
@@ -346,6 +352,9 @@ class LifecycleOps:
         elif sandbox_doc and ctr.id in sandbox_doc.get("joined", ()):
             self._set_joined(Sandbox.from_doc(sandbox_doc), ctr.id, False)
         ctr.sandbox_id = ""
+        if ctr.ports:  # its DNAT rules go with it
+            ctr.ports = []
+            self.firewall_changed()
 
     def _kept(self, ctr: Container, sandbox: Sandbox) -> list[list[int]]:
         """The mount namespaces whose processes stay when the sandbox goes: cnmctl's

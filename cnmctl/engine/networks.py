@@ -54,6 +54,8 @@ class NetworkOps:
         # slow part.
         from cnmctl.sandbox import interfaces
 
+        if caps.external_connectivity:
+            self.require_firewall()
         self.ensure_kernel()
         with self.transaction("network create") as tx:
             existing = self.networks()
@@ -65,6 +67,8 @@ class NetworkOps:
             tx.created({"kind": "network", "doc": net.to_doc()})
             drv.create_network(net)
             self._record_network(net)
+            if caps.external_connectivity:
+                self.firewall_changed()
         return net
 
     def _complete_ipam(self, config: list[dict], existing: list[Network], enable_ipv6: bool,
@@ -136,6 +140,8 @@ class NetworkOps:
         self.store.delete("ipam", net.id)
         self._tx.then({"kind": "dns-stop", "network": net.id})
         self._tx.then({"kind": "network", "doc": net.to_doc()})
+        if self._driver(net).capabilities().external_connectivity:
+            self.firewall_changed()
 
 
 def _resolver_networks() -> list:

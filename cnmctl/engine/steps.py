@@ -21,19 +21,31 @@ idempotent: running it twice, or on an object already gone, is not an error.
 | route     | netns, ifname, gateway   | a default route via `gateway`, unless one exists       |
 | dir       | name                     | remove a container's folder under the run root         |
 | file      | name                     | remove a start's marker under the run root             |
+| firewall  |                          | write cnmctl's nftables table as the store implies it  |
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from typing import TYPE_CHECKING
 
 from cnmctl.errors import CnmError
 
+if TYPE_CHECKING:
+    from cnmctl.store import Store
 
-def run(step: dict, run_root: str) -> None:
-    """Run one step (see the table above)."""
+
+def run(step: dict, run_root: str, store: Store | None = None) -> None:
+    """Run one step (see the table above); `store`, committed, for those that read it."""
     kind = step["kind"]
+    if kind == "firewall":
+        if store is None:
+            raise CnmError("the firewall step needs the store")
+        from cnmctl.firewall import sync
+
+        sync.sync(store)
+        return
     action = _ACTIONS.get(kind)
     if action is None:
         raise CnmError(f"unknown step kind {kind!r}")

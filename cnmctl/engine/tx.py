@@ -82,7 +82,7 @@ class Transaction:
                 for error in self.rollback():
                     exc.add_note(f"undo: {error}")
             raise
-        errors = run_steps(self.intent["then"], self.run_root)
+        errors = run_steps(self.intent["then"], self.run_root, self.store)
         self._forget()
         return errors
 
@@ -184,7 +184,7 @@ def recover(store: Store, run_root: str) -> list[str]:
                 pass
             elif intent["committed"] or intent["id"] in committed:
                 store.replay(intent["id"])
-                errors += run_steps(intent["then"], run_root)
+                errors += run_steps(intent["then"], run_root, store)
             else:
                 errors += run_steps(list(reversed(intent["undo"])), run_root)
         except (OSError, ValueError, CnmError) as exc:
@@ -209,8 +209,9 @@ def pending_intents(run_root: str) -> list[str]:
         return []
 
 
-def run_steps(steps: list[dict], run_root: str) -> list[str]:
-    """Run clean-up or finishing steps in order, past failures; their errors."""
+def run_steps(steps: list[dict], run_root: str, store: Store | None = None) -> list[str]:
+    """Run clean-up or finishing steps in order, past failures; their errors. The
+    finishing steps get the (committed) store: the firewall step reads it."""
     from cnmctl.engine import steps as kernel_steps
 
     errors = []
@@ -219,7 +220,7 @@ def run_steps(steps: list[dict], run_root: str) -> list[str]:
             point()
             if not isinstance(step, dict):
                 raise CnmError("not a step")
-            kernel_steps.run(step, run_root)
+            kernel_steps.run(step, run_root, store)
         except Exception as exc:  # reported, never swallowed: every step must get its turn
             what = f"{step.get('kind')} {step.get('name', '')}" if isinstance(step, dict) \
                 else repr(step)[:40]

@@ -24,7 +24,8 @@ def plug(sandbox_key: str, ifname: str, join: JoinInfo, default_route: bool) -> 
 
     if join.kind != "veth":
         raise InvalidArgument(f"the sandbox layer cannot plug a {join.kind!r} interface")
-    netlink.plug_veth(join.host_ifname, join.master, sandbox_key, ifname, join.mac, join.mtu)
+    netlink.plug_veth(join.host_ifname, join.master, sandbox_key, ifname, join.mac, join.mtu,
+                      isolated=join.isolated)
     routes = list(join.static_routes)
     if default_route and not join.disable_gateway_service:
         if join.gateway:

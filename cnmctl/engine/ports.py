@@ -1,0 +1,171 @@
+"""Published ports: the host ports a starting container gets, checked before any
+rule exists; and the firewall step of every command that changes the table.
+
+A container's `port_bindings` (what `-p` asked) and, with `-P`, its exposed ports
+become `ports` at start: concrete host addresses and ports, each pointing at the
+container's address on the network that publishes them (the first bridge
+network it joined that is not --internal, the one its default route leaves by).
+The firewall (firewall/ruleset.py) turns `ports` into DNAT rules; nothing
+listens on the host, the kernel does all of it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from typing import TYPE_CHECKING
+
+from cnmctl.errors import Conflict
+
+if TYPE_CHECKING:
+    from cnmctl.model import Container, Endpoint, Sandbox
+
+FIREWALL_STEP = {"kind": "firewall"}
+# Docker's range for ports chosen by the daemon (libnetwork portallocator)
+EPHEMERAL_FIRST, EPHEMERAL_LAST = 49153, 65535
+_SOCKET_TYPE = {"tcp": (socket.SOCK_STREAM, socket.IPPROTO_TCP),
+                "udp": (socket.SOCK_DGRAM, socket.IPPROTO_UDP),
+                "sctp": (socket.SOCK_SEQPACKET, socket.IPPROTO_SCTP)}
+
+
+class PortOps:
+    """Mixed into Engine; relies on its store, transactions and lookups."""
+
+    def firewall_changed(self) -> None:
+        """The open transaction changes what cnmctl's table holds: write it anew
+        once committed (a step, redone after a crash)."""
+        self._tx.then(FIREWALL_STEP)
+
+    @staticmethod
+    def require_firewall() -> None:
+        """Refuse, before anything changes, a command that needs nft where it is missing."""
+        from cnmctl.firewall.apply import nft_path
+
+        nft_path()
+
+    def _publish(self, ctr: Container, sandbox: Sandbox | None) -> list[dict]:
+        """The bindings the starting container gets; Docker's error for a host port
+        another container has, or another program holds."""
+        wanted = wanted_bindings(ctr)
+        if not wanted or sandbox is None or sandbox.container_id != ctr.id:
+            return []
+        publisher = self._publishing_endpoint(sandbox)
+        if publisher is None:  # only --internal networks: nothing reaches it from outside
+            return []
+        ep, net = publisher
+        default_ip = net.driver_data.get("host_binding_ipv4") or "0.0.0.0"
+        taken = self._published_elsewhere(ctr.id)
+        ports = []
+        for port, host_ip, host_port in wanted:
+            proto = port.split("/")[1]
+            host_ip = host_ip or default_ip
+            candidates = _candidates(host_port)
+            chosen = None
+            for candidate in candidates:
+                key = (proto, candidate)
+                clash = [ip for ip in taken.get(key, ()) if _overlap(ip, host_ip)]
+                if clash:
+                    if len(candidates) == 1:
+                        raise Conflict(_refused(ctr, ep, f"Bind for {host_ip}:{candidate} "
+                                                "failed: port is already allocated"))
+                    continue
+                problem = _bind_problem(proto, host_ip, candidate)
+                if problem:
+                    if len(candidates) == 1:
+                        raise Conflict(_refused(ctr, ep, "Error starting userland proxy: "
+                                                f"listen {proto}4 {host_ip}:{candidate}: "
+                                                f"bind: {problem}"))
+                    continue
+                chosen = candidate
+                break
+            if chosen is None:
+                raise Conflict(_refused(ctr, ep, f"Bind for {host_ip}:{host_port or 0} "
+                                        "failed: port is already allocated"))
+            taken.setdefault((proto, chosen), []).append(host_ip)
+            ports.append({"port": port, "host_ip": host_ip, "host_port": chosen,
+                          "ip": ep.ipv4.split("/")[0], "network": net.id})
+        return ports
+
+    def _publishing_endpoint(self, sandbox: Sandbox):
+        """(endpoint, network) publishing the sandbox's ports: its first endpoint on a
+        network with external connectivity, not --internal, with an IPv4 address."""
+        from cnmctl.model import Network
+
+        for ep in self._sandbox_endpoints(sandbox):
+            doc = self.store.get("networks", ep.network_id)
+            if doc is None or not ep.ipv4:
+                continue
+            net = Network.from_doc(doc)
+            if not net.internal and self._driver(net).capabilities().external_connectivity:
+                return ep, net
+        return None
+
+    def _published_elsewhere(self, cid: str) -> dict[tuple[str, int], list[str]]:
+        """(proto, host port) -> host addresses, of every other running container."""
+        from cnmctl.model import Container
+
+        taken: dict[tuple[str, int], list[str]] = {}
+        for doc in self.store.list("containers"):
+            other = Container.from_doc(doc)
+            if other.id == cid or other.status != "running":
+                continue
+            for binding in other.ports:
+                key = (binding["port"].split("/")[1], binding["host_port"])
+                taken.setdefault(key, []).append(binding["host_ip"])
+        return taken
+
+
+def wanted_bindings(ctr: Container) -> list[tuple[str, str, str]]:
+    """(container port "80/tcp", host IP, host port or range) for each binding to
+    make: those asked with -p, then with -P every other exposed port."""
+    wanted = [(port, b.get("HostIp", ""), b.get("HostPort", ""))
+              for port, bindings in sorted(ctr.port_bindings.items(), key=_port_order)
+              for b in bindings]
+    if ctr.publish_all:
+        wanted += [(port, "", "") for port in sorted(ctr.exposed_ports, key=_port_order)
+                   if port not in ctr.port_bindings]
+    return wanted
+
+
+def _port_order(item) -> tuple[int, str]:
+    port = item[0] if isinstance(item, tuple) else item
+    number, _, proto = port.partition("/")
+    return int(number), proto
+
+
+def _candidates(host_port: str) -> list[int]:
+    """The host ports to try: the one asked, each of a range, or Docker's ephemeral range."""
+    if not host_port:
+        return list(range(EPHEMERAL_FIRST, EPHEMERAL_LAST + 1))
+    first, _, last = host_port.partition("-")
+    return list(range(int(first), int(last or first) + 1))
+
+
+def _overlap(a: str, b: str) -> bool:
+    return a == b or "0.0.0.0" in (a, b)
+
+
+def _bind_problem(proto: str, host_ip: str, port: int) -> str:
+    """Why a program could not bind the host port ("" if it can): another program
+    has it, or the address is not the host's. Docker's proxy would bind it; cnmctl
+    only checks, then publishes in the kernel."""
+    kind, number = _SOCKET_TYPE[proto]
+    try:
+        sock = socket.socket(socket.AF_INET, kind, number)
+    except OSError:  # no SCTP in this kernel: nothing can hold the port either
+        return ""
+    with sock:
+        if proto == "tcp":  # as Go's net.Listen does: a port in TIME_WAIT is free
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host_ip, port))
+        except OSError as exc:
+            return os.strerror(exc.errno or errno.EINVAL).lower()
+    return ""
+
+
+def _refused(ctr: Container, ep: Endpoint, why: str) -> str:
+    return (f"driver failed programming external connectivity on endpoint {ctr.name} "
+            f"({ep.id}): {why}")
+
