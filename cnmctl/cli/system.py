@@ -1,4 +1,4 @@
-"""`cnmctl system check [--fix]`, `system prune` and `container prune`."""
+"""`cnmctl system check [--fix]`, `system firewall`, `system prune` and `container prune`."""
 
 from __future__ import annotations
 
@@ -42,6 +42,28 @@ def check(obj, fix) -> None:
     for finding in remaining:
         click.echo(f"Error: still: {finding.line()}", err=True)
     sys.exit(1 if remaining else 0)
+
+
+@system.command("firewall")
+@click.pass_obj
+def firewall(obj) -> None:
+    """Print cnmctl's nftables table, as the kernel holds it.
+
+    Each rule's comment names the network, container or published port it
+    serves. Warns on stderr if the table is not the one the store implies
+    (`system check --fix` writes it again).
+    """
+    from cnmctl.engine import Engine
+    from cnmctl.errors import NotFound
+
+    text, problem = Engine(obj.root, obj.run_root).firewall_listing()
+    if text is None:
+        raise NotFound("cnmctl's firewall table (inet cnmctl) is not in the kernel: "
+                       "`cnmctl system check --fix` writes it")
+    click.echo(text, nl=False)
+    if problem:
+        click.echo(f"Warning: this table {problem}: `cnmctl system check --fix` "
+                   "writes it again", err=True)
 
 
 def _confirm(warning: str, force: bool) -> bool:

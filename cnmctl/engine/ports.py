@@ -44,6 +44,14 @@ class PortOps:
 
         nft_path()
 
+    def firewall_listing(self) -> tuple[str | None, str]:
+        """`system firewall`: cnmctl's table as nft prints it (None if the kernel has
+        none), and what is wrong with it ("" if it is the one the store implies)."""
+        from cnmctl.firewall import apply, sync
+
+        with self.store.lock():
+            return apply.listing(), sync.drift(self.store)
+
     def _publish(self, ctr: Container, sandbox: Sandbox | None) -> list[dict]:
         """The bindings the starting container gets; Docker's error for a host port
         another container has, or another program holds."""

@@ -11,7 +11,11 @@ is crash-safe):
    without their container, endpoints without their sandbox or network;
 4. derived data: the name index, IPAM allocations (rebuilt from the rest);
 5. the kernel: namespace mounts, bridges, veths (against the store);
-6. processes and the run root: supervisors, DNS helpers, folders.
+6. processes and the run root: supervisors, DNS helpers, folders;
+7. the firewall: cnmctl's nftables table against the one the store implies.
+
+Another firewall that drops forwarded traffic (firewall/coexist.py) is no
+finding: --fix cannot change it. `system check` warns of it instead.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ class Checker:
     def phases(self) -> list[Callable[[], list[Finding]]]:
         """The checks, in the order their fixes must run."""
         return [self.interrupted, self.documents, self.references, self.derived,
-                self.kernel, self.processes]
+                self.kernel, self.processes, self.firewall]
 
     # -- 1. interrupted commands ----------------------------------------------------
     def interrupted(self) -> list[Finding]:
@@ -301,6 +305,21 @@ class Checker:
                                      lambda p=path: engine._tx.then({"kind": "dir",
                                                                      "name": p})))
         return found
+
+
+    # -- 7. the firewall ---------------------------------------------------------------
+    def firewall(self) -> list[Finding]:
+        from cnmctl.firewall import sync
+        from cnmctl.firewall.apply import FirewallError
+
+        try:
+            problem = sync.drift(self.store)
+        except FirewallError as exc:
+            problem = str(exc)
+        if not problem:
+            return []
+        return [Finding("firewall", "table inet cnmctl", problem,
+                        "write it as the store implies", self.engine.firewall_changed)]
 
 
 def _settled(veths: dict[str, str], patience: float = 2.0) -> list[str]:
