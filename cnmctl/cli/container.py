@@ -258,8 +258,10 @@ def inspect(obj, fmt, kind, objects) -> None:
 @click.argument("private_port", required=False, metavar="[PRIVATE_PORT[/PROTO]]")
 @click.pass_obj
 def port(obj, container, private_port) -> None:
-    """List a container's published ports (`80/tcp -> 0.0.0.0:8080`), or the host
-    addresses of one PRIVATE_PORT (tcp unless /PROTO is given)."""
+    """List a container's port mappings, or the host addresses of one port.
+
+    Each published port as `80/tcp -> 0.0.0.0:8080`; with PRIVATE_PORT (tcp
+    unless /PROTO is given) only its host addresses, as `0.0.0.0:8080`."""
     from cnmctl.ports import port_lines
 
     lines = port_lines(obj.engine.published_ports(container), container, private_port)
