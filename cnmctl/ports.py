@@ -4,8 +4,8 @@ the views of a container's ports (inspect's maps, `ps`'s PORTS, `port`'s lines).
 Pure: no root, no kernel, no store. The grammar and the messages are those of
 Docker 20.10 (go-connections' nat package and docker/cli's run options), except
 that port 0, a range with more than one dash and an unknown protocol in
-`--expose` are refused (Docker takes `0` as "any port", reads `1-2-3` as `1-2`
-and records `80/xyz`). Publishing itself (host ports chosen at start, the
+`--expose` are refused (Docker takes host port 0 as any free port, reads
+`1-2-3` as `1-2` and records `80/xyz`). Publishing itself (host ports chosen at start, the
 firewall's rules) is not here: a running container's `ports` say what is in
 effect.
 """
@@ -56,10 +56,16 @@ def parse_publish(spec: str) -> list[tuple[str, dict]]:
         ip = _host_ip(ip)
     if not container:
         raise InvalidArgument(f"No port specified: {raw}<empty>")
-    first, last = _port_range(container) or _invalid("containerPort", container)
+    bounds = _port_range(container)
+    if bounds is None:
+        raise InvalidArgument(f"Invalid containerPort: {container}")
+    first, last = bounds
     host_first = host_last = 0
     if host_port:
-        host_first, host_last = _port_range(host_port) or _invalid("hostPort", host_port)
+        host_bounds = _port_range(host_port)
+        if host_bounds is None:
+            raise InvalidArgument(f"Invalid hostPort: {host_port}")
+        host_first, host_last = host_bounds
         # A host range for a single container port is a range to pick one from.
         if last - first != host_last - host_first and last != first:
             raise InvalidArgument("Invalid ranges specified for container and host Ports: "
@@ -162,10 +168,6 @@ def _range_error(text: str) -> str:
         if problem:
             return problem
     return f"Invalid range specified for the Port: {text}"
-
-
-def _invalid(what: str, text: str):
-    raise InvalidArgument(f"Invalid {what}: {text}")
 
 
 # -- views -----------------------------------------------------------------------
