@@ -7,6 +7,12 @@ reference recordings in shared/reference/docker), since scripts index into them.
 from __future__ import annotations
 
 from cnmctl.model import Container, Endpoint, Network, go_time_string, split_link
+from cnmctl.ports import (
+    displayable_ports,
+    exposed_ports_view,
+    network_ports,
+    port_bindings_view,
+)
 
 
 def network_inspect(net: Network, endpoints: list[Endpoint]) -> dict:
@@ -194,7 +200,7 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
             "ContainerIDFile": "",
             "LogConfig": {"Type": "cnmctl-file", "Config": {}},
             "NetworkMode": ctr.network_mode,
-            "PortBindings": {},
+            "PortBindings": port_bindings_view(ctr),
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
             "AutoRemove": ctr.auto_remove,
             **{k: _HOSTCONFIG_DEFAULTS[k] for k in _HOSTCONFIG_BEFORE_DNS},
@@ -203,8 +209,10 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
             "DnsSearch": ctr.dns_search,
             "ExtraHosts": ctr.extra_hosts or None,
             **{k: v for k, v in _HOSTCONFIG_DEFAULTS.items() if k not in _HOSTCONFIG_BEFORE_DNS},
-            "Links": [f"/{name}:/{ctr.name}/{alias}"  # in the defaults' place (Docker's order)
+            # these two in the defaults' place (Docker's order)
+            "Links": [f"/{name}:/{ctr.name}/{alias}"
                       for name, alias in map(split_link, ctr.links)] or None,
+            "PublishAllPorts": ctr.publish_all,
         },
         "GraphDriver": {"Data": {"MergedDir": ctr.rootfs or "/"}, "Name": "cnmctl-rootfs"},
         "Mounts": [],
@@ -215,6 +223,7 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
             "AttachStdin": ctr.interactive,
             "AttachStdout": False,
             "AttachStderr": False,
+            **({"ExposedPorts": exposed_ports_view(ctr)} if ctr.exposed_ports else {}),
             "Tty": False,
             "OpenStdin": ctr.interactive,
             "StdinOnce": ctr.interactive,
@@ -233,7 +242,7 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
             "HairpinMode": False,
             "LinkLocalIPv6Address": "",
             "LinkLocalIPv6PrefixLen": 0,
-            "Ports": {},
+            "Ports": network_ports(ctr),
             "SandboxKey": sandbox_key if running else "",
             "SecondaryIPAddresses": None,
             "SecondaryIPv6Addresses": None,
@@ -308,7 +317,7 @@ class ContainerRow:
             "Mounts": "",
             "Names": ctr.name,
             "Networks": ",".join(ctr.networks) or ctr.network_mode,
-            "Ports": "",
+            "Ports": displayable_ports(network_ports(ctr)),
             "RunningFor": running_for,
             "Size": "",
             "State": ctr.status,

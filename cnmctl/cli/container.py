@@ -1,5 +1,5 @@
 """Container commands: run, create, start, stop, restart, kill, rm, ps, logs, wait,
-exec, inspect; plus the hidden `internal exited` hook the supervisor calls."""
+exec, inspect, port; plus the hidden `internal exited` hook the supervisor calls."""
 
 from __future__ import annotations
 
@@ -49,6 +49,17 @@ def container_options(func):
                           "user network a DNS alias only this container resolves."),
         click.option("-e", "--env", multiple=True, metavar="KEY=VALUE",
                      help="Set environment variables (repeatable)."),
+        click.option("-p", "--publish", multiple=True,
+                     metavar="[IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]",
+                     help="Publish a container's port or range of ports to the host "
+                          "(repeatable): 8080:80, 127.0.0.1:8080:80/udp, 8000-8002:80-82, "
+                          "8000-8010:80 (one free port of the range), or 80 (any free "
+                          "port); PROTO is tcp (default), udp or sctp."),
+        click.option("-P", "--publish-all", is_flag=True,
+                     help="Publish every exposed port on a free host port."),
+        click.option("--expose", multiple=True, metavar="PORT[-END][/PROTO]",
+                     help="Expose a port or a range of ports without publishing them "
+                          "(repeatable)."),
         click.option("-w", "--workdir", default="", help="Working directory inside the container."),
         click.option("--rm", "auto_remove", is_flag=True,
                      help="Remove the container when it exits."),
@@ -240,6 +251,21 @@ def inspect(obj, fmt, kind, objects) -> None:
     from cnmctl.cli.direct import emit, object_inspect
 
     sys.exit(emit(*object_inspect(obj.engine, objects, fmt, kind)))
+
+
+@click.command()
+@click.argument("container")
+@click.argument("private_port", required=False, metavar="[PRIVATE_PORT[/PROTO]]")
+@click.pass_obj
+def port(obj, container, private_port) -> None:
+    """List a container's port mappings, or the host addresses of one port.
+
+    Each published port as `80/tcp -> 0.0.0.0:8080`; with PRIVATE_PORT (tcp
+    unless /PROTO is given) only its host addresses, as `0.0.0.0:8080`."""
+    from cnmctl.ports import port_lines
+
+    lines = port_lines(obj.engine.published_ports(container), container, private_port)
+    click.echo("".join(f"{line}\n" for line in lines), nl=False)
 
 
 @click.group(hidden=True)

@@ -360,22 +360,32 @@ def _container_verb(root, run_root, verb: str, args: list[str]) -> int | None:
 # `run` and `create`: flags, options taken once (the last wins, as with click) and
 # repeatable options, keyed by the click parameter names.
 RUN_FLAGS = {"detach": ("-d", "--detach"), "auto_remove": ("--rm",),
-             "interactive": ("-i", "--interactive"), "tty": ("-t", "--tty")}
+             "interactive": ("-i", "--interactive"), "tty": ("-t", "--tty"),
+             "publish_all": ("-P", "--publish-all")}
 RUN_SINGLE = {"name": ("--name",), "ip": ("--ip",), "ip6": ("--ip6",),
               "hostname": ("-h", "--hostname"), "mac": ("--mac-address",),
               "workdir": ("-w", "--workdir"), "rootfs": ("--rootfs",)}
 RUN_MULTIPLE = {"networks": ("--network", "--net"), "aliases": ("--network-alias",),
                 "dns": ("--dns",), "dns_search": ("--dns-search",),
                 "dns_option": ("--dns-option",), "add_host": ("--add-host",),
-                "links": ("--link",), "env": ("-e", "--env")}
+                "links": ("--link",), "env": ("-e", "--env"), "publish": ("-p", "--publish"),
+                "expose": ("--expose",)}
 EXIT_RUN_FAILED = 125  # Docker's code when the engine itself fails during `run`
+HOST_PORTS_WARNING = "WARNING: Published ports are discarded when using host network mode"
 
 
 def container_options(opts: dict) -> tuple[list[str], dict]:
     """The command and the engine's keyword options of `create` and `run`, checked."""
     from cnmctl.cli.validate import check_container_options
+    from cnmctl.errors import InvalidArgument
+    from cnmctl.ports import parse_port_options
 
     check_container_options(opts)
+    try:
+        bindings, exposed = parse_port_options(opts["publish"], opts["expose"])
+    except InvalidArgument as exc:
+        exc.exit_code = EXIT_RUN_FAILED  # Docker's CLI refuses these itself: 125, create too
+        raise
     return list(opts["command"]), {
         "name": opts["name"], "networks": opts["networks"], "ip": opts["ip"],
         "ip6": opts["ip6"], "aliases": opts["aliases"], "hostname": opts["hostname"],
@@ -383,14 +393,26 @@ def container_options(opts: dict) -> tuple[list[str], dict]:
         "dns_options": opts["dns_option"], "extra_hosts": opts["add_host"],
         "links": opts["links"], "env": opts["env"], "workdir": opts["workdir"],
         "rootfs": opts["rootfs"], "auto_remove": opts["auto_remove"],
-        "interactive": opts["interactive"],
+        "interactive": opts["interactive"], "port_bindings": bindings,
+        "exposed_ports": exposed, "publish_all": opts["publish_all"],
     }
+
+
+def warn_discarded_ports(ctr, options: dict) -> None:
+    """Docker's warning, on stderr, once a container asking for -p is made in host
+    mode (which stores no bindings)."""
+    import sys
+
+    if ctr.network_mode == "host" and options["port_bindings"]:
+        sys.stderr.write(HOST_PORTS_WARNING + "\n")
 
 
 def create_container(engine, opts: dict):
     """`create` from the parsed options."""
     argv, options = container_options(opts)
-    return engine.create_container(argv, **options)
+    ctr = engine.create_container(argv, **options)
+    warn_discarded_ports(ctr, options)
+    return ctr
 
 
 def run_container(engine, opts: dict, detach: bool) -> int:
@@ -404,12 +426,14 @@ def run_container(engine, opts: dict, detach: bool) -> int:
     try:
         argv, options = container_options(opts)
         if not detach:
-            return engine.run_attached(argv, options)
+            return engine.run_attached(argv, options,
+                                       created=lambda ctr: warn_discarded_ports(ctr, options))
         ctr, _started = engine.run_container(argv, **options)
     except CnmError as exc:
         if exc.exit_code == 1:
             exc.exit_code = EXIT_RUN_FAILED
         raise
+    warn_discarded_ports(ctr, options)
     sys.stdout.write(ctr.id + "\n")
     return 0
 

@@ -265,6 +265,17 @@ class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps, Livenes
         net = self.find_network(ref)
         return network_inspect(net, self.endpoints(net.id))
 
+    def published_ports(self, ref: str) -> dict[str, list[dict] | None]:
+        """`port`: the container's NetworkSettings.Ports, each exposed port with the
+        host addresses it is published on (none unless it runs)."""
+        from cnmctl.errors import NotFound
+        from cnmctl.ports import network_ports
+
+        found = self.reap([self.find_container(ref)])
+        if not found:  # found lost, and removed with its exit (--rm)
+            raise NotFound(f"No such container: {ref}")
+        return network_ports(found[0])
+
     def container_view(self, ctr: Container) -> dict:
         """The Docker-shaped inspect document of one container."""
         from cnmctl.model import Sandbox

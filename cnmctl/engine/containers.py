@@ -32,20 +32,25 @@ ALIAS_ONLY = "network-scoped aliases are only supported for user-defined network
 
 
 def _check_mode_conflicts(networks: list[str], *, hostname: str, mac: str, dns: list[str],
-                          extra_hosts: list[str]) -> None:
+                          extra_hosts: list[str], publishing: bool, exposing: bool) -> None:
     """Refuse what Docker refuses with a shared network namespace: a container
-    joined to another's (or the host's) cannot bring its own name, MAC or
-    resolver settings (runconfig's ErrConflict* messages)."""
+    joined to another's (or the host's) cannot bring its own name, MAC,
+    resolver settings or ports (runconfig's ErrConflict* messages). Publishing
+    with --network none is refused too (Docker 20.10 accepts it and publishes
+    nothing)."""
     joined = any(n.startswith("container:") for n in networks)
     conflicts = [
-        (joined and hostname, "hostname"),
-        ((joined or "host" in networks) and mac, "mac-address"),
-        (joined and dns, "dns"),
-        (joined and extra_hosts, "custom host-to-IP mapping"),
+        (joined and hostname, "hostname and the network mode"),
+        ((joined or "host" in networks) and mac, "mac-address and the network mode"),
+        (joined and dns, "dns and the network mode"),
+        (joined and extra_hosts, "custom host-to-IP mapping and the network mode"),
+        (joined and publishing, "port publishing and the container type network mode"),
+        (joined and exposing, "port exposing and the container type network mode"),
+        (networks == ["none"] and publishing, "port publishing and the none network mode"),
     ]
     for conflict, what in conflicts:
         if conflict:
-            raise InvalidArgument(f"conflicting options: {what} and the network mode")
+            raise InvalidArgument(f"conflicting options: {what}")
 
 
 class ContainerOps:
@@ -72,16 +77,23 @@ class ContainerOps:
                          links: list[str] = (),
                          env: list[str] = (), workdir: str = "", rootfs: str = "",
                          auto_remove: bool = False, interactive: bool = False,
+                         port_bindings: dict[str, list[dict]] | None = None,
+                         exposed_ports: list[str] = (), publish_all: bool = False,
                          check_networks: bool = False) -> Container:
         """`create`: validate and record a container; nothing is made in the kernel.
 
-        With `check_networks` (as `run` does) missing networks and bad addresses
-        are refused now rather than at start, so a failed `run` leaves nothing.
+        `port_bindings` and `exposed_ports` are -p and --expose as ports.py
+        parses them; with --network host the bindings are dropped (Docker warns
+        that they are discarded). With `check_networks` (as `run` does) missing
+        networks and bad addresses are refused now rather than at start, so a
+        failed `run` leaves nothing.
         """
         if not argv:
             raise InvalidArgument("no command given: cnmctl runs host commands, not images")
         _check_mode_conflicts(list(networks), hostname=hostname, mac=mac, dns=list(dns),
-                              extra_hosts=list(extra_hosts))
+                              extra_hosts=list(extra_hosts),
+                              publishing=bool(port_bindings) or publish_all,
+                              exposing=bool(exposed_ports))
         if rootfs and not os.path.isdir(rootfs):
             raise InvalidArgument(f"rootfs {rootfs} does not exist or is not a directory")
         mode, requested = self._requested_networks(list(networks) or ["bridge"], ip, ip6,
@@ -109,7 +121,9 @@ class ContainerOps:
                 dns_search=list(dns_search), dns_options=list(dns_options),
                 extra_hosts=list(extra_hosts), env=list(env), workdir=workdir,
                 rootfs=os.path.abspath(rootfs) if rootfs else "", auto_remove=auto_remove,
-                interactive=interactive,
+                interactive=interactive, exposed_ports=list(exposed_ports),
+                port_bindings={} if mode == "host" else dict(port_bindings or {}),
+                publish_all=publish_all,
             )
             ctr.links = self._link_targets(links)
             if check_networks:

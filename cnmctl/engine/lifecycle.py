@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 
 from cnmctl.engine.liveness import EXIT_LOST
 from cnmctl.errors import Conflict
@@ -122,10 +123,13 @@ class LifecycleOps:
                 launch = self._prepare_start(ctr, foreground, stdio, None)
             return ctr, self._go(ctr, launch, None)
 
-    def run_attached(self, argv: list[str], options: dict) -> int:
+    def run_attached(self, argv: list[str], options: dict,
+                     created: Callable[[Container], None] | None = None) -> int:
         """`run` in the foreground: create and start in one transaction (a failure
         leaves nothing), then pass signals on and copy the output to the terminal
-        and the logs; record the exit; the command's status."""
+        and the logs; record the exit; the command's status. `created` is called
+        with the container once it runs, before any of its output is copied (the
+        CLI's warnings go there, as Docker prints them before attaching)."""
         import subprocess
 
         from cnmctl.runtime.attach import attach
@@ -134,6 +138,8 @@ class LifecycleOps:
         ctr, started = self.run_container(argv, foreground=True,
                                           stdio=(stdin, subprocess.PIPE, subprocess.PIPE),
                                           **options)
+        if created is not None:
+            created(ctr)
         code = attach(self.container_dir(ctr.id), started.popen)
         self.container_exited(ctr.id, code, expected_pid=started.pid)
         return code

@@ -45,7 +45,15 @@ def _run_create_values() -> dict[str, list[str]]:
         "ip": ["--network", NETWORK, "--ip", "172.18.0.9{c}"],
         "ip6": ["--network", NETWORK, "--ip6", "fe80::9%{c}"],
         "link": ["--link", RUNNING + "{c}:alias"],
+        "publish": ["-p", "8080:80{c}"],
+        "publish-ip": ["-p", "127.0.0.1{c}:8080:80"],
+        "publish-long": ["-p", "target=80,published=8080{c}"],
+        "expose": ["--expose", "80{c}"],
     }
+
+
+# Refused by Docker's CLI itself, so `create` exits 125 for them too.
+CLI_PARSED = ("publish", "publish-ip", "publish-long", "expose")
 
 
 def _network_create_values() -> dict[str, list[str]]:
@@ -70,13 +78,14 @@ def _cases() -> list[tuple[str, list[str], int | None]]:
             args = [part.replace("{c}", char) for part in template]
             cases.append((f"run {flag} {cname}", ["run", "-d", *args, "sleep", "60"], 125))
             if cname == "nl":
-                cases.append((f"create {flag} {cname}", ["create", *args, "sleep", "60"], 1))
+                cases.append((f"create {flag} {cname}", ["create", *args, "sleep", "60"],
+                              125 if flag in CLI_PARSED else 1))
         for flag, template in _network_create_values().items():
             args = [part.replace("{c}", char) for part in template]
             cases.append((f"network create {flag} {cname}", ["network", "create", *args], None))
     for rname, ref in PATH_REFS.items():
         for verb in (["start"], ["stop"], ["restart"], ["kill"], ["rm"], ["rm", "-f"], ["wait"],
-                     ["logs"], ["inspect"], ["inspect", "--type", "container"],
+                     ["logs"], ["inspect"], ["inspect", "--type", "container"], ["port"],
                      ["exec", "-d"], ["network", "connect", NETWORK],
                      ["network", "disconnect", NETWORK]):
             tail = ["true"] if verb[0] == "exec" else []
@@ -141,11 +150,29 @@ OTHER_CASES: list[tuple[str, list[str], int | None]] = [
     ("run rootfs a file", [*RUN, "--rootfs", "/etc/passwd", "true"], 125),
     ("run unknown command", [*RUN, "--network", NETWORK, "nosuchcommand"], 127),
     ("run foreground unknown command", ["run", "--network", NETWORK, "nosuchcommand"], 127),
-    ("run publish", [*RUN, "-p", "8080:80", "true"], 125),
-    ("run publish-all", [*RUN, "-P", "true"], 125),
-    ("run expose", [*RUN, "--expose", "80", "true"], 125),
     ("run unknown flag", [*RUN, "--bogus", "true"], 125),
-    ("create publish", ["create", "--publish", "80", "true"], 125),
+    ("run publish bad port", [*RUN, "-p", "abc", "true"], 125),
+    ("run publish port 0", [*RUN, "-p", "0", "true"], 125),
+    ("run publish no port", [*RUN, "-p", "8080:", "true"], 125),
+    ("run publish host port too big", [*RUN, "-p", "70000:80", "true"], 125),
+    ("run publish huge port", [*RUN, "-p", "9" * 5000, "true"], 125),
+    ("run publish bad proto", [*RUN, "-p", "80/xyz", "true"], 125),
+    ("run publish ranges differ", [*RUN, "-p", "8000-8002:80-81", "true"], 125),
+    ("run publish bad ip", [*RUN, "-p", "1.2.3:80:80", "true"], 125),
+    ("run publish ip zone", [*RUN, "-p", "[fe80::1%eth0]:80:80", "true"], 125),
+    ("run publish ip brackets", [*RUN, "-p", "[::1:80:80", "true"], 125),
+    ("run publish none mode", [*RUN, "--network", "none", "-p", "80", "true"], 125),
+    ("run publish-all none mode", [*RUN, "--network", "none", "-P", "true"], 125),
+    ("run publish container mode", [*RUN, "--network", f"container:{RUNNING}", "-p", "80",
+                                    "true"], 125),
+    ("run expose container mode", [*RUN, "--network", f"container:{RUNNING}", "--expose",
+                                   "80", "true"], 125),
+    ("run expose colon", [*RUN, "--expose", "80:80", "true"], 125),
+    ("run expose bad range", [*RUN, "--expose", "82-80", "true"], 125),
+    ("run expose bad proto", [*RUN, "--expose", "80/xyz", "true"], 125),
+    ("create publish bad port", ["create", "--publish", "abc", "true"], 125),
+    ("create expose bad", ["create", "--expose", "x", "true"], 125),
+    ("create publish none mode", ["create", "--network", "none", "-p", "80", "true"], 1),
     # start / stop / kill / rm / wait / logs / exec / inspect
     ("start missing", ["start", "nosuch"], 1),
     ("stop bad time", ["stop", "-t", "abc", RUNNING], 125),
@@ -163,6 +190,12 @@ OTHER_CASES: list[tuple[str, list[str], int | None]] = [
     ("exec unknown command", ["exec", RUNNING, "nosuchcommand"], 127),
     ("exec no command", ["exec", RUNNING], 125),
     ("inspect bad template", ["inspect", "-f", "{{.Nope", RUNNING], None),
+    # port
+    ("port missing", ["port", "nosuch"], 1),
+    ("port not published", ["port", RUNNING, "80"], 1),
+    ("port bad port", ["port", RUNNING, "abc"], 1),
+    ("port no args", ["port"], 125),
+    ("port too many args", ["port", RUNNING, "80", "81"], 125),
     ("inspect bad type", ["inspect", "--type", "volume", RUNNING], 125),
     # ps
     ("ps bad filter", ["ps", "-f", "bogus=1"], None),
