@@ -22,7 +22,7 @@ import json
 import shutil
 import subprocess
 
-OWN_TABLE = ("inet", "cnmctl")
+OWN_TABLE = ("inet", "cnmctl")  # (family, name) of cnmctl's own table: never reported
 
 _L3_FAMILIES = frozenset({"ip", "ip6", "inet"})
 # Statements that neither match nor decide: a rule of these and a final drop or
@@ -31,7 +31,7 @@ _L3_FAMILIES = frozenset({"ip", "ip6", "inet"})
 _NEUTRAL = frozenset({"counter", "log"})
 # The legacy iptables tables loaded in this network namespace, one name a line.
 _LEGACY_TABLES = "/proc/net/ip_tables_names"
-_TIMEOUT = 10
+_TIMEOUT = 10  # seconds: a listing takes milliseconds; a hung one must not hang cnmctl
 
 
 def forward_blockers(ruleset: dict, legacy_forward: str | None) -> list[str]:
