@@ -3,7 +3,7 @@
 
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
-APT_PKGS := python3-venv iproute2 util-linux nftables dnsutils iputils-ping busybox-static procps \
+APT_PKGS := python3-venv iproute2 util-linux nftables iptables dnsutils iputils-ping busybox-static procps \
             dnsmasq-base dnsperf
 APT_STAMP := $(VENV)/.apt-installed
 

@@ -1,0 +1,1 @@
+"""cnmctl's nftables firewall."""
