@@ -269,12 +269,19 @@ def network_create(engine, name: str, opts: dict) -> str:
     from cnmctl.cli.validate import check_network_options
 
     check_network_options(opts)
-    return engine.create_network(
+    net = engine.create_network(
         name, driver=opts["driver"], subnets=opts["subnet"], ip_ranges=opts["ip_range"],
         gateways=opts["gateway"], aux_addresses=opts["aux_address"],
         enable_ipv6=opts["ipv6"], internal=opts["internal"], attachable=opts["attachable"],
         options=dict(opts["opt"]), labels=dict(opts["label"]), ipam_driver=opts["ipam_driver"],
-        ipam_options=dict(opts["ipam_opt"])).id
+        ipam_options=dict(opts["ipam_opt"]))
+    if net.driver == "bridge" and not net.internal:
+        blockers = engine.firewall_blockers()
+        if blockers:
+            import sys
+
+            sys.stderr.write(f"Warning: {blockers}\n")
+    return net.id
 
 
 def network_rm(engine, refs) -> tuple[str, list[str]]:

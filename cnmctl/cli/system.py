@@ -31,6 +31,9 @@ def check(obj, fix) -> None:
     from cnmctl.engine import Engine, repair
 
     engine = Engine(obj.root, obj.run_root, check_schema=False)
+    blockers = engine.firewall_blockers()
+    if blockers:  # no finding: --fix cannot change another firewall
+        click.echo(f"Warning: {blockers}", err=True)
     if not fix:
         findings = repair.check(engine)
         for finding in findings:

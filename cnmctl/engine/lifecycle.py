@@ -116,6 +116,8 @@ class LifecycleOps:
                       **options) -> tuple[Container, object]:
         """`run`: create and start in one transaction, so a failure (or a kill)
         leaves no container behind; (the container, its process handle)."""
+        if options.get("port_bindings") or options.get("publish_all"):
+            self.require_firewall()  # before anything, the restore of a reboot included
         with self.store.lock():
             self.ensure_kernel()
             with self.transaction("run"):

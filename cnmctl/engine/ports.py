@@ -44,6 +44,16 @@ class PortOps:
 
         nft_path()
 
+    @staticmethod
+    def firewall_blockers() -> str:
+        """One line naming the other firewalls that would drop the traffic of cnmctl's
+        networks (a FORWARD policy drop of Docker's or firewalld's), and what to do;
+        "" if there are none."""
+        from cnmctl.firewall import coexist
+
+        found = coexist.scan()
+        return f"{'; '.join(found)}: {coexist.advice()}" if found else ""
+
     def firewall_listing(self) -> tuple[str | None, str]:
         """`system firewall`: cnmctl's table as nft prints it (None if the kernel has
         none), and what is wrong with it ("" if it is the one the store implies)."""

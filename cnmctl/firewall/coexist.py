@@ -22,7 +22,9 @@ import json
 import shutil
 import subprocess
 
-OWN_TABLE = ("inet", "cnmctl")  # (family, name) of cnmctl's own table: never reported
+from cnmctl.firewall.ruleset import FAMILY, TABLE
+
+OWN_TABLE = (FAMILY, TABLE)  # cnmctl's own table: never reported
 
 _L3_FAMILIES = frozenset({"ip", "ip6", "inet"})
 # Statements that neither match nor decide: a rule of these and a final drop or

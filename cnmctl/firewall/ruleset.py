@@ -134,6 +134,10 @@ def _network_rules(net: Network, rules: dict[str, list[dict]]) -> None:
     bridge = net.driver_data["bridge"]
     tag = f"network {net.name}"
     forward = rules["forward"]
+    # Traffic between its own containers is bridged, and reaches this hook only on
+    # hosts with br_netfilter loaded (Docker loads it); let it pass there.
+    forward.append(_rule("forward", f"{tag}: its containers talk to each other",
+                         _is("iifname", bridge), _is("oifname", bridge), _ACCEPT))
     if net.internal:
         forward.append(_rule("forward", f"{tag} (internal): nothing leaves",
                              _is("iifname", bridge), _DROP))

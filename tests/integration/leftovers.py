@@ -151,9 +151,20 @@ def delete_links(before: set[str]) -> list[str]:
         time.sleep(0.02)
 
 
+def delete_firewall() -> list[str]:
+    """Delete cnmctl's nftables table: every test's store writes the same one, in the
+    suite's namespace. Other tables (a test's own) are the test's to remove."""
+    result = subprocess.run(["nft", "delete", "table", "inet", "cnmctl"],
+                            capture_output=True, text=True)
+    if result.returncode != 0 and "No such file or directory" not in result.stderr:
+        return [f"firewall table: {result.stderr.strip()}"]
+    return []
+
+
 def clean_up(root: str, run_root: str, links_before: set[str]) -> list[str]:
-    """Stop the test's DNS helpers, kill its processes, unmount its sandboxes and
-    delete its links, each step whatever the one before it did; one line per failure."""
+    """Stop the test's DNS helpers, kill its processes, unmount its sandboxes,
+    delete its links and cnmctl's firewall table, each step whatever the one
+    before it did; one line per failure."""
     from cnmctl.dns import control
     from cnmctl.errors import CnmError
 
@@ -164,7 +175,7 @@ def clean_up(root: str, run_root: str, links_before: set[str]) -> list[str]:
         except (OSError, CnmError) as exc:
             errors.append(f"DNS helper {short_id}: {exc}")
     for step in (lambda: kill_leftovers(root, run_root), lambda: unmount_sandboxes(run_root),
-                 lambda: delete_links(links_before)):
+                 lambda: delete_links(links_before), delete_firewall):
         try:
             errors += step()
         except (OSError, subprocess.SubprocessError, ValueError) as exc:

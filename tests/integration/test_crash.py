@@ -28,6 +28,8 @@ SUBNET = "10.99.0.0/24"
 # ID starts with "c1" (Docker's lookup: ID, name, then ID prefix), once in 256 runs.
 NAME_TAKEN = 'The container name "/w1" is already in use'
 RUN_W1 = ["run", "-d", "--name", "w1", "--network", "n1", "sleep", "1000"]
+# with a published port: its DNAT rule is written after the commit (a firewall step)
+RUN_P = ["run", "-d", "--name", "w1", "--network", "n1", "-p", "18080:80", "sleep", "1000"]
 # (verb, set-up, command, reset, the error of doing it again once it happened)
 VERBS = [
     ("run", [], RUN_W1, [["rm", "-f", "w1"]], None),
@@ -40,6 +42,8 @@ VERBS = [
      [["rm", "-f", "w1"]], NAME_TAKEN),
     ("start", [["create", "--name", "w1", "--network", "n1", "sleep", "1000"]],
      ["start", "w1"], [["rm", "-f", "w1"]], None),
+    ("run -p", [], RUN_P, [["rm", "-f", "w1"]], None),
+    ("rm -f with a published port", [RUN_P], ["rm", "-f", "w1"], [], "No such container: w1"),
     ("stop", [RUN_W1], ["stop", "-t", "0", "w1"], [["rm", "-f", "w1"]], None),
     ("rm -f", [RUN_W1], ["rm", "-f", "w1"], [], "No such container: w1"),
     ("rm -f with a joined container", [RUN_W1, ["run", "-d", "--name", "w2", "--network",
@@ -130,6 +134,12 @@ def _leftovers(cnm) -> dict:
     for kind in ("intents", "starting", "containers"):
         folder = os.path.join(cnm.run_root, kind)
         found[f"run/{kind}"] = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    listed = subprocess.run(["nft", "-j", "list", "table", "inet", "cnmctl"],
+                            capture_output=True, text=True)
+    rules = [o["rule"] for o in json.loads(listed.stdout)["nftables"] if "rule" in o] \
+        if listed.returncode == 0 else []
+    found["firewall"] = [r.get("comment") for r in rules if not r.get("comment", "").startswith(
+        ("network bridge:", "published ports:"))]
     return {k: v for k, v in found.items() if v}
 
 

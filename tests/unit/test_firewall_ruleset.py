@@ -106,8 +106,9 @@ def test_an_internal_network_gets_no_masquerade_and_drops_both_ways():
     networks, _ = CASES["networks"]
     rules = [o["rule"] for o in ruleset(networks, []) if "rule" in o]
     internal = [r for r in rules if "int-net" in r["comment"]]
-    assert [r["chain"] for r in internal] == ["forward", "forward", "input"]
-    assert all(r["expr"][-1] == {"drop": None} for r in internal)
+    assert [r["chain"] for r in internal] == ["forward", "forward", "forward", "input"]
+    assert internal[0]["expr"][-1] == {"accept": None}  # bridged, with br_netfilter
+    assert all(r["expr"][-1] == {"drop": None} for r in internal[1:])
 
 
 def test_forwarding_is_needed_for_networks_that_reach_beyond_the_host():
