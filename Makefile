@@ -6,8 +6,10 @@ PY      := $(VENV)/bin/python
 APT_PKGS := python3-venv iproute2 util-linux nftables iptables dnsutils iputils-ping busybox-static procps \
             dnsmasq-base dnsperf
 APT_STAMP := $(VENV)/.apt-installed
+# Only `make bench` needs these (bench/ports.py: throughput through a published port).
+BENCH_APT_PKGS := iperf3
 
-.PHONY: all deps deps-apt test unit lint lab bench clean
+.PHONY: all deps deps-apt deps-bench test unit lint lab bench clean
 
 all: test
 
@@ -17,6 +19,12 @@ deps-apt:
 	@if ! dpkg -s $(APT_PKGS) >/dev/null 2>&1; then \
 		echo "installing Debian packages: $(APT_PKGS)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
+	fi
+
+deps-bench:
+	@if ! dpkg -s $(BENCH_APT_PKGS) >/dev/null 2>&1; then \
+		echo "installing Debian packages: $(BENCH_APT_PKGS)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BENCH_APT_PKGS) >/dev/null; \
 	fi
 
 $(VENV)/.installed: pyproject.toml
@@ -45,7 +53,7 @@ lab: deps
 		sh -c 'bash tests/stub-resolver.sh && \
 		       exec env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash tests/lab/walkthrough.sh'
 
-bench: deps
+bench: deps deps-bench
 	unshare --net --mount --pid --fork --mount-proc --propagation private \
 		sh -c 'bash tests/stub-resolver.sh && $(PY) bench/run.py && exec $(PY) bench/dns_perf.py'
 

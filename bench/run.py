@@ -3,6 +3,12 @@
 Run as root inside a throwaway namespace (`make bench` does that). Wall times
 are medians of repeated runs; ratios are to the same-run baseline, so figures
 from a busy 2-core machine stay comparable.
+
+Published ports (issue 9, bench/ports.py): the run/rm pair with -p beside the
+plain one, and iperf3 throughput through a published port against a direct
+connection (iperf3 comes with `make bench`). --baseline-code DIR times the
+plain pair with older code too, interleaved, e.g. the tree before a change:
+`git archive COMMIT | tar -x -C DIR`.
 """
 
 from __future__ import annotations
@@ -10,11 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+import ports  # bench/ports.py, beside this script
 
 # The console script, as users run it (python -m adds runpy's cost).
 _SCRIPT = os.path.join(os.path.dirname(sys.executable), "cnmctl")
@@ -70,19 +79,63 @@ ip netns del cnmbench
 """
 
 
-def container_benchmarks(env: dict, repeat: int, count: int) -> dict:
-    """`run -d` + `rm -f` against the iproute2 floor; `count` containers in a row;
+def container_benchmarks(env: dict, repeat: int, count: int, opts: argparse.Namespace) -> dict:
+    """`run -d` + `rm -f` against the iproute2 floor, without and with -p (and, with
+    --baseline-code, the plain pair with older code); `count` containers in a row;
     the memory each idle container adds beyond its own process."""
     subprocess.run([*CNMCTL, "network", "create", "cnm-net"], env=env, check=True,
                    stdout=subprocess.DEVNULL)
     bridge = "br-" + subprocess.run(
         [*CNMCTL, "network", "inspect", "-f", "{{.Id}}", "cnm-net"], env=env, check=True,
         capture_output=True, text=True).stdout.strip()[:12]
-    floor, pair = [], []
-    for _ in range(repeat):
+    # The older code runs on the same store, network and DNS helper.
+    older = dict(env, PYTHONPATH=opts.baseline_code) if opts.baseline_code else None
+    via_store = opts.publish_via_store
+    published = ports.published_cmd(CNMCTL, "pairp", 15201, 5201, "cnm-net", ["sleep", "600"],
+                                    via_store)
+    plain_create = [[*CNMCTL, "create", "--name", "pairc", "--network", "cnm-net",
+                     "sleep", "600"], [*CNMCTL, "start", "pairc"]]
+    floor, pair, pair_older, pair_p, pair_c = [], [], [], [], []
+    plain_pair = ([*CNMCTL, "run", "-d", "--name", "pair", "--network", "cnm-net",
+                   "sleep", "600"], [*CNMCTL, "rm", "-f", "pair"])
+    for i in range(repeat):
         floor.append(timed(["bash", "-c", FLOOR_SCRIPT, "floor", bridge], env=env))
-        pair.append(timed([*CNMCTL, "run", "-d", "--name", "pair", "--network", "cnm-net",
-                           "sleep", "600"], [*CNMCTL, "rm", "-f", "pair"], env=env))
+        # With older code, each goes first every other time: the second of two
+        # back-to-back pairs measured 5-10 % slower on a 2-core VM.
+        if older and i % 2:
+            pair_older.append(timed(*plain_pair, env=older))
+        pair.append(timed(*plain_pair, env=env))
+        if older and not i % 2:
+            pair_older.append(timed(*plain_pair, env=older))
+        pair_p.append(ports.timed_pair(published, [*CNMCTL, "rm", "-f", "pairp"], env))
+        if via_store:  # what -p is compared with when it costs a create and a start
+            pair_c.append(ports.timed_pair(plain_create, [*CNMCTL, "rm", "-f", "pairc"], env))
+    base = statistics.median(floor)
+    plain, with_p = statistics.median(pair), statistics.median(pair_p)
+    results = {
+        "iproute2 floor: sandbox up + down in one bash script": (base, 1.0),
+        "run -d + rm -f (one container)": (plain, plain / base),
+    }
+    if older:
+        before = statistics.median(pair_older)
+        results[f"run -d + rm -f, code in {opts.baseline_code}"] = (before, before / base)
+        results["  this code / that code"] = (plain, plain / before)
+    if via_store:
+        reference = statistics.median(pair_c)
+        results["create + start + rm -f (no -p: the reference of the next two)"] = (
+            reference, reference / base)
+        results["create + publish in the store + start + rm -f"] = (with_p, with_p / base)
+        results["  with / without the published port"] = (with_p, with_p / reference)
+    else:
+        results["run -d -p 15201:5201 + rm -f"] = (with_p, with_p / base)
+        results["  -p pair / plain pair"] = (with_p, with_p / plain)
+    if count:
+        results.update(containers_in_a_row(env, count, base))
+    return results
+
+
+def containers_in_a_row(env: dict, count: int, base: float) -> dict:
+    """`count` containers started one after another; the memory of their helpers."""
     starts = [timed([*CNMCTL, "run", "-d", "--name", f"b{i}", "--network", "cnm-net",
                      "sleep", "3600"], env=env) for i in range(count)]
     pids = [json.loads(subprocess.run(
@@ -91,12 +144,8 @@ def container_benchmarks(env: dict, repeat: int, count: int) -> dict:
     extra_kb = sum(helpers_pss_kb(pid) for pid in pids)
     subprocess.run([*CNMCTL, "rm", "-f", *[f"b{i}" for i in range(count)]], env=env,
                    check=True, stdout=subprocess.DEVNULL)
-    base = statistics.median(floor)
     first, last = statistics.median(starts[:10]), statistics.median(starts[-10:])
     return {
-        "iproute2 floor: sandbox up + down in one bash script": (base, 1.0),
-        "run -d + rm -f (one container)": (statistics.median(pair),
-                                           statistics.median(pair) / base),
         f"{count} containers, one after another (total)": (sum(starts), sum(starts) / base),
         f"  last 10 / first 10 of the {count} (median each)": (last, last / first),
         "extra memory per idle container (supervisor + log writers, PSS MB; x = vs 3 MB)": (
@@ -139,6 +188,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--containers", type=int, default=100,
                         help="containers started in a row (and kept idle for the memory figure)")
+    parser.add_argument("--ports-only", action="store_true",
+                        help="only the floor, the run/rm pairs with and without -p, and iperf3")
+    parser.add_argument("--iperf-rounds", type=int, default=5,
+                        help="iperf3 runs per path, interleaved (0: no throughput figures)")
+    parser.add_argument("--iperf-seconds", type=float, default=2)
+    parser.add_argument("--baseline-code", metavar="DIR",
+                        help="also time the plain run/rm pair with the cnmctl package in DIR "
+                             "(e.g. `git archive` of an older commit), interleaved")
+    parser.add_argument("--publish-via-store", action="store_true",
+                        help="for trees whose `run` has no -p yet: create, write the port "
+                             "bindings into the store document, start (bench/ports.py)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args()
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
@@ -148,20 +208,41 @@ def main() -> None:
     import cnmctl
 
     compileall.compile_dir(os.path.dirname(cnmctl.__file__), quiet=1)
+    if args.baseline_code:
+        args.baseline_code = os.path.abspath(args.baseline_code)
+        compileall.compile_dir(os.path.join(args.baseline_code, "cnmctl"), quiet=1)
+    if args.iperf_rounds and shutil.which("iperf3") is None:
+        sys.exit("iperf3 is missing (apt-get install iperf3, or make bench); "
+                 "--iperf-rounds 0 skips it")
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         env = dict(os.environ, CNMCTL_ROOT=f"{tmp}/lib", CNMCTL_RUN_ROOT=f"{tmp}/run")
         env.pop("PYTHONDONTWRITEBYTECODE", None)
-        results = network_benchmarks(env, args.repeat)
-        results.update(container_benchmarks(env, args.repeat, args.containers))
-    width = max(len(name) for name in results)
-    print(f"| {'benchmark'.ljust(width)} | median s | ratio |")
-    print(f"|{'-' * (width + 2)}|---------:|------:|")
-    for name, (seconds, ratio) in results.items():
-        print(f"| {name.ljust(width)} | {seconds:8.4f} | {ratio:5.2f} |")
+        results = {} if args.ports_only else network_benchmarks(env, args.repeat)
+        results.update(container_benchmarks(env, args.repeat,
+                                            0 if args.ports_only else args.containers, args))
+        rates = {}
+        if args.iperf_rounds:
+            rates = ports.throughput(CNMCTL, env, "cnm-net", args.iperf_rounds,
+                                     args.iperf_seconds, args.publish_via_store)
+    print_table("benchmark", "median s", results)
+    if rates:
+        print()
+        print_table(f"iperf3 -t {args.iperf_seconds:g}, {args.iperf_rounds} rounds "
+                    "(ratio: to direct)", "Gbit/s", rates)
     if args.json:
+        figures = {k: {"median_s": v[0], "ratio": v[1]} for k, v in results.items()}
+        figures.update({k: {"gbit_s": v[0], "ratio": v[1]} for k, v in rates.items()})
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({k: {"median_s": v[0], "ratio": v[1]} for k, v in results.items()}, f,
-                      indent=1)
+            json.dump(figures, f, indent=1)
+
+
+def print_table(title: str, unit: str, rows: dict) -> None:
+    """A Markdown table: name, median, ratio."""
+    width = max(len(title), *(len(name) for name in rows))
+    print(f"| {title.ljust(width)} | {unit.rjust(8)} | ratio |")
+    print(f"|{'-' * (width + 2)}|---------:|------:|")
+    for name, (value, ratio) in rows.items():
+        print(f"| {name.ljust(width)} | {value:8.4f} | {ratio:5.2f} |")
 
 
 if __name__ == "__main__":
