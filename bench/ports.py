@@ -18,17 +18,11 @@ Used by bench/run.py. Two measurements:
   | peer->host | the same namespace      | iperf3 -s on the host     | its veth only (no NAT):  |
   |            |                         | itself                    | the peer path's baseline |
   | loopback   | the host                | iperf3 -s on the host     | lo only (reference)      |
-
-`--publish-via-store` is for trees where `run` does not take -p yet: `create`,
-then the container's store document gets the bindings -p would have written,
-then `start`. The pair then costs one process more (create + start); run.py
-also times a plain create + start + rm -f so the two compare alike.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import time
@@ -43,42 +37,16 @@ PEER_BASE = f"peer namespace -> iperf3 -s on the host ({HOST_ADDR}:{HOST_IPERF_P
 
 
 def published_cmd(cnmctl: list[str], name: str, host_port: int, port: int, network: str,
-                  cmd: list[str], via_store: bool) -> list[list[str]]:
-    """The commands that start container `name` with `port` published at `host_port`."""
-    if not via_store:
-        return [[*cnmctl, "run", "-d", "--name", name, "--network", network,
-                 "-p", f"{host_port}:{port}", *cmd]]
-    return [[*cnmctl, "create", "--name", name, "--network", network, *cmd],
-            ["publish-in-store", name, f"{port}/tcp", str(host_port)],
-            [*cnmctl, "start", name]]
+                  cmd: list[str]) -> list[str]:
+    """The command that starts container `name` with `port` published at `host_port`."""
+    return [*cnmctl, "run", "-d", "--name", name, "--network", network,
+            "-p", f"{host_port}:{port}", *cmd]
 
 
-def run_all(cmds: list[list[str]], env: dict) -> None:
-    """Run commands in turn; `publish-in-store` edits the store document of the
-    container just created (the stand-in for -p, see the module docstring)."""
-    created = ""
-    for cmd in cmds:
-        if cmd[0] == "publish-in-store":
-            _publish_in_store(env, created, cmd[2], cmd[3])
-            continue
-        out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True)
-        created = out.stdout.strip()
-
-
-def _publish_in_store(env: dict, cid: str, port: str, host_port: str) -> None:
-    path = os.path.join(env["CNMCTL_ROOT"], "containers", f"{cid}.json")
-    with open(path, encoding="utf-8") as f:
-        doc = json.load(f)
-    doc["port_bindings"] = {port: [{"HostIp": "", "HostPort": host_port}]}
-    doc["exposed_ports"] = [port]
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(doc, f)
-
-
-def timed_pair(start: list[list[str]], stop: list[str], env: dict) -> float:
-    """Wall time of a start (one or more commands) and its `rm -f`."""
+def timed_pair(start: list[str], stop: list[str], env: dict) -> float:
+    """Wall time of a start and its `rm -f`."""
     t0 = time.perf_counter()
-    run_all(start, env)
+    subprocess.run(start, env=env, check=True, stdout=subprocess.DEVNULL)
     subprocess.run(stop, env=env, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t0
 
@@ -99,12 +67,12 @@ ip -n "$1" route add default via "$2"
 """
 
 
-def throughput(cnmctl: list[str], env: dict, network: str, rounds: int, seconds: float,
-               via_store: bool) -> dict:
+def throughput(cnmctl: list[str], env: dict, network: str, rounds: int,
+               seconds: float) -> dict:
     """iperf3 Gbit/s (median of `rounds`) along each path of the module docstring;
     the ratios are to the direct path (peer: to peer->host, as well)."""
-    run_all(published_cmd(cnmctl, "iperfd", 15201, 5201, network, ["iperf3", "-s"],
-                          via_store), env)
+    subprocess.run(published_cmd(cnmctl, "iperfd", 15201, 5201, network, ["iperf3", "-s"]),
+                   env=env, check=True, stdout=subprocess.DEVNULL)
     host_server = subprocess.Popen(["iperf3", "-s", "-p", str(HOST_IPERF_PORT)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -90,12 +90,8 @@ def container_benchmarks(env: dict, repeat: int, count: int, opts: argparse.Name
         capture_output=True, text=True).stdout.strip()[:12]
     # The older code runs on the same store, network and DNS helper.
     older = dict(env, PYTHONPATH=opts.baseline_code) if opts.baseline_code else None
-    via_store = opts.publish_via_store
-    published = ports.published_cmd(CNMCTL, "pairp", 15201, 5201, "cnm-net", ["sleep", "600"],
-                                    via_store)
-    plain_create = [[*CNMCTL, "create", "--name", "pairc", "--network", "cnm-net",
-                     "sleep", "600"], [*CNMCTL, "start", "pairc"]]
-    floor, pair, pair_older, pair_p, pair_c = [], [], [], [], []
+    published = ports.published_cmd(CNMCTL, "pairp", 15201, 5201, "cnm-net", ["sleep", "600"])
+    floor, pair, pair_older, pair_p = [], [], [], []
     plain_pair = ([*CNMCTL, "run", "-d", "--name", "pair", "--network", "cnm-net",
                    "sleep", "600"], [*CNMCTL, "rm", "-f", "pair"])
     for i in range(repeat):
@@ -108,8 +104,6 @@ def container_benchmarks(env: dict, repeat: int, count: int, opts: argparse.Name
         if older and not i % 2:
             pair_older.append(timed(*plain_pair, env=older))
         pair_p.append(ports.timed_pair(published, [*CNMCTL, "rm", "-f", "pairp"], env))
-        if via_store:  # what -p is compared with when it costs a create and a start
-            pair_c.append(ports.timed_pair(plain_create, [*CNMCTL, "rm", "-f", "pairc"], env))
     base = statistics.median(floor)
     plain, with_p = statistics.median(pair), statistics.median(pair_p)
     results = {
@@ -120,15 +114,8 @@ def container_benchmarks(env: dict, repeat: int, count: int, opts: argparse.Name
         before = statistics.median(pair_older)
         results[f"run -d + rm -f, code in {opts.baseline_code}"] = (before, before / base)
         results["  this code / that code"] = (plain, plain / before)
-    if via_store:
-        reference = statistics.median(pair_c)
-        results["create + start + rm -f (no -p: the reference of the next two)"] = (
-            reference, reference / base)
-        results["create + publish in the store + start + rm -f"] = (with_p, with_p / base)
-        results["  with / without the published port"] = (with_p, with_p / reference)
-    else:
-        results["run -d -p 15201:5201 + rm -f"] = (with_p, with_p / base)
-        results["  -p pair / plain pair"] = (with_p, with_p / plain)
+    results["run -d -p 15201:5201 + rm -f"] = (with_p, with_p / base)
+    results["  -p pair / plain pair"] = (with_p, with_p / plain)
     if count:
         results.update(containers_in_a_row(env, count, base))
     return results
@@ -196,9 +183,6 @@ def main() -> None:
     parser.add_argument("--baseline-code", metavar="DIR",
                         help="also time the plain run/rm pair with the cnmctl package in DIR "
                              "(e.g. `git archive` of an older commit), interleaved")
-    parser.add_argument("--publish-via-store", action="store_true",
-                        help="for trees whose `run` has no -p yet: create, write the port "
-                             "bindings into the store document, start (bench/ports.py)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args()
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
@@ -223,7 +207,7 @@ def main() -> None:
         rates = {}
         if args.iperf_rounds:
             rates = ports.throughput(CNMCTL, env, "cnm-net", args.iperf_rounds,
-                                     args.iperf_seconds, args.publish_via_store)
+                                     args.iperf_seconds)
     print_table("benchmark", "median s", results)
     if rates:
         print()

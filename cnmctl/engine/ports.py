@@ -11,9 +11,7 @@ listens on the host, the kernel does all of it.
 
 from __future__ import annotations
 
-import errno
 import os
-import socket
 from typing import TYPE_CHECKING
 
 from cnmctl.errors import Conflict
@@ -24,9 +22,6 @@ if TYPE_CHECKING:
 FIREWALL_STEP = {"kind": "firewall"}
 # Docker's range for ports chosen by the daemon (libnetwork portallocator)
 EPHEMERAL_FIRST, EPHEMERAL_LAST = 49153, 65535
-_SOCKET_TYPE = {"tcp": (socket.SOCK_STREAM, socket.IPPROTO_TCP),
-                "udp": (socket.SOCK_DGRAM, socket.IPPROTO_UDP),
-                "sctp": (socket.SOCK_SEQPACKET, socket.IPPROTO_SCTP)}
 
 
 class PortOps:
@@ -168,7 +163,12 @@ def _bind_problem(proto: str, host_ip: str, port: int) -> str:
     """Why a program could not bind the host port ("" if it can): another program
     has it, or the address is not the host's. Docker's proxy would bind it; cnmctl
     only checks, then publishes in the kernel."""
-    kind, number = _SOCKET_TYPE[proto]
+    import errno
+    import socket  # here: 6-9 ms that every command importing the engine would pay
+
+    kind, number = {"tcp": (socket.SOCK_STREAM, socket.IPPROTO_TCP),
+                    "udp": (socket.SOCK_DGRAM, socket.IPPROTO_UDP),
+                    "sctp": (socket.SOCK_SEQPACKET, socket.IPPROTO_SCTP)}[proto]
     try:
         sock = socket.socket(socket.AF_INET, kind, number)
     except OSError:  # no SCTP in this kernel: nothing can hold the port either

@@ -362,3 +362,13 @@ def test_a_forward_policy_drop_elsewhere_is_named_at_network_create_and_check(cn
     finally:
         subprocess.run(["nft", "delete", "table", "ip", "filter"], check=True)
     assert cnm.run("network", "create", "other").err == ""
+
+
+def test_a_networks_host_binding_address_and_ipv6_forwarding(cnm, tmp_path):
+    cnm("network", "create", "--ipv6", "-o",
+        "com.docker.network.bridge.host_binding_ipv4=127.0.0.1", "local-net")
+    serve_http(cnm, tmp_path, "web", "--network", "local-net", "-p", "8082:80")
+    assert cnm("port", "web", "80") == "127.0.0.1:8082\n"
+    assert http_get("http://127.0.0.1:8082/") == "hello from web"
+    with open("/proc/sys/net/ipv6/conf/all/forwarding", encoding="ascii") as f:
+        assert f.read().strip() == "1"
