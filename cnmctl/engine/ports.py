@@ -35,9 +35,9 @@ class PortOps:
     @staticmethod
     def require_firewall() -> None:
         """Refuse, before anything changes, a command that needs nft where it is missing."""
-        from cnmctl.firewall.apply import nft_path
+        from cnmctl.firewall.apply import require
 
-        nft_path()
+        require()
 
     @staticmethod
     def firewall_blockers() -> str:

@@ -18,7 +18,6 @@ chain stays reported after the user has added accept rules for them.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 
@@ -78,16 +77,15 @@ def forward_blockers(ruleset: dict, legacy_forward: str | None) -> list[str]:
 def scan() -> list[str]:
     """`forward_blockers()` of this host's nftables ruleset and legacy iptables.
 
-    Returns [] when nft is not installed (the caller reports that) or cannot
-    list the ruleset; legacy iptables is read only when its filter table exists.
+    Returns [] when libnftables is not installed (the caller reports that) or
+    cannot list the ruleset; legacy iptables is read only when its filter table
+    exists.
     """
-    nft = shutil.which("nft")
-    if nft is None:
-        return []
-    listing = _output([nft, "-j", "list", "ruleset"])
+    from cnmctl.firewall.apply import FirewallError, ruleset_json
+
     try:
-        ruleset = json.loads(listing) if listing else {}
-    except ValueError:
+        ruleset = ruleset_json()
+    except (FirewallError, ValueError):
         ruleset = {}
     return forward_blockers(ruleset if isinstance(ruleset, dict) else {}, _legacy_forward())
 

@@ -325,18 +325,23 @@ def test_a_reboot_loses_the_table_and_the_first_command_writes_it(cnm):
     assert [o for o in table() if "network other:" not in o["rule"]["comment"]] == good
 
 
-def test_without_nft_networks_and_ports_are_refused_with_one_line(cnm, tmp_path):
+def test_without_libnftables_networks_and_ports_are_refused_with_one_line(cnm):
     cnm("network", "ls")  # the store exists
-    no_nft = dict(cnm.env, PATH="/usr/bin:/bin")  # nft lives in /usr/sbin
+    # libnftables as on a host without the nftables package: an empty file where the
+    # library is, in a mount namespace of the command's own
+    ldconfig = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    library = os.path.realpath(next(line.split("=> ")[1] for line in ldconfig.splitlines()
+                                    if "libnftables.so.1 " in line))
     before = cnm("network", "ls", "-q"), cnm("ps", "-a", "-q")
     for args in (["network", "create", "n1"],
                  ["run", "-d", "--name", "w", "-p", "8080:80", "sleep", "60"]):
-        result = subprocess.run([*cnm_argv(), *args], env=no_nft, capture_output=True,
-                                text=True)
+        argv = ["unshare", "--mount", "sh", "-c",
+                'mount --bind /dev/null "$0" && exec "$@"', library, *cnm_argv(), *args]
+        result = subprocess.run(argv, env=cnm.env, capture_output=True, text=True)
         assert result.returncode != 0
         assert result.stderr.strip().splitlines() == [
-            "Error: nft not found: cnmctl's firewall needs it (install the Debian package "
-            "nftables)"], result.stderr
+            "Error: libnftables not found: cnmctl's firewall needs it (install the Debian "
+            "package nftables)"], result.stderr
     assert (cnm("network", "ls", "-q"), cnm("ps", "-a", "-q")) == before
 
 

@@ -153,12 +153,11 @@ def test_unexpected_shapes_find_nothing(ruleset):
 def test_advice_is_one_line_naming_a_documented_section():
     title = "Coexisting with other firewalls"
     assert "\n" not in advice() and f'"{title}"' in advice()
-    # The section's text waits in docs-coexist.md until it is merged into the README.
-    docs = [REPO / "README.md", REPO / "docs-coexist.md"]
-    assert any(f"## {title}\n" in path.read_text() for path in docs if path.exists())
+    assert f"## {title}\n" in (REPO / "README.md").read_text()
 
 
-# scan(): which commands run, against fake nft and iptables-legacy on PATH.
+# scan(): the ruleset through libnftables (faked here), legacy iptables through a
+# fake iptables-legacy on PATH.
 
 def _tool(folder: Path, name: str, stdout: str, code: int = 0) -> None:
     """A fake command that logs its argv to folder/calls and prints stdout.
@@ -183,32 +182,49 @@ def fake_path(tmp_path, monkeypatch):
     return tmp_path
 
 
+def _libnftables_answers(monkeypatch, result) -> list[int]:
+    """libnftables' `list ruleset` answers `result` (or raises it); the calls made."""
+    from cnmctl.firewall import apply
+
+    calls = []
+
+    def fake():
+        calls.append(1)
+        if isinstance(result, Exception):
+            raise result
+        return result
+    monkeypatch.setattr(apply, "ruleset_json", fake)
+    return calls
+
+
 def _calls(folder: Path) -> list[str]:
     calls = folder / "calls"
     return calls.read_text().splitlines() if calls.exists() else []
 
 
-def test_scan_without_nft(fake_path):
-    _tool(fake_path, "iptables-legacy", "-P FORWARD DROP\n")
-    (fake_path / "ip_tables_names").write_text("filter\n")
+def test_scan_without_libnftables(fake_path, monkeypatch):
+    from cnmctl.firewall.apply import NFT_MISSING, FirewallError
+
+    _libnftables_answers(monkeypatch, FirewallError(NFT_MISSING))
+    _tool(fake_path, "iptables-legacy", "-P FORWARD\n")
     assert scan() == []
-    assert _calls(fake_path) == []
 
 
-def test_scan_reads_nft_once(fake_path):
-    _tool(fake_path, "nft", (FIXTURES / "docker-20.10.json").read_text())
+def test_scan_reads_the_ruleset_once(fake_path, monkeypatch):
+    docker = json.loads((FIXTURES / "docker-20.10.json").read_text())
+    calls = _libnftables_answers(monkeypatch, docker)
     assert scan() == ["table ip filter, chain FORWARD: policy drop (iptables; Docker sets this)"]
-    assert _calls(fake_path) == ["nft -j list ruleset"]
+    assert calls == [1]
 
 
-@pytest.mark.parametrize(("stdout", "code"), [("", 1), ("not json", 0), ("[]", 0)])
-def test_scan_when_nft_cannot_list(fake_path, stdout, code):
-    _tool(fake_path, "nft", stdout, code)
+@pytest.mark.parametrize("answer", [ValueError("not json"), [], {}])
+def test_scan_when_the_ruleset_cannot_be_read(fake_path, monkeypatch, answer):
+    _libnftables_answers(monkeypatch, answer)
     assert scan() == []
 
 
-def test_scan_reads_legacy_only_when_its_filter_table_exists(fake_path):
-    _tool(fake_path, "nft", (FIXTURES / "empty.json").read_text())
+def test_scan_reads_legacy_only_when_its_filter_table_exists(fake_path, monkeypatch):
+    _libnftables_answers(monkeypatch, json.loads((FIXTURES / "empty.json").read_text()))
     _tool(fake_path, "iptables-legacy", _legacy("docker-20.10-legacy-forward"))
     assert scan() == []  # no legacy module loaded: no /proc file
     (fake_path / "ip_tables_names").write_text("nat\n")
@@ -219,8 +235,8 @@ def test_scan_reads_legacy_only_when_its_filter_table_exists(fake_path):
     assert _calls(fake_path)[-1] == "iptables-legacy -S FORWARD"
 
 
-def test_scan_ignores_a_failing_legacy_listing(fake_path):
-    _tool(fake_path, "nft", (FIXTURES / "empty.json").read_text())
+def test_scan_ignores_a_failing_legacy_listing(fake_path, monkeypatch):
+    _libnftables_answers(monkeypatch, json.loads((FIXTURES / "empty.json").read_text()))
     _tool(fake_path, "iptables-legacy", "-P FORWARD DROP\n", code=3)
     (fake_path / "ip_tables_names").write_text("filter\n")
     assert scan() == []
