@@ -15,14 +15,6 @@ RANGE = {"80/tcp": [{"HostIp": "", "HostPort": "8000"}],
          "81/tcp": [{"HostIp": "", "HostPort": "8001"}]}
 
 
-@pytest.fixture(autouse=True)
-def _remove_containers(cnm):
-    yield
-    ids = cnm.run("ps", "-aq", "--no-trunc").out.split()
-    if ids:
-        cnm.run("rm", "-f", *ids)
-
-
 def _inspect(cnm, ref: str) -> dict:
     [doc] = json.loads(cnm("inspect", ref))
     return doc
