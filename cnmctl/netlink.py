@@ -257,9 +257,11 @@ class Rtnl:
         self.request(msg, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL)
 
     def link_set(self, index: int, *, up: bool | None = None, master: int | None = None,
-                 alias: str = "") -> None:
-        """RTM_NEWLINK on an existing link: state, master and/or alias (the kernel
-        takes IFLA_IFALIAS only on a link that exists)."""
+                 alias: str = "", isolated: bool = False) -> None:
+        """RTM_NEWLINK on an existing link: state, master, alias (the kernel takes
+        IFLA_IFALIAS only on a link that exists) and/or, on a bridge port, isolation
+        (it reaches only non-isolated ports and the bridge itself: `ip link set PORT
+        type bridge_slave isolated on`; only once enslaved, so not with `master`)."""
         msg = ifinfmsg()
         msg["index"] = index
         if up is not None:
@@ -270,17 +272,11 @@ class Rtnl:
             attrs.append(("IFLA_MASTER", master))
         if alias:
             attrs.append(("IFLA_IFALIAS", alias))
+        if isolated:
+            data = {"attrs": [("IFLA_BRPORT_ISOLATED", 1)]}
+            attrs.append(("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_SLAVE_KIND", "bridge"),
+                                                      ("IFLA_INFO_SLAVE_DATA", data)]}))
         msg["attrs"] = attrs
-        self.request(msg, RTM_NEWLINK)
-
-    def port_isolate(self, index: int) -> None:
-        """RTM_NEWLINK: make a bridge port isolated (it reaches only non-isolated
-        ports and the bridge itself): `ip link set PORT type bridge_slave isolated on`."""
-        msg = ifinfmsg()
-        msg["index"] = index
-        data = {"attrs": [("IFLA_BRPORT_ISOLATED", 1)]}
-        msg["attrs"] = [("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_SLAVE_KIND", "bridge"),
-                                                     ("IFLA_INFO_SLAVE_DATA", data)]})]
         self.request(msg, RTM_NEWLINK)
 
     def link_del(self, index: int) -> None:
@@ -498,10 +494,9 @@ def plug_veth(host_ifname: str, bridge: str, sandbox_key: str, ifname: str, mac:
             os.close(ns_fd)
         index = peer_index + 1  # the kernel gives the index asked for, or fails
         try:
-            if isolated:  # a port setting: once enslaved, before it is up
+            if isolated:  # a port setting: once enslaved, as it comes up
                 rtnl.link_set(index, master=master)
-                rtnl.port_isolate(index)
-                rtnl.link_set(index, up=True)
+                rtnl.link_set(index, up=True, isolated=True)
             else:
                 rtnl.link_set(index, master=master, up=True)  # enslaved, then up: one message
         except BaseException as exc:

@@ -254,27 +254,31 @@ class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps, Livenes
 
         if kind in (None, "container"):
             try:
-                found = self.reap([self.find_container(ref)])
-                if not found:  # found lost, and removed with its exit (--rm)
-                    raise NotFound(f"No such container: {ref}")
+                found = self.find_reaped(ref)
             except NotFound:
                 if kind:
                     raise
             else:
-                return self.container_view(found[0])
+                return self.container_view(found)
         net = self.find_network(ref)
         return network_inspect(net, self.endpoints(net.id))
 
     def published_ports(self, ref: str) -> dict[str, list[dict] | None]:
         """`port`: the container's NetworkSettings.Ports, each exposed port with the
         host addresses it is published on (none unless it runs)."""
-        from cnmctl.errors import NotFound
         from cnmctl.ports import network_ports
 
+        return network_ports(self.find_reaped(ref))
+
+    def find_reaped(self, ref: str) -> Container:
+        """A container as find_container gives it, its exit recorded first if it was
+        found lost (liveness.py); NotFound if that removed it (--rm)."""
+        from cnmctl.errors import NotFound
+
         found = self.reap([self.find_container(ref)])
-        if not found:  # found lost, and removed with its exit (--rm)
+        if not found:
             raise NotFound(f"No such container: {ref}")
-        return network_ports(found[0])
+        return found[0]
 
     def container_view(self, ctr: Container) -> dict:
         """The Docker-shaped inspect document of one container."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from cnmctl.errors import Conflict
 
 if TYPE_CHECKING:
-    from cnmctl.model import Container, Endpoint, Sandbox
+    from cnmctl.model import Container, Sandbox
 
 FIREWALL_STEP = {"kind": "firewall"}
 # Docker's range for ports chosen by the daemon (libnetwork portallocator)
@@ -34,7 +34,8 @@ class PortOps:
 
     @staticmethod
     def require_firewall() -> None:
-        """Refuse, before anything changes, a command that needs nft where it is missing."""
+        """Refuse, before anything changes, a command that needs libnftables where it
+        is not installed."""
         from cnmctl.firewall.apply import require
 
         require()
@@ -74,27 +75,15 @@ class PortOps:
             proto = port.split("/")[1]
             host_ip = host_ip or default_ip
             candidates = _candidates(host_port)
-            chosen = None
-            for candidate in candidates:
-                key = (proto, candidate)
-                clash = [ip for ip in taken.get(key, ()) if _overlap(ip, host_ip)]
-                if clash:
-                    if len(candidates) == 1:
-                        raise Conflict(_refused(ctr, ep, f"Bind for {host_ip}:{candidate} "
-                                                "failed: port is already allocated"))
-                    continue
-                problem = _bind_problem(proto, host_ip, candidate)
-                if problem:
-                    if len(candidates) == 1:
-                        raise Conflict(_refused(ctr, ep, "Error starting userland proxy: "
-                                                f"listen {proto}4 {host_ip}:{candidate}: "
-                                                f"bind: {problem}"))
-                    continue
-                chosen = candidate
-                break
+            chosen = next((c for c in candidates
+                           if not _unavailable(taken, proto, host_ip, c)), None)
             if chosen is None:
-                raise Conflict(_refused(ctr, ep, f"Bind for {host_ip}:{host_port or 0} "
-                                        "failed: port is already allocated"))
+                # One port asked: why it is not free; a range: Docker's message for it.
+                why = (_unavailable(taken, proto, host_ip, candidates[0])
+                       if len(candidates) == 1 else
+                       f"Bind for {host_ip}:{host_port or 0} failed: port is already allocated")
+                raise Conflict(f"driver failed programming external connectivity on endpoint "
+                               f"{ctr.name} ({ep.id}): {why}")
             taken.setdefault((proto, chosen), []).append(host_ip)
             ports.append({"port": port, "host_ip": host_ip, "host_port": chosen,
                           "ip": ep.ipv4.split("/")[0], "network": net.id})
@@ -103,14 +92,10 @@ class PortOps:
     def _publishing_endpoint(self, sandbox: Sandbox):
         """(endpoint, network) publishing the sandbox's ports: its first endpoint on a
         network with external connectivity, not --internal, with an IPv4 address."""
-        from cnmctl.model import Network
-
-        for ep in self._sandbox_endpoints(sandbox):
-            doc = self.store.get("networks", ep.network_id)
-            if doc is None or not ep.ipv4:
-                continue
-            net = Network.from_doc(doc)
-            if not net.internal and self._driver(net).capabilities().external_connectivity:
+        eps = self._sandbox_endpoints(sandbox)
+        for ep, net in zip(eps, self._networks_of(eps), strict=True):
+            if (net is not None and ep.ipv4 and not net.internal
+                    and self._driver(net).capabilities().external_connectivity):
                 return ep, net
         return None
 
@@ -133,30 +118,38 @@ def wanted_bindings(ctr: Container) -> list[tuple[str, str, str]]:
     """(container port "80/tcp", host IP, host port or range) for each binding to
     make: those asked with -p, then with -P every other exposed port."""
     wanted = [(port, b.get("HostIp", ""), b.get("HostPort", ""))
-              for port, bindings in sorted(ctr.port_bindings.items(), key=_port_order)
-              for b in bindings]
+              for port in sorted(ctr.port_bindings, key=_port_order)
+              for b in ctr.port_bindings[port]]
     if ctr.publish_all:
         wanted += [(port, "", "") for port in sorted(ctr.exposed_ports, key=_port_order)
                    if port not in ctr.port_bindings]
     return wanted
 
 
-def _port_order(item) -> tuple[int, str]:
-    port = item[0] if isinstance(item, tuple) else item
+def _port_order(port: str) -> tuple[int, str]:
+    """"80/tcp" -> (80, "tcp"): ports by number, as Docker lists them."""
     number, _, proto = port.partition("/")
     return int(number), proto
 
 
-def _candidates(host_port: str) -> list[int]:
+def _candidates(host_port: str) -> range:
     """The host ports to try: the one asked, each of a range, or Docker's ephemeral range."""
     if not host_port:
-        return list(range(EPHEMERAL_FIRST, EPHEMERAL_LAST + 1))
+        return range(EPHEMERAL_FIRST, EPHEMERAL_LAST + 1)
     first, _, last = host_port.partition("-")
-    return list(range(int(first), int(last or first) + 1))
+    return range(int(first), int(last or first) + 1)
 
 
-def _overlap(a: str, b: str) -> bool:
-    return a == b or "0.0.0.0" in (a, b)
+def _unavailable(taken: dict[tuple[str, int], list[str]], proto: str, host_ip: str,
+                 port: int) -> str:
+    """Docker's reason the host port cannot be published, "" if it can: another
+    running container publishes it on an overlapping address, or a program holds it."""
+    if any(ip == host_ip or "0.0.0.0" in (ip, host_ip) for ip in taken.get((proto, port), ())):
+        return f"Bind for {host_ip}:{port} failed: port is already allocated"
+    problem = _bind_problem(proto, host_ip, port)
+    if problem:
+        return f"Error starting userland proxy: listen {proto}4 {host_ip}:{port}: bind: {problem}"
+    return ""
 
 
 def _bind_problem(proto: str, host_ip: str, port: int) -> str:
@@ -182,8 +175,4 @@ def _bind_problem(proto: str, host_ip: str, port: int) -> str:
             return os.strerror(exc.errno or errno.EINVAL).lower()
     return ""
 
-
-def _refused(ctr: Container, ep: Endpoint, why: str) -> str:
-    return (f"driver failed programming external connectivity on endpoint {ctr.name} "
-            f"({ep.id}): {why}")
 

@@ -72,15 +72,22 @@ def apply(objects: list[dict]) -> None:
     _run(json.dumps({"nftables": batch}), json_output=True)
 
 
-def live() -> list[dict] | None:
-    """The table as the kernel holds it, in ruleset()'s form (no handles); None if
-    there is none."""
+def _list_table(json_output: bool) -> str | None:
+    """`list table inet cnmctl`, as JSON or nft's text; None if there is none."""
     try:
-        text = _run(f"list table {FAMILY} {TABLE}", json_output=True)
+        return _run(f"list table {FAMILY} {TABLE}", json_output)
     except FirewallError as exc:
         if _NO_TABLE in str(exc):
             return None
         raise
+
+
+def live() -> list[dict] | None:
+    """The table as the kernel holds it, in ruleset()'s form (no handles); None if
+    there is none."""
+    text = _list_table(json_output=True)
+    if text is None:
+        return None
     objects = []
     for obj in json.loads(text)["nftables"]:
         if "metainfo" in obj:
@@ -100,12 +107,7 @@ def ruleset_json() -> dict:
 def listing() -> str | None:
     """The table in nft's own words (its text form, comments included); None if
     there is none."""
-    try:
-        return _run(f"list table {FAMILY} {TABLE}", json_output=False)
-    except FirewallError as exc:
-        if _NO_TABLE in str(exc):
-            return None
-        raise
+    return _list_table(json_output=False)
 
 
 def set_forwarding(ipv4: bool, ipv6: bool) -> None:

@@ -20,9 +20,6 @@ from cnmctl.model import Container, Network
 if TYPE_CHECKING:
     from cnmctl.store import Store
 
-STEP = {"kind": "firewall"}
-
-
 def _state(store: Store) -> tuple[list[Network], list[Container]]:
     networks = [Network.from_doc(d) for d in store.list("networks")]
     containers = [Container.from_doc(d) for d in store.list("containers")]
