@@ -4,12 +4,13 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 APT_PKGS := python3-venv iproute2 util-linux nftables iptables dnsutils iputils-ping busybox-static procps \
-            dnsmasq-base dnsperf
+            dnsmasq-base dnsperf gcc libc6-dev
+SHIM := cnmctl/runtime/cnmctl-shim
 APT_STAMP := $(VENV)/.apt-installed
 # Only `make bench` needs these (bench/ports.py: throughput through a published port).
 BENCH_APT_PKGS := iperf3
 
-.PHONY: all deps deps-apt deps-bench test unit lint lab bench clean
+.PHONY: all deps deps-apt deps-bench shim test unit lint lab bench clean
 
 all: test
 
@@ -34,7 +35,14 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]' --config-settings editable_mode=compat
 	touch $@
 
-deps: deps-apt $(VENV)/.installed
+# The container monitor (runtime/shim.c): C, because it stays in memory beside every
+# container (a few hundred KB where a Python one would cost 3-4 MB).
+$(SHIM): cnmctl/runtime/shim.c
+	$${CC:-gcc} -O2 -Wall -Wextra -o $@ $<
+
+shim: deps-apt $(SHIM)
+
+deps: deps-apt $(VENV)/.installed $(SHIM)
 
 lint: deps
 	$(VENV)/bin/ruff check cnmctl tests bench tools
@@ -58,4 +66,4 @@ bench: deps deps-bench
 		sh -c 'bash tests/stub-resolver.sh && $(PY) bench/run.py && exec $(PY) bench/dns_perf.py'
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(SHIM)

@@ -222,5 +222,7 @@ class Container(_Document):
     # while running, the bindings in effect (what the firewall publishes), each
     # {"port": "80/tcp", "host_ip": "0.0.0.0", "host_port": 8080}
     ports: list[dict] = []
-    interactive: bool = False
+    interactive: bool = False  # -i: stdin kept open
+    tty: bool = False  # -t: a terminal, held by the shim
+    attached: bool = False  # made by `run` in the foreground or `create` (Config.Attach*)
     sandbox_id: str = ""

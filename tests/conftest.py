@@ -36,11 +36,25 @@ def pytest_configure(config: pytest.Config) -> None:
     os.execvpe("unshare", argv, env)
 
 
+def _build_shim() -> None:
+    """Build the container monitor if it is missing or older than its source (as
+    `make` does), so that pytest run by hand tests the current one."""
+    import subprocess
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    source = os.path.join(repo, "cnmctl", "runtime", "shim.c")
+    binary = os.path.join(repo, "cnmctl", "runtime", "cnmctl-shim")
+    if not os.path.exists(binary) or os.path.getmtime(binary) < os.path.getmtime(source):
+        subprocess.run([os.environ.get("CC", "gcc"), "-O2", "-Wall", "-Wextra", "-o", binary,
+                        source], check=True)
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Point cnmctl at a throwaway store and run root for the whole session, so
     no test (or a command a test forgets to configure) touches the real ones."""
     import tempfile
 
+    _build_shim()
     scratch = tempfile.mkdtemp(prefix="cnmctl-tests-")
     os.environ.setdefault("CNMCTL_ROOT", os.path.join(scratch, "lib"))
     os.environ.setdefault("CNMCTL_RUN_ROOT", os.path.join(scratch, "run"))

@@ -66,9 +66,11 @@ def container_options(func):
         click.option("--rootfs", default="", metavar="DIR",
                      help="Run chrooted into DIR (e.g. a busybox tree) instead of the host's "
                           "filesystem."),
-        click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open."),
+        click.option("-i", "--interactive", is_flag=True,
+                     help="Keep STDIN open (attached to yours in the foreground)."),
         click.option("-t", "--tty", is_flag=True,
-                     help="Accepted for compatibility (`-it`); no terminal is allocated."),
+                     help="Allocate a pseudo-terminal (`run -it`: yours, in raw mode; "
+                          "`run -dit`: kept for `attach`)."),
         click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED),
     ]
     for option in reversed(options):
@@ -76,8 +78,18 @@ def container_options(func):
     return func
 
 
+detach_keys_option = click.option(
+    "--detach-keys", default="", metavar="KEYS",
+    help="Keys that detach and leave the container running (default ctrl-p,ctrl-q): "
+         "comma-separated, each a character or ctrl-X.")
+
+
 @click.command(context_settings={"allow_interspersed_args": False})
 @click.option("-d", "--detach", is_flag=True, help="Run in the background and print the ID.")
+@detach_keys_option
+@click.option("--sig-proxy", type=click.BOOL, default=True, is_flag=False, flag_value=True,
+              show_default=True, metavar="BOOL",
+              help="Pass the signals cnmctl receives on to the container (no terminal).")
 @container_options
 @click.pass_obj
 def run(obj, detach, **opts) -> None:
@@ -113,13 +125,43 @@ def _each(obj, verb: str, refs, **opts) -> None:
 
 
 @click.command()
-@click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR (not supported; "
-              "use `logs -f`).", hidden=True)
+@click.option("-a", "--attach", is_flag=True,
+              help="Attach its output (and exit with its status).")
+@click.option("-i", "--interactive", is_flag=True, help="Attach its STDIN too.")
+@detach_keys_option
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_obj
-def start(obj, attach, containers) -> None:
+def start(obj, attach, interactive, detach_keys, containers) -> None:
     """Start one or more created or stopped containers."""
-    _each(obj, "start", containers)
+    from cnmctl.runtime.attach import DEFAULT_DETACH_KEYS
+
+    if not (attach or interactive):
+        _each(obj, "start", containers)  # exits
+    if len(containers) > 1:
+        from cnmctl.errors import InvalidArgument
+
+        raise InvalidArgument("you cannot start and attach multiple containers at once")
+    sys.exit(obj.engine.start_attached(containers[0], stdin=interactive,
+                                       detach_keys=detach_keys or DEFAULT_DETACH_KEYS))
+
+
+@click.command()
+@detach_keys_option
+@click.option("--no-stdin", is_flag=True, help="Do not attach STDIN.")
+@click.option("--sig-proxy", type=click.BOOL, default=True, is_flag=False, flag_value=True,
+              show_default=True, metavar="BOOL",
+              help="Pass the signals cnmctl receives on to the container (no terminal).")
+@click.argument("container")
+@click.pass_obj
+def attach(obj, detach_keys, no_stdin, sig_proxy, container) -> None:
+    """Attach your terminal to a running container: its terminal (-t) or its output,
+    and its STDIN if it keeps one open (-i). Ctrl-P Ctrl-Q (or --detach-keys)
+    detaches and leaves it running."""
+    from cnmctl.runtime.attach import DEFAULT_DETACH_KEYS
+
+    sys.exit(obj.engine.attach_container(container, stdin=not no_stdin,
+                                         detach_keys=detach_keys or DEFAULT_DETACH_KEYS,
+                                         sig_proxy=sig_proxy))
 
 
 timeout_option = click.option("-t", "--time", "timeout", default=10, show_default=True,

@@ -339,7 +339,7 @@ def container_verb(engine, verb: str, opts: dict) -> Callable[[str], str]:
 
 # {verb: (flags, valued options, defaults of the valued options)}
 CONTAINER_VERBS = {
-    "start": ({"attach": ("-a", "--attach")}, {}, {}),
+    "start": ({}, {}, {}),
     "stop": ({}, {"time": ("-t", "--time")}, {"time": "10"}),
     "restart": ({}, {"time": ("-t", "--time")}, {"time": "10"}),
     "kill": ({}, {"signal": ("-s", "--signal")}, {"signal": "KILL"}),
@@ -371,7 +371,9 @@ RUN_FLAGS = {"detach": ("-d", "--detach"), "auto_remove": ("--rm",),
              "publish_all": ("-P", "--publish-all")}
 RUN_SINGLE = {"name": ("--name",), "ip": ("--ip",), "ip6": ("--ip6",),
               "hostname": ("-h", "--hostname"), "mac": ("--mac-address",),
-              "workdir": ("-w", "--workdir"), "rootfs": ("--rootfs",)}
+              "workdir": ("-w", "--workdir"), "rootfs": ("--rootfs",),
+              "detach_keys": ("--detach-keys",)}
+RUN_ONLY = ("detach", "detach_keys", "sig_proxy")  # not `create`'s
 RUN_MULTIPLE = {"networks": ("--network", "--net"), "aliases": ("--network-alias",),
                 "dns": ("--dns",), "dns_search": ("--dns-search",),
                 "dns_option": ("--dns-option",), "add_host": ("--add-host",),
@@ -400,7 +402,7 @@ def container_options(opts: dict) -> tuple[list[str], dict]:
         "dns_options": opts["dns_option"], "extra_hosts": opts["add_host"],
         "links": opts["links"], "env": opts["env"], "workdir": opts["workdir"],
         "rootfs": opts["rootfs"], "auto_remove": opts["auto_remove"],
-        "interactive": opts["interactive"], "port_bindings": bindings,
+        "interactive": opts["interactive"], "tty": opts["tty"], "port_bindings": bindings,
         "exposed_ports": exposed, "publish_all": opts["publish_all"],
     }
 
@@ -417,7 +419,7 @@ def warn_discarded_ports(ctr, options: dict) -> None:
 def create_container(engine, opts: dict):
     """`create` from the parsed options."""
     argv, options = container_options(opts)
-    ctr = engine.create_container(argv, **options)
+    ctr = engine.create_container(argv, attached=True, **options)
     warn_discarded_ports(ctr, options)
     return ctr
 
@@ -433,7 +435,9 @@ def run_container(engine, opts: dict, detach: bool) -> int:
     try:
         argv, options = container_options(opts)
         if not detach:
-            return engine.run_attached(argv, options,
+            return engine.run_attached(argv, {**options, "attached": True},
+                                       detach_keys=opts["detach_keys"] or "ctrl-p,ctrl-q",
+                                       sig_proxy=opts["sig_proxy"],
                                        created=lambda ctr: warn_discarded_ports(ctr, options))
         ctr, _started = engine.run_container(argv, **options)
     except CnmError as exc:
@@ -447,13 +451,16 @@ def run_container(engine, opts: dict, detach: bool) -> int:
 
 def _run_or_create(root, run_root, verb: str, args: list[str]) -> int | None:
     flags = RUN_FLAGS if verb == "run" else {k: v for k, v in RUN_FLAGS.items()
-                                             if k != "detach"}
-    result = _parse(args, flags, RUN_SINGLE | RUN_MULTIPLE, interspersed=False)
+                                             if k not in RUN_ONLY}
+    single = RUN_SINGLE if verb == "run" else {k: v for k, v in RUN_SINGLE.items()
+                                               if k not in RUN_ONLY}
+    result = _parse(args, flags, single | RUN_MULTIPLE, interspersed=False)
     if result is None or not result[1]:
         return None
     opts, command = result
-    for key in RUN_SINGLE:
+    for key in single:
         opts[key] = opts[key][-1] if opts[key] else ""
+    opts["sig_proxy"] = True  # `--sig-proxy[=BOOL]` is left to click
     opts["name"] = opts["name"] or None
     opts["command"] = command
     detach = opts.pop("detach", False)

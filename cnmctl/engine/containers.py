@@ -77,6 +77,7 @@ class ContainerOps:
                          links: list[str] = (),
                          env: list[str] = (), workdir: str = "", rootfs: str = "",
                          auto_remove: bool = False, interactive: bool = False,
+                         tty: bool = False, attached: bool = False,
                          port_bindings: dict[str, list[dict]] | None = None,
                          exposed_ports: list[str] = (), publish_all: bool = False,
                          check_networks: bool = False) -> Container:
@@ -121,7 +122,8 @@ class ContainerOps:
                 dns_search=list(dns_search), dns_options=list(dns_options),
                 extra_hosts=list(extra_hosts), env=list(env), workdir=workdir,
                 rootfs=os.path.abspath(rootfs) if rootfs else "", auto_remove=auto_remove,
-                interactive=interactive, exposed_ports=list(exposed_ports),
+                interactive=interactive, tty=tty, attached=attached,
+                exposed_ports=list(exposed_ports),
                 port_bindings={} if mode == "host" else dict(port_bindings or {}),
                 publish_all=publish_all,
             )

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from cnmctl.engine.liveness import EXIT_LOST
-from cnmctl.errors import Conflict
+from cnmctl.errors import CnmError, Conflict
 from cnmctl.faults import point
 from cnmctl.model import Container, Endpoint, Network, Sandbox, new_id, now_rfc3339nano
 
@@ -86,11 +86,12 @@ class LifecycleOps:
         self.store.delete("endpoints", ep.id)
 
     # -- start --------------------------------------------------------------
-    def start_container(self, ref: str, *, foreground: bool = False, stdio=None):
+    def start_container(self, ref: str, *, attach: Callable[[Container], object] | None = None):
         """`start`: build the sandbox and endpoints, then start the process.
 
-        Returns the container (detached) or the running process handle
-        (foreground). Everything made is undone if a step fails.
+        Returns the container; with `attach`, what `attach(container)` returned,
+        called once the start is committed and before the process runs (so that
+        none of its output is missed). Everything made is undone if a step fails.
         """
         from cnmctl.runtime import process
 
@@ -106,44 +107,99 @@ class LifecycleOps:
                 if self.reap_lost(ctr):  # its old sandbox released first (liveness.py)
                     ctr = self.find_container(ctr.id)
                 if ctr.status == "running" and process.alive(ctr.pid, ctr.pid_start_time):
-                    return ctr if not foreground else None
+                    return attach(ctr) if attach else ctr
                 before = ctr.to_doc()
-                launch = self._prepare_start(ctr, foreground, stdio, before)
-            started = self._go(ctr, launch, before)
-        return started if foreground else ctr
+                launch = self._prepare_start(ctr, before)
+            attached = self._go(ctr, launch, before, attach)
+        return attached if attach else ctr
 
-    def run_container(self, argv: list[str], *, foreground: bool = False, stdio=None,
+    def run_container(self, argv: list[str], *,
+                      attach: Callable[[Container], object] | None = None,
                       **options) -> tuple[Container, object]:
         """`run`: create and start in one transaction, so a failure (or a kill)
-        leaves no container behind; (the container, its process handle)."""
+        leaves no container behind; (the container, what `attach` returned: see
+        start_container)."""
         if options.get("port_bindings") or options.get("publish_all"):
             self.require_firewall()  # before anything, the restore of a reboot included
         with self.store.lock():
             self.ensure_kernel()
             with self.transaction("run"):
                 ctr = self.create_container(argv, check_networks=True, **options)
-                launch = self._prepare_start(ctr, foreground, stdio, None)
-            return ctr, self._go(ctr, launch, None)
+                launch = self._prepare_start(ctr, None)
+            return ctr, self._go(ctr, launch, None, attach)
 
-    def run_attached(self, argv: list[str], options: dict,
+    def run_attached(self, argv: list[str], options: dict, *, detach_keys: str,
+                     sig_proxy: bool,
                      created: Callable[[Container], None] | None = None) -> int:
         """`run` in the foreground: create and start in one transaction (a failure
-        leaves nothing), then pass signals on and copy the output to the terminal
-        and the logs; record the exit; the command's status. `created` is called
-        with the container once it runs, before any of its output is copied (the
-        CLI's warnings go there, as Docker prints them before attaching)."""
-        import subprocess
-
-        from cnmctl.runtime.attach import attach
-
-        stdin = None if options["interactive"] else subprocess.DEVNULL
-        ctr, started = self.run_container(argv, foreground=True,
-                                          stdio=(stdin, subprocess.PIPE, subprocess.PIPE),
-                                          **options)
+        leaves nothing), attached to its shim before it runs; its status once its
+        exit is recorded (and --rm done), or 0 if the detach keys were typed.
+        `created` is called with the container before any of its output is copied
+        (the CLI's warnings go there, as Docker prints them before attaching)."""
+        ctr, attachment = self.run_container(argv, attach=self._attach_to, **options)
         if created is not None:
             created(ctr)
-        code = attach(self.container_dir(ctr.id), started.popen)
-        self.container_exited(ctr.id, code, expected_pid=started.pid)
+        return self._relay(ctr, attachment, stdin=ctr.interactive, close_stdin=True,
+                           detach_keys=detach_keys, sig_proxy=sig_proxy)
+
+    def attach_container(self, ref: str, *, stdin: bool, detach_keys: str,
+                         sig_proxy: bool) -> int:
+        """`attach`: join a running container's terminal or output (and stdin, if
+        it keeps one open and `stdin`); its status when it exits, 0 on detach."""
+        ctr = self.find_container(ref)
+        if ctr.status != "running" or not self.still_running(ctr.id):
+            raise Conflict("You cannot attach to a stopped container, start it first")
+        try:
+            attachment = self._attach_to(ctr)
+        except CnmError:
+            if not self.still_running(ctr.id):
+                raise Conflict("You cannot attach to a stopped container, start it first") \
+                    from None
+            raise
+        return self._relay(ctr, attachment, stdin=stdin and ctr.interactive, close_stdin=False,
+                           detach_keys=detach_keys, sig_proxy=sig_proxy)
+
+    def start_attached(self, ref: str, *, stdin: bool, detach_keys: str) -> int:
+        """`start -a [-i]`: start, attached before the process runs; as attach_container."""
+        attachment = self.start_container(ref, attach=self._attach_to)
+        ctr = self.find_container(ref)
+        return self._relay(ctr, attachment, stdin=stdin and ctr.interactive,
+                           close_stdin=stdin, detach_keys=detach_keys, sig_proxy=True)
+
+    def _attach_to(self, ctr: Container):
+        """A connection to the container's shim (runtime/attach.py)."""
+        from cnmctl.runtime.attach import Attachment
+
+        try:
+            return Attachment(self.container_dir(ctr.id))
+        except OSError as exc:
+            raise CnmError(f"cannot attach to container {ctr.id}: {exc.strerror}") from None
+
+    def _relay(self, ctr: Container, attachment, *, stdin: bool, close_stdin: bool,
+               detach_keys: str, sig_proxy: bool) -> int:
+        """Relay between our terminal and the container until it exits or we detach;
+        its status (as recorded) or 0."""
+        from cnmctl.runtime import process
+        from cnmctl.runtime.attach import DETACHED
+
+        def proxy(sig: int) -> None:
+            if process.alive(ctr.pid, ctr.pid_start_time):
+                os.kill(ctr.pid, sig)
+
+        try:
+            code = attachment.relay(stdin=stdin, tty=ctr.tty, detach_keys=detach_keys,
+                                    close_stdin=close_stdin,
+                                    proxy=proxy if sig_proxy and not ctr.tty else None)
+        finally:
+            attachment.close()
+        if code == DETACHED:
+            return 0
+        # The shim execs the exit hook after its last word: let it record the exit
+        # (and remove a --rm container) before we return, as `docker run` does.
+        self._await_exit(ctr, EXIT_LOST if code is None else code)
+        if code is None:
+            doc = self.store.get("containers", ctr.id)
+            code = doc["exit_code"] if doc else EXIT_LOST
         return code
 
     def exec_container(self, ref: str, argv: list[str], *, env: list[str], workdir: str,
@@ -168,7 +224,7 @@ class LifecycleOps:
         show_logs(self.container_dir(ctr.id), follow=follow, tail=tail,
                   timestamps=timestamps, running=lambda: self.still_running(ctr.id))
 
-    def _prepare_start(self, ctr: Container, foreground: bool, stdio, before: dict | None):
+    def _prepare_start(self, ctr: Container, before: dict | None):
         """Everything of a start up to the gate, in the open transaction: the held
         process, the sandbox, files, DNS; the container recorded as running."""
         from cnmctl.engine.ports import wanted_bindings
@@ -184,8 +240,7 @@ class LifecycleOps:
         # overlaps with building the sandbox. Killed before the gate opens, it exits.
         launch = process.launch(ctr, self._netns_for(ctr, sandbox_id), files,
                                 root=self.root, run_root=self.run_root,
-                                logs=self.container_dir(ctr.id),
-                                foreground=foreground, stdio=stdio,
+                                folder=self.container_dir(ctr.id),
                                 extra_env=self.link_env(ctr, linked),
                                 marker=self._starting_path(ctr.id))
         try:
@@ -207,20 +262,28 @@ class LifecycleOps:
         tx.then({"kind": "dns-reload"})
         self._mark_starting(ctr, before)
         ctr.status, ctr.pid, ctr.pid_start_time = "running", pid, process.start_time(pid)
-        ctr.supervisor_pid = os.getpid() if foreground else launch.popen.pid
+        ctr.supervisor_pid = launch.popen.pid
         ctr.started_at, ctr.exit_code, ctr.error = now_rfc3339nano(), 0, ""
         ctr.sandbox_id = sandbox.id if sandbox else ""
         self.store.put("containers", ctr.id, ctr.to_doc())
         return launch
 
-    def _go(self, ctr: Container, launch, before: dict | None):
+    def _go(self, ctr: Container, launch, before: dict | None,
+            attach: Callable[[Container], object] | None = None):
         """Open the gate of a committed start (the process removes the start's marker
-        as it passes it). If the command cannot run, undo the start in a transaction
-        of its own (see _undo_start)."""
+        as it passes it), after `attach(ctr)` if given (its result is returned). If
+        the command cannot run, undo the start in a transaction of its own (see
+        _undo_start)."""
+        attached = None
         try:
             point()
-            return launch.go()
+            if attach is not None:
+                attached = attach(ctr)
+            launch.go()
+            return attached
         except BaseException:
+            if attached is not None:
+                attached.close()
             with self.transaction("start failed"):
                 self._undo_start(ctr.id, before)
                 self._tx.then({"kind": "file", "name": self._starting_path(ctr.id)})

@@ -1,60 +1,167 @@
-"""`run` in the foreground: the command's output goes to the terminal and the
-container's log, signals are passed on, and cnmctl exits with its status."""
+"""Attaching a terminal (or pipes) to a container through its shim's socket.
+
+`run` in the foreground, `run -it`, `start -a [-i]` and `attach` all connect to
+the `attach.sock` the container's shim serves (protocol in runtime/shim.c): its
+output comes to our stdout and stderr, our stdin goes to it, the window size
+follows ours, and the detach keys (Ctrl-P Ctrl-Q by default) leave it running.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import selectors
 import signal
-import subprocess
+import socket
+import struct
 import sys
-import time
 
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+from cnmctl.errors import InvalidArgument
 
-
-def attach(folder: str, popen: subprocess.Popen) -> int:
-    """Pass signals on to the started foreground process, copy its output to the
-    terminal and the logs in `folder`, and return its status as a shell reports it."""
-    for sig in FORWARDED:
-        signal.signal(sig, lambda number, _frame: popen.send_signal(number))
-    _tee(folder, popen)
-    code = popen.wait()
-    return 128 - code if code < 0 else code  # killed by a signal: 128 + its number
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+DETACHED = -1  # relay's answer when the detach keys were typed
+# Signals `run`/`attach` pass on to the container without a terminal (--sig-proxy);
+# with one, Ctrl-C reaches it through the terminal itself, as the character it is.
+PROXIED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+           signal.SIGUSR1, signal.SIGUSR2)
+MESSAGE_MAX = 32769  # the shim's largest message: a type byte and 32 KiB
 
 
-def _tee(folder: str, popen: subprocess.Popen) -> None:
-    """Copy the child's stdout/stderr to ours at once, and to the container's
-    logs line by line with each line's time (as the detached supervisor does)."""
-    from cnmctl.runtime.logs import stamp_line
+def parse_detach_keys(spec: str) -> bytes:
+    """Docker's --detach-keys: comma-separated keys, each a single character or
+    `ctrl-X` (X a letter, or one of @ [ \\ ] ^ _)."""
+    keys = bytearray()
+    for key in spec.split(","):
+        if len(key) == 1:
+            keys.append(ord(key))
+        elif key.lower().startswith("ctrl-") and len(key) == 6:
+            char = key[5].lower()
+            if "a" <= char <= "z":
+                keys.append(ord(char) - ord("a") + 1)
+            elif char in "@[\\]^_":
+                keys.append("@[\\]^_".index(char) + (0 if char == "@" else 26))
+            else:
+                raise InvalidArgument(f"Unknown character: '{key}'")
+        else:
+            raise InvalidArgument(f"Unknown character: '{key}'")
+    return bytes(keys)
 
-    with contextlib.ExitStack() as logs:
-        outputs = {
-            popen.stdout.fileno(): (sys.stdout.buffer, logs.enter_context(
-                open(os.path.join(folder, "stdout.log"), "ab"))),
-            popen.stderr.fileno(): (sys.stderr.buffer, logs.enter_context(
-                open(os.path.join(folder, "stderr.log"), "ab"))),
-        }
-        pending = dict.fromkeys(outputs, b"")  # a line not finished yet, per stream
+
+class Detector:
+    """Finds the detach sequence in what is typed; bytes that may start it are held
+    back until it is clear they do not (as Docker's escape proxy does)."""
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys = keys
+        self.held = b""
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """(the bytes to pass on, whether the whole sequence was typed)."""
+        out = bytearray()
+        for byte in data:
+            candidate = self.held + bytes([byte])
+            if self.keys and self.keys.startswith(candidate):
+                self.held = candidate
+                if candidate == self.keys:
+                    return bytes(out), True
+                continue
+            out += candidate
+            self.held = b""
+        return bytes(out), False
+
+
+class Attachment:
+    """A connection to a container's shim."""
+
+    def __init__(self, folder: str) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        try:
+            self.sock.connect(os.path.join(folder, "attach.sock"))
+        except OSError:
+            self.sock.close()
+            raise
+
+    def close(self) -> None:
+        """Leave (the container goes on)."""
+        self.sock.close()
+
+    def _send_size(self) -> None:
+        import fcntl
+        import termios
+
+        try:
+            packed = fcntl.ioctl(sys.stdout.fileno(), termios.TIOCGWINSZ, b"\0" * 8)
+        except OSError:
+            return
+        rows, cols = struct.unpack("HHHH", packed)[:2]
+        if rows and cols:
+            with contextlib.suppress(OSError):
+                self.sock.send(b"w" + struct.pack("=HH", rows, cols))
+
+    def relay(self, *, stdin: bool, tty: bool, detach_keys: str = DEFAULT_DETACH_KEYS,
+              close_stdin: bool = False, proxy=None) -> int | None:
+        """Copy our stdin to the container (if `stdin`) and its output to our stdout
+        and stderr until it exits (its status), the detach keys are typed (DETACHED)
+        or the shim goes away without a word (None: the caller asks the store).
+        With `tty` and a terminal of ours, that terminal is put in raw mode and its
+        size followed; `close_stdin` closes the container's stdin at our EOF;
+        `proxy(signal)` receives the signals we get (--sig-proxy)."""
+        keys = Detector(parse_detach_keys(detach_keys) if stdin else b"")
+        fd_in = sys.stdin.fileno() if stdin else -1
+        saved = None
+        if tty and stdin and os.isatty(fd_in):
+            import termios
+            import tty as tty_mode
+
+            saved = termios.tcgetattr(fd_in)
+            tty_mode.setraw(fd_in)
+        previous = {}
+        try:
+            if tty:
+                self._send_size()
+                previous[signal.SIGWINCH] = signal.signal(
+                    signal.SIGWINCH, lambda *_: self._send_size())
+            elif proxy is not None:
+                for sig in PROXIED:
+                    previous[sig] = signal.signal(sig, lambda number, _frame: proxy(number))
+            return self._pump(fd_in, keys, close_stdin)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            if saved is not None:
+                import termios
+
+                termios.tcsetattr(fd_in, termios.TCSADRAIN, saved)
+
+    def _pump(self, fd_in: int, keys: Detector, close_stdin: bool) -> int | None:
+        import selectors
+
         selector = selectors.DefaultSelector()
-        for fd in outputs:
-            selector.register(fd, selectors.EVENT_READ)
-        while outputs:
+        selector.register(self.sock, selectors.EVENT_READ)
+        if fd_in >= 0:
+            selector.register(fd_in, selectors.EVENT_READ)
+        outputs = {ord("o"): sys.stdout.buffer, ord("r"): sys.stderr.buffer}
+        while True:
             for key, _ in selector.select():
-                data = os.read(key.fd, 65536)
-                terminal, log = outputs[key.fd]
-                if not data:
-                    if pending[key.fd]:
-                        log.write(stamp_line(pending[key.fd]))
-                    selector.unregister(key.fd)
-                    del outputs[key.fd]
+                if key.fileobj is self.sock:
+                    message = self.sock.recv(MESSAGE_MAX)
+                    if not message:
+                        return None
+                    if message[0] == ord("x"):
+                        return struct.unpack("=i", message[1:5])[0]
+                    out = outputs.get(message[0])
+                    if out is not None:
+                        with contextlib.suppress(BrokenPipeError):
+                            out.write(message[1:])
+                            out.flush()
                     continue
-                *lines, pending[key.fd] = (pending[key.fd] + data).split(b"\n")
-                if lines:
-                    now = time.time()
-                    log.write(b"".join(stamp_line(line, now) for line in lines))
-                    log.flush()
-                with contextlib.suppress(BrokenPipeError):
-                    terminal.write(data)
-                    terminal.flush()
+                data = os.read(fd_in, 32768)
+                if not data:
+                    selector.unregister(fd_in)
+                    if close_stdin:
+                        self.sock.send(b"e")
+                    continue
+                data, detach = keys.feed(data)
+                if data:
+                    self.sock.sendall(b"i" + data)
+                if detach:
+                    return DETACHED

@@ -102,6 +102,29 @@ def container_env(hostname: str, items: list[str]) -> dict[str, str]:
     return env
 
 
+def _connect_log(path: str) -> None:
+    """Make stdout and stderr two datagram sockets sending to the shim's log socket
+    at `path` (see runtime/shim.c): one queue keeps them in the order written. The
+    stderr one is bound (autobind) so the shim tells them apart. Made here, inside
+    the sandbox's network namespace: a socket made by the shim would belong to the
+    host's, whose abstract socket names the container could then reach."""
+    import _socket
+
+    for fd in (1, 2):
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
+        # One write is one datagram: room for what programs write at once (cat: 128 KiB).
+        sock.setsockopt(_socket.SOL_SOCKET, SO_SNDBUFFORCE, LOG_SEND_BUFFER)
+        if fd == 2:
+            sock.bind("")
+        sock.connect(path)
+        os.dup2(sock.fileno(), fd)
+        sock.close()
+
+
+SO_SNDBUFFORCE = 32  # not exported by _socket
+LOG_SEND_BUFFER = 4 << 20
+
+
 def enter(spec: dict) -> None:
     """Apply the spec to this process, then exec the command (never returns)."""
     netns = spec.get("netns")
@@ -109,6 +132,8 @@ def enter(spec: dict) -> None:
         fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
         linux.setns(fd, linux.CLONE_NEWNET)
         os.close(fd)
+    if spec.get("log_socket"):
+        _connect_log(spec["log_socket"])
     linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWUTS)
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
     root = spec.get("rootfs") or "/"

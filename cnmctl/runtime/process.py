@@ -1,13 +1,14 @@
-"""Container processes: spawn (detached under a shell supervisor, or attached),
-check liveness, signal and wait.
+"""Container processes: spawn under a monitor, check liveness, signal and wait.
 
-Supervision design: a detached container's process is the child of a shell
-(`bash -c SUPERVISOR`) that waits for it and then runs
-`cnmctl internal exited ID CODE PID`, which records the exit code, releases
-the endpoints and honours --rm. Two forked copies of that shell read the
-command's stdout and stderr and write each line to the log with its time.
-Idle, the three cost well under a megabyte of PSS together (measured by
-bench/), where one Python supervisor would cost 3.8 MB; there is no daemon.
+Supervision design: every container's process is the child of its own small
+monitor, `cnmctl-shim` (runtime/shim.c, built by `make`), started in a session of
+its own. The shim clones the process as PID 1 of a new PID namespace, holds its
+terminal (-t), keeps its stdin open (-i), serves `attach` on a socket in the
+container's folder and writes its output, stdout and stderr in the order
+written, to the container's log (runtime/logs.py). When the process exits, the
+shim execs `cnmctl internal exited ID CODE PID`, which records the exit code,
+releases the endpoints and honours --rm and the restart policy. Idle, a shim
+costs a few hundred KB of PSS (bench/ measures it); there is no daemon.
 """
 
 from __future__ import annotations
@@ -27,31 +28,12 @@ if TYPE_CHECKING:
 
     from cnmctl.model import Container
 
-ENTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "enter.py")
-# $1 = container ID, $2 = pid-report fd, $3 = status fd, $4 = python, $5 = log folder;
-# then the command. bash rather than dash for $EPOCHREALTIME: each line of output
-# is stored as "SECONDS.MICROSECONDS LINE", the timestamps `logs -t` shows.
-SUPERVISOR = r"""
-id=$1 report=$2 status=$3 py=$4 logs=$5; shift 5
-stamp() {
-    local line
-    while IFS= read -r line || [[ -n $line ]]; do
-        printf '%s %s\n' "$EPOCHREALTIME" "$line"
-    done
-}
-exec {out}> >(exec {report}>&- {status}>&-; stamp >>"$logs/stdout.log")
-exec {err}> >(exec {report}>&- {status}>&-; stamp >>"$logs/stderr.log")
-"$@" >&$out 2>&$err {out}>&- {err}>&- {report}>&- &
-pid=$!
-echo "$pid" >&$report
-exec {report}>&- {status}>&- {out}>&- {err}>&-
-wait "$pid"
-code=$?
-exec "$py" -m cnmctl internal exited "$id" "$code" "$pid"
-"""
-
-
-SUPERVISOR_NAME = "cnmctl-supervisor"  # the supervisor's $0, which `ps` shows
+HERE = os.path.dirname(os.path.abspath(__file__))
+ENTER = os.path.join(HERE, "enter.py")
+SHIM = os.path.join(HERE, "cnmctl-shim")
+SHIM_NAME = b"cnmctl-shim"  # its argv[0] ends so; `ps` shows it
+LOG_SOCKET = "log.sock"  # in the container's folder: where enter.py sends stdout and stderr
+ATTACH_SOCKET = "attach.sock"
 
 
 class ExecFailed(CnmError):
@@ -62,12 +44,10 @@ class Started:
     """A started container process (a plain class: dataclasses would import
     `inspect`, 12 ms on every `run`)."""
 
-    def __init__(self, pid: int, start_time: int, supervisor_pid: int,
-                 popen: subprocess.Popen | None = None) -> None:
+    def __init__(self, pid: int, start_time: int, supervisor_pid: int) -> None:
         self.pid = pid
         self.start_time = start_time
         self.supervisor_pid = supervisor_pid
-        self.popen = popen
 
 
 def start_time(pid: int) -> int:
@@ -137,21 +117,19 @@ def signal_and_wait(pid: int, started: int, sig: int, timeout: float) -> None:
 
 
 def _supervised_id(pid: int, env_entry: bytes) -> str:
-    """The container ID a supervisor session leader at `pid` supervises, if its
-    environment holds `env_entry` (its store or run root); else ""."""
+    """The container ID the shim at `pid` supervises, if its environment holds
+    `env_entry` (its store or run root); else ""."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             argv = f.read().split(b"\0")
-        if len(argv) < 5 or argv[3] != SUPERVISOR_NAME.encode():
+        if len(argv) < 3 or not argv[0].endswith(SHIM_NAME):
             return ""
         with open(f"/proc/{pid}/environ", "rb") as f:
             if env_entry not in f.read().split(b"\0"):
                 return ""
-        if os.getsid(pid) != pid:
-            return ""  # a subshell of a supervisor (its log writers)
     except OSError:
         return ""
-    return argv[4].decode(errors="replace")
+    return argv[1].decode(errors="replace")
 
 
 def supervisors(root: str) -> list[tuple[int, str]]:
@@ -174,9 +152,11 @@ def is_supervisor(pid: int, run_root: str) -> bool:
 
 
 def kill_session(sid: int) -> None:
-    """SIGKILL every process of the session `sid` (a supervisor started with its own
-    session, the shells it forked and the container's process) and wait for them."""
-    victims = []
+    """SIGKILL every process of the session `sid` (a shim started with its own
+    session and the container's process) and the children of those (the process
+    of a container with a terminal leads a session of its own), and wait for them.
+    The rest of a container dies with its PID namespace's first process."""
+    stats = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -186,8 +166,10 @@ def kill_session(sid: int) -> None:
         except OSError:
             continue
         fields = stat[stat.rindex(b")") + 2:].split()
-        if int(fields[3]) == sid:
-            victims.append((int(entry), int(fields[19])))
+        stats[int(entry)] = (int(fields[1]), int(fields[3]), int(fields[19]))  # ppid, sid, start
+    members = {pid for pid, (_ppid, session, _start) in stats.items() if session == sid}
+    victims = [(pid, start) for pid, (ppid, session, start) in stats.items()
+               if pid in members or ppid in members]
     for pid, started in victims:
         if alive(pid, started):
             with contextlib.suppress(ProcessLookupError):
@@ -210,8 +192,8 @@ def evict(netns_path: str, keep_mnt: set[tuple[int, int]]) -> bool:
     """SIGKILL every process left in the network namespace at `netns_path`,
     except those whose mount namespace is in `keep_mnt`; wait for them to die.
 
-    Containers have no PID namespace, so whatever the command started (or
-    `exec` ran) outlives it; Docker kills those with the container. Left
+    Whatever shares the network namespace without being in the container's PID
+    namespace (a process another tool put there) outlives the container; left
     alive they would keep the namespace, and with it the veths and their
     addresses (already back in IPAM), in the kernel. Returns True if kept
     processes remain inside.
@@ -237,7 +219,7 @@ def evict(netns_path: str, keep_mnt: set[tuple[int, int]]) -> bool:
 
 
 def enter_spec(ctr: Container, netns: str, files: dict[str, str],
-               extra_env: list[str] = (), marker: str = "") -> dict:
+               extra_env: list[str] = (), marker: str = "", log_socket: str = "") -> dict:
     """What runtime/enter.py needs to become this container's process; `extra_env`
     comes before the container's own -e, which wins (legacy link variables)."""
     return {
@@ -250,6 +232,8 @@ def enter_spec(ctr: Container, netns: str, files: dict[str, str],
         "env": [*extra_env, *ctr.env],
         "argv": [ctr.path, *ctr.args],
         "marker": marker,  # removed as the process passes its gate
+        "pid_ns": True,  # the shim cloned it as PID 1 of a new PID namespace
+        "log_socket": log_socket,  # where stdout and stderr go, without a terminal
     }
 
 
@@ -265,7 +249,8 @@ def _check_exec(status_r: int) -> None:
 
 
 class Launch:
-    """A container process started but held at a gate until its sandbox is ready.
+    """A container process started under its shim but held at a gate until its
+    sandbox is ready.
 
     The gate is a pipe enter.py reads before entering the namespace: `go`
     writes the spec (JSON) into it and closes it, then waits for the command to
@@ -276,9 +261,9 @@ class Launch:
     """
 
     def __init__(self, gate_w: int, status_r: int, report_r: int | None,
-                 popen: subprocess.Popen, foreground: bool, spec: bytes) -> None:
+                 popen: subprocess.Popen, spec: bytes) -> None:
         self.gate_w, self.status_r, self.report_r = gate_w, status_r, report_r
-        self.popen, self.foreground, self.spec = popen, foreground, spec
+        self.popen, self.spec = popen, spec
         self._pid: int | None = None
 
     def pid(self) -> int:
@@ -287,11 +272,11 @@ class Launch:
         from cnmctl.linux import read_all
 
         if self._pid is None:
-            if self.foreground:
-                self._pid = self.popen.pid
-            else:
-                self._pid = int(read_all(self.report_r) or b"0")
-                self.report_r = None
+            report = read_all(self.report_r)
+            self.report_r = None
+            if not report:
+                raise CnmError("the container's monitor (cnmctl-shim) failed to start")
+            self._pid = int(report)
         return self._pid
 
     def go(self) -> Started:
@@ -305,58 +290,46 @@ class Launch:
             pass
         finally:
             os.close(self.gate_w)
-        if self.foreground:
-            _check_exec(self.status_r)
-            return Started(pid, start_time(pid), os.getpid(), self.popen)
         _check_exec(self.status_r)
-        # The supervisor is reaped by init once we exit; Popen must not wait for it.
+        # The shim is reaped by init once we exit; Popen must not wait for it.
         self.popen.returncode = 0
         return Started(pid, start_time(pid), self.popen.pid)
 
     def cancel(self) -> None:
-        """Keep the gate shut: the held process exits (its supervisor's exit
-        report finds no running container and changes nothing)."""
+        """Keep the gate shut: the held process exits (its shim's exit report
+        finds no running container and changes nothing)."""
         with contextlib.suppress(OSError):
             os.close(self.gate_w)
         for fd in (self.status_r, self.report_r):
             if fd is not None:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-        if self.foreground:
-            self.popen.wait()
-        else:
-            self.popen.returncode = 0
+        self.popen.returncode = 0
 
 
 def launch(ctr: Container, netns: str, files: dict[str, str], *, root: str, run_root: str,
-           logs: str, foreground: bool, stdio=None, extra_env: list[str] = (),
-           marker: str = "") -> Launch:
-    """Start the container's process, held at the gate (see Launch). The supervisor
-    writes the logs in `logs` and reports the exit to the store at `root`."""
-    spec = json.dumps(enter_spec(ctr, netns, files, extra_env, marker)).encode()
+           folder: str, extra_env: list[str] = (), marker: str = "") -> Launch:
+    """Start the container's process under its shim, held at the gate (see Launch).
+    The shim writes the logs in `folder` (the container's) and reports the exit to
+    the store at `root`."""
+    if not os.access(SHIM, os.X_OK):
+        raise CnmError(f"{SHIM} is missing: run `make` in cnmctl's source folder to build it")
+    log_socket = "" if ctr.tty else os.path.join(folder, LOG_SOCKET)
+    spec = json.dumps(enter_spec(ctr, netns, files, extra_env, marker, log_socket)).encode()
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
-    enter_cmd = [sys.executable, "-S", "-E", ENTER, str(status_w), str(gate_r)]
-    import subprocess  # only for starting: stop, kill and rm do without it
-    if foreground:
-        stdin, stdout, stderr = stdio
-        try:
-            popen = subprocess.Popen(enter_cmd, pass_fds=(status_w, gate_r), stdin=stdin,
-                                     stdout=stdout, stderr=stderr)
-        finally:
-            os.close(status_w)
-            os.close(gate_r)
-        return Launch(gate_w, status_r, None, popen, foreground=True, spec=spec)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
+    enter_cmd = [sys.executable, "-S", "-E", ENTER, str(status_w), str(gate_r)]
+    flags = ("t" if ctr.tty else "") + ("i" if ctr.interactive else "") or "-"
     # CNMCTL_LOCK_TIMEOUT=inf: recording the exit waits for the store lock as long as
     # it takes (a long `system check --fix`), rather than lose the exit code.
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
            "CNMCTL_ROOT": root, "CNMCTL_RUN_ROOT": run_root, "LC_ALL": "C",
            "CNMCTL_LOCK_TIMEOUT": "inf"}
+    import subprocess  # only for starting: stop, kill and rm do without it
     try:
-        supervisor = subprocess.Popen(
-            ["/bin/bash", "-c", SUPERVISOR, SUPERVISOR_NAME, ctr.id, str(report_w),
-             str(status_w), sys.executable, logs, *enter_cmd],
+        shim = subprocess.Popen(
+            [SHIM, ctr.id, flags, str(report_w), folder, sys.executable, "--", *enter_cmd],
             pass_fds=(report_w, status_w, gate_r), stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
             start_new_session=True, cwd="/",
@@ -364,4 +337,4 @@ def launch(ctr: Container, netns: str, files: dict[str, str], *, root: str, run_
     finally:
         for fd in (report_w, status_w, gate_r):
             os.close(fd)
-    return Launch(gate_w, status_r, report_r, supervisor, foreground=False, spec=spec)
+    return Launch(gate_w, status_r, report_r, shim, spec=spec)
