@@ -74,8 +74,10 @@ class Attachment:
 
     def __init__(self, folder: str) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        from cnmctl.linux import connect_unix
+
         try:
-            self.sock.connect(os.path.join(folder, "attach.sock"))
+            connect_unix(self.sock, os.path.join(folder, "attach.sock"))
         except OSError:
             self.sock.close()
             raise

@@ -116,7 +116,7 @@ def _connect_log(path: str) -> None:
         sock.setsockopt(_socket.SOL_SOCKET, SO_SNDBUFFORCE, LOG_SEND_BUFFER)
         if fd == 2:
             sock.bind("")
-        sock.connect(path)
+        linux.connect_unix(sock, path)
         os.dup2(sock.fileno(), fd)
         sock.close()
 

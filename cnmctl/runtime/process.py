@@ -275,7 +275,9 @@ class Launch:
             report = read_all(self.report_r)
             self.report_r = None
             if not report:
-                raise CnmError("the container's monitor (cnmctl-shim) failed to start")
+                why = self.popen.stderr.read().decode(errors="replace").strip()
+                raise CnmError(f"the container's monitor failed to start: {why or 'no reason'}")
+            self.popen.stderr.close()
             self._pid = int(report)
         return self._pid
 
@@ -304,6 +306,7 @@ class Launch:
             if fd is not None:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+        self.popen.stderr.close()
         self.popen.returncode = 0
 
 
@@ -331,7 +334,7 @@ def launch(ctr: Container, netns: str, files: dict[str, str], *, root: str, run_
         shim = subprocess.Popen(
             [SHIM, ctr.id, flags, str(report_w), folder, sys.executable, "--", *enter_cmd],
             pass_fds=(report_w, status_w, gate_r), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
             start_new_session=True, cwd="/",
         )
     finally:

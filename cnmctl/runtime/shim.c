@@ -238,21 +238,27 @@ static void accept_client(void)
     close(fd);  /* too many attached already */
 }
 
-static int bind_socket(const char *dir, const char *name, int type)
+/* "/proc/self/fd/N/NAME" for a file in DIR: short enough for a socket address
+ * however deep DIR is (sun_path holds 108 bytes). */
+static int dir_fd = -1;
+
+static struct sockaddr_un socket_address(const char *name)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if ((size_t)snprintf(addr.sun_path, sizeof addr.sun_path, "%s/%s", dir, name)
-        >= sizeof addr.sun_path) {
-        errno = ENAMETOOLONG;
-        die(name);
-    }
+    snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", dir_fd, name);
+    return addr;
+}
+
+static int bind_socket(const char *name, int type)
+{
+    struct sockaddr_un addr = socket_address(name);
     int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         die("socket");
-    unlink(addr.sun_path);  /* left by an earlier start of this container */
+    unlinkat(dir_fd, name, 0);  /* left by an earlier start of this container */
     if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0)
-        die(addr.sun_path);
-    chmod(addr.sun_path, 0600);
+        die(name);
+    fchmodat(dir_fd, name, 0600, 0);
     return fd;
 }
 
@@ -339,6 +345,7 @@ int main(int argc, char **argv)
         return 125;
     }
     const char *id = argv[1], *flags = argv[2], *dir = argv[4], *python = argv[5];
+    /* errors before the report go to the caller (a pipe); afterwards nowhere */
     int report_fd = atoi(argv[3]);
     int tty = strchr(flags, 't') != NULL, keep_stdin = strchr(flags, 'i') != NULL;
     int given[MAX_INHERITED];
@@ -347,16 +354,17 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     for (int i = 0; i < MAX_CLIENTS; i++)
         clients[i].fd = -1;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/container.log", dir);
-    log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0)
+        die(dir);
+    log_fd = openat(dir_fd, "container.log", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (log_fd < 0)
-        die(path);
-    listen_fd = bind_socket(dir, "attach.sock", SOCK_SEQPACKET);
+        die("container.log");
+    listen_fd = bind_socket("attach.sock", SOCK_SEQPACKET);
     if (listen(listen_fd, MAX_CLIENTS) < 0)
         die("listen");
     if (!tty)
-        sock_fd = bind_socket(dir, "log.sock", SOCK_DGRAM);
+        sock_fd = bind_socket("log.sock", SOCK_DGRAM);
 
     int slave = -1;
     pid_t pid = start_command(argv + 7, tty, keep_stdin, report_fd, &slave);
@@ -366,6 +374,9 @@ int main(int argc, char **argv)
         close(given[i]);
     dprintf(report_fd, "%d", (int)pid);
     close(report_fd);
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    dup2(null, 2);  /* the caller's pipe, read only if the report never came */
+    close(null);
     if (master_fd >= 0)
         fcntl(master_fd, F_SETFL, O_NONBLOCK);
     if (stdin_fd >= 0)
@@ -447,12 +458,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < MAX_CLIENTS; i++)
         if (clients[i].fd >= 0)
             drop_client(&clients[i]);
-    snprintf(path, sizeof path, "%s/attach.sock", dir);
-    unlink(path);
+    unlinkat(dir_fd, "attach.sock", 0);
     close(listen_fd);
     if (sock_fd >= 0) {
-        snprintf(path, sizeof path, "%s/log.sock", dir);
-        unlink(path);
+        unlinkat(dir_fd, "log.sock", 0);
         close(sock_fd);
     }
     close(log_fd);
