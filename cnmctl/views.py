@@ -186,7 +186,7 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
         "ResolvConfPath": f"{folder}/resolv.conf",
         "HostnamePath": f"{folder}/hostname",
         "HostsPath": f"{folder}/hosts",
-        "LogPath": f"{folder}/stdout.log",
+        "LogPath": f"{folder}/container.log",
         "Name": "/" + ctr.name,
         "RestartCount": 0,
         "Driver": "",

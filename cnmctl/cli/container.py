@@ -197,15 +197,29 @@ def ps(obj, show_all, quiet, no_trunc, filters, fmt) -> None:
 
 
 @click.command()
+@click.option("--details", is_flag=True, help="Show extra details provided to logs.")
 @click.option("-f", "--follow", is_flag=True, help="Follow log output.")
+@click.option("--since", metavar="TIME",
+              help="Show logs since a timestamp (e.g. 2013-01-02T13:23:37Z) or relative "
+                   "(e.g. 42m for 42 minutes).")
 @click.option("-n", "--tail", default="all", show_default=True,
               help="Number of lines to show from the end of the logs.")
 @click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
+@click.option("--until", metavar="TIME",
+              help="Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative "
+                   "(e.g. 42m for 42 minutes).")
 @click.argument("container")
 @click.pass_obj
-def logs(obj, follow, tail, timestamps, container) -> None:
-    """Fetch the output of a container."""
-    obj.engine.show_logs(container, follow=follow, tail=tail, timestamps=timestamps)
+def logs(obj, details, follow, since, tail, timestamps, until, container) -> None:
+    """Fetch the output of a container: stdout and stderr in the order written."""
+    from cnmctl.cli.timefilter import parse_log_time
+    from cnmctl.runtime.logs import tail_count
+
+    count = tail_count(tail)  # all refused before the container is looked up
+    since_ns = parse_log_time(since) if since else None
+    until_ns = parse_log_time(until) if until else None
+    obj.engine.show_logs(container, follow=follow, tail=count, timestamps=timestamps,
+                         details=details, since=since_ns, until=until_ns)
 
 
 @click.command()

@@ -159,14 +159,17 @@ class LifecycleOps:
         return exec_in_container(ctr, argv, env=env, workdir=workdir, detach=detach,
                                  interactive=interactive, link_env=links)
 
-    def show_logs(self, ref: str, *, follow: bool, tail: str, timestamps: bool) -> None:
-        """`logs`: the container's output; with `follow`, until it stops (its
-        process, not only its record: see liveness.py)."""
+    def show_logs(self, ref: str, *, follow: bool, tail: int | None, timestamps: bool,
+                  details: bool = False, since: int | None = None,
+                  until: int | None = None) -> None:
+        """`logs`: the container's output (runtime/logs.py); with `follow`, until it
+        stops (its process, not only its record: see liveness.py)."""
         from cnmctl.runtime.logs import show_logs
 
         ctr = self.find_container(ref)
-        show_logs(self.container_dir(ctr.id), follow=follow, tail=tail,
-                  timestamps=timestamps, running=lambda: self.still_running(ctr.id))
+        show_logs(self.container_dir(ctr.id), follow=follow, tail=tail, timestamps=timestamps,
+                  details=details, since=since, until=until,
+                  running=lambda: self.still_running(ctr.id))
 
     def _prepare_start(self, ctr: Container, foreground: bool, stdio, before: dict | None):
         """Everything of a start up to the gate, in the open transaction: the held

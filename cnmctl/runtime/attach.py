@@ -25,17 +25,15 @@ def attach(folder: str, popen: subprocess.Popen) -> int:
 
 
 def _tee(folder: str, popen: subprocess.Popen) -> None:
-    """Copy the child's stdout/stderr to ours at once, and to the container's
-    logs line by line with each line's time (as the detached supervisor does)."""
-    from cnmctl.runtime.logs import stamp_line
+    """Copy the child's stdout/stderr to ours at once, and to the container's log
+    line by line with each line's time and stream (runtime/logs.py's format)."""
+    from cnmctl.runtime.logs import LOG_FILE, cut_lines, record
 
-    with contextlib.ExitStack() as logs:
-        outputs = {
-            popen.stdout.fileno(): (sys.stdout.buffer, logs.enter_context(
-                open(os.path.join(folder, "stdout.log"), "ab"))),
-            popen.stderr.fileno(): (sys.stderr.buffer, logs.enter_context(
-                open(os.path.join(folder, "stderr.log"), "ab"))),
-        }
+    log = os.open(os.path.join(folder, LOG_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                  | os.O_CLOEXEC, 0o600)
+    try:
+        outputs = {popen.stdout.fileno(): (sys.stdout.buffer, "stdout"),
+                   popen.stderr.fileno(): (sys.stderr.buffer, "stderr")}
         pending = dict.fromkeys(outputs, b"")  # a line not finished yet, per stream
         selector = selectors.DefaultSelector()
         for fd in outputs:
@@ -43,18 +41,20 @@ def _tee(folder: str, popen: subprocess.Popen) -> None:
         while outputs:
             for key, _ in selector.select():
                 data = os.read(key.fd, 65536)
-                terminal, log = outputs[key.fd]
+                terminal, stream = outputs[key.fd]
                 if not data:
                     if pending[key.fd]:
-                        log.write(stamp_line(pending[key.fd]))
+                        os.write(log, record(stream, pending[key.fd], partial=True))
                     selector.unregister(key.fd)
                     del outputs[key.fd]
                     continue
-                *lines, pending[key.fd] = (pending[key.fd] + data).split(b"\n")
-                if lines:
-                    now = time.time()
-                    log.write(b"".join(stamp_line(line, now) for line in lines))
-                    log.flush()
+                pieces, pending[key.fd] = cut_lines(pending[key.fd] + data)
+                if pieces:
+                    now = time.time()  # one write: records never interleave
+                    os.write(log, b"".join(record(stream, piece, partial, now)
+                                           for piece, partial in pieces))
                 with contextlib.suppress(BrokenPipeError):
                     terminal.write(data)
                     terminal.flush()
+    finally:
+        os.close(log)

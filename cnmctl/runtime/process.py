@@ -5,7 +5,8 @@ Supervision design: a detached container's process is the child of a shell
 (`bash -c SUPERVISOR`) that waits for it and then runs
 `cnmctl internal exited ID CODE PID`, which records the exit code, releases
 the endpoints and honours --rm. Two forked copies of that shell read the
-command's stdout and stderr and write each line to the log with its time.
+command's stdout and stderr and append each line to the one log file with its
+time and stream (runtime/logs.py).
 Idle, the three cost well under a megabyte of PSS together (measured by
 bench/), where one Python supervisor would cost 3.8 MB; there is no daemon.
 """
@@ -29,18 +30,26 @@ if TYPE_CHECKING:
 
 ENTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "enter.py")
 # $1 = container ID, $2 = pid-report fd, $3 = status fd, $4 = python, $5 = log folder;
-# then the command. bash rather than dash for $EPOCHREALTIME: each line of output
-# is stored as "SECONDS.MICROSECONDS LINE", the timestamps `logs -t` shows.
+# then the command. bash rather than dash for $EPOCHREALTIME: each line of output is
+# appended to container.log as "SECONDS.MICROSECONDS STREAM F|P LINE" (the format in
+# runtime/logs.py). A record must be one write (bash writes 4096 bytes at a time),
+# so a longer line is cut into P records of 4064 bytes; the last bytes before the
+# exit without a newline are a P record too.
 SUPERVISOR = r"""
 id=$1 report=$2 status=$3 py=$4 logs=$5; shift 5
 stamp() {
     local line
-    while IFS= read -r line || [[ -n $line ]]; do
-        printf '%s %s\n' "$EPOCHREALTIME" "$line"
+    while IFS= read -r -n 4064 line; do
+        if (( ${#line} == 4064 )); then
+            printf '%s %s P %s\n' "$EPOCHREALTIME" "$1" "$line"
+        else
+            printf '%s %s F %s\n' "$EPOCHREALTIME" "$1" "$line"
+        fi
     done
+    [[ -z $line ]] || printf '%s %s P %s\n' "$EPOCHREALTIME" "$1" "$line"
 }
-exec {out}> >(exec {report}>&- {status}>&-; stamp >>"$logs/stdout.log")
-exec {err}> >(exec {report}>&- {status}>&-; stamp >>"$logs/stderr.log")
+exec {out}> >(exec {report}>&- {status}>&-; stamp stdout >>"$logs/container.log")
+exec {err}> >(exec {report}>&- {status}>&-; stamp stderr >>"$logs/container.log")
 "$@" >&$out 2>&$err {out}>&- {err}>&- {report}>&- &
 pid=$!
 echo "$pid" >&$report
