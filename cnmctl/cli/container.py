@@ -63,6 +63,10 @@ def container_options(func):
         click.option("-w", "--workdir", default="", help="Working directory inside the container."),
         click.option("--rm", "auto_remove", is_flag=True,
                      help="Remove the container when it exits."),
+        click.option("--restart", default="", metavar="POLICY",
+                     help="Restart policy when the container exits: no (default), always, "
+                          "unless-stopped, on-failure[:MAX_RETRIES]; after a reboot, "
+                          "`cnmctl system boot` restarts them."),
         click.option("--rootfs", default="", metavar="DIR",
                      help="Run chrooted into DIR (e.g. a busybox tree) instead of the host's "
                           "filesystem."),
@@ -183,7 +187,7 @@ def ps(obj, show_all, quiet, no_trunc, filters, fmt) -> None:
     networks = {n.id: n for n in engine.networks()}
     rows = []
     for ctr in engine.reap(engine.containers()):  # a container whose process is gone: exited
-        if not show_all and ctr.status != "running" and "status" not in wanted:
+        if not show_all and ctr.status not in ("running", "restarting") and "status" not in wanted:
             continue
         row = ContainerRow(ctr, networks, truncate=not no_trunc)
         if row.matches(wanted):
@@ -297,4 +301,7 @@ def exited(obj, container_id, code, pid) -> None:
     from cnmctl.validate import check_id
 
     check_id(container_id, "container")
-    obj.engine.container_exited(container_id, code, expected_pid=pid)
+    # With a restart policy, this process waits out the back-off and starts it again.
+    delay = obj.engine.container_exited(container_id, code, expected_pid=pid, waiter=True)
+    if delay is not None:
+        obj.engine.restart_after(container_id, delay)

@@ -371,7 +371,8 @@ RUN_FLAGS = {"detach": ("-d", "--detach"), "auto_remove": ("--rm",),
              "publish_all": ("-P", "--publish-all")}
 RUN_SINGLE = {"name": ("--name",), "ip": ("--ip",), "ip6": ("--ip6",),
               "hostname": ("-h", "--hostname"), "mac": ("--mac-address",),
-              "workdir": ("-w", "--workdir"), "rootfs": ("--rootfs",)}
+              "workdir": ("-w", "--workdir"), "rootfs": ("--rootfs",),
+              "restart": ("--restart",)}
 RUN_MULTIPLE = {"networks": ("--network", "--net"), "aliases": ("--network-alias",),
                 "dns": ("--dns",), "dns_search": ("--dns-search",),
                 "dns_option": ("--dns-option",), "add_host": ("--add-host",),
@@ -383,13 +384,14 @@ HOST_PORTS_WARNING = "WARNING: Published ports are discarded when using host net
 
 def container_options(opts: dict) -> tuple[list[str], dict]:
     """The command and the engine's keyword options of `create` and `run`, checked."""
-    from cnmctl.cli.validate import check_container_options
+    from cnmctl.cli.validate import check_container_options, parse_restart_policy
     from cnmctl.errors import InvalidArgument
     from cnmctl.ports import parse_port_options
 
     check_container_options(opts)
     try:
         bindings, exposed = parse_port_options(opts["publish"], opts["expose"])
+        restart = parse_restart_policy(opts["restart"] or "no", opts["auto_remove"])
     except InvalidArgument as exc:
         exc.exit_code = EXIT_RUN_FAILED  # Docker's CLI refuses these itself: 125, create too
         raise
@@ -402,6 +404,7 @@ def container_options(opts: dict) -> tuple[list[str], dict]:
         "rootfs": opts["rootfs"], "auto_remove": opts["auto_remove"],
         "interactive": opts["interactive"], "port_bindings": bindings,
         "exposed_ports": exposed, "publish_all": opts["publish_all"],
+        "restart_policy": restart,
     }
 
 
