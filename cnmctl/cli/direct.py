@@ -385,6 +385,7 @@ HOST_PORTS_WARNING = "WARNING: Published ports are discarded when using host net
 def container_options(opts: dict) -> tuple[list[str], dict]:
     """The command and the engine's keyword options of `create` and `run`, checked."""
     from cnmctl.cli.validate import check_container_options, parse_restart_policy
+    from cnmctl.engine.restart import check_restart_policy
     from cnmctl.errors import InvalidArgument
     from cnmctl.ports import parse_port_options
 
@@ -395,6 +396,7 @@ def container_options(opts: dict) -> tuple[list[str], dict]:
     except InvalidArgument as exc:
         exc.exit_code = EXIT_RUN_FAILED  # Docker's CLI refuses these itself: 125, create too
         raise
+    check_restart_policy(*restart)  # dockerd's check (1 from create), before any change
     return list(opts["command"]), {
         "name": opts["name"], "networks": opts["networks"], "ip": opts["ip"],
         "ip6": opts["ip6"], "aliases": opts["aliases"], "hostname": opts["hostname"],
