@@ -9,7 +9,7 @@ import sys
 # Commands that change containers, networks or the kernel: without CAP_NET_ADMIN and
 # CAP_SYS_ADMIN they are refused before anything is touched (help aside).
 MUTATING = {"run": 125, "create": 1, "start": 1, "stop": 1, "restart": 1, "kill": 1,
-            "rm": 1, "exec": 1, "internal": 1}
+            "rm": 1, "exec": 1, "internal": 1, "system boot": 1}
 MUTATING_NETWORK = ("create", "rm", "remove", "prune", "connect", "disconnect")
 
 
@@ -22,7 +22,9 @@ def privileged_exit(argv: list[str]) -> int:
     if not words:
         return 0
     verb, rest = words[0], words[1:]
-    if verb == "network":
+    if words[:2] == ["system", "boot"]:
+        verb, rest = "system boot", rest[1:]
+    elif verb == "network":
         if not rest or rest[0] not in MUTATING_NETWORK:
             return 0
         verb, rest = "network", rest[1:]

@@ -192,7 +192,7 @@ class Container(_Document):
     created: str
     path: str
     args: list[str] = []
-    status: str = "created"  # created, running, exited
+    status: str = "created"  # created, running, restarting (a back-off), exited
     pid: int = 0
     pid_start_time: int = 0  # with pid, identifies the process across pid reuse
     supervisor_pid: int = 0  # the process that records the exit (sh, or `run` itself)
@@ -226,3 +226,13 @@ class Container(_Document):
     tty: bool = False  # -t: a terminal, held by the shim
     attached: bool = False  # made by `run` in the foreground or `create` (Config.Attach*)
     sandbox_id: str = ""
+    # --restart (engine/restart.py): "no" ("" if given empty), "always", "unless-stopped"
+    # or "on-failure" with at most restart_max restarts (0: no limit)
+    restart_policy: str = "no"
+    restart_max: int = 0
+    restart_count: int = 0  # restarts since the last start by hand
+    manually_stopped: bool = False  # stop, kill, rm -f: no restart at the next exit
+    backoff_ms: int = 0  # Docker's restart delay: 100 ms, doubled per restart, at most 1 min
+    # while restarting: the process waiting out the back-off (pid and start time)
+    waiter_pid: int = 0
+    waiter_start: int = 0

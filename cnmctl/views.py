@@ -164,6 +164,7 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
                     and ep.network_id == networks["bridge"].id), None)
     legacy = _endpoint_settings(None, default, "", None)
     running = ctr.status == "running"
+    restarting = ctr.status == "restarting"  # Docker counts a back-off as running
     return {
         "Id": ctr.id,
         "Created": ctr.created,
@@ -171,9 +172,9 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
         "Args": ctr.args,
         "State": {
             "Status": ctr.status,
-            "Running": running,
+            "Running": running or restarting,
             "Paused": False,
-            "Restarting": False,
+            "Restarting": restarting,
             "OOMKilled": False,
             "Dead": False,
             "Pid": ctr.pid if running else 0,
@@ -186,9 +187,9 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
         "ResolvConfPath": f"{folder}/resolv.conf",
         "HostnamePath": f"{folder}/hostname",
         "HostsPath": f"{folder}/hosts",
-        "LogPath": f"{folder}/stdout.log",
+        "LogPath": f"{folder}/container.log",
         "Name": "/" + ctr.name,
-        "RestartCount": 0,
+        "RestartCount": ctr.restart_count,
         "Driver": "",
         "Platform": "linux",
         "MountLabel": "",
@@ -201,7 +202,8 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
             "LogConfig": {"Type": "cnmctl-file", "Config": {}},
             "NetworkMode": ctr.network_mode,
             "PortBindings": port_bindings_view(ctr),
-            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "RestartPolicy": {"Name": ctr.restart_policy,
+                              "MaximumRetryCount": ctr.restart_max},
             "AutoRemove": ctr.auto_remove,
             **{k: _HOSTCONFIG_DEFAULTS[k] for k in _HOSTCONFIG_BEFORE_DNS},
             "Dns": ctr.dns,
@@ -303,9 +305,9 @@ class ContainerRow:
         running_for = human_duration(now - rfc3339_to_ns(ctr.created) / 1e9)
         if ctr.status == "running":
             status = "Up " + human_duration(now - rfc3339_to_ns(ctr.started_at) / 1e9)
-        elif ctr.status == "exited":
+        elif ctr.status in ("exited", "restarting"):
             ago = human_duration(now - rfc3339_to_ns(ctr.finished_at) / 1e9)
-            status = f"Exited ({ctr.exit_code}) {ago} ago"
+            status = f"{ctr.status.title()} ({ctr.exit_code}) {ago} ago"
         else:
             status = "Created"
         fields = {

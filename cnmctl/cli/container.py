@@ -63,6 +63,10 @@ def container_options(func):
         click.option("-w", "--workdir", default="", help="Working directory inside the container."),
         click.option("--rm", "auto_remove", is_flag=True,
                      help="Remove the container when it exits."),
+        click.option("--restart", default="", metavar="POLICY",
+                     help="Restart policy when the container exits: no (default), always, "
+                          "unless-stopped, on-failure[:MAX_RETRIES]; after a reboot, "
+                          "`cnmctl system boot` restarts them."),
         click.option("--rootfs", default="", metavar="DIR",
                      help="Run chrooted into DIR (e.g. a busybox tree) instead of the host's "
                           "filesystem."),
@@ -225,7 +229,7 @@ def ps(obj, show_all, quiet, no_trunc, filters, fmt) -> None:
     networks = {n.id: n for n in engine.networks()}
     rows = []
     for ctr in engine.reap(engine.containers()):  # a container whose process is gone: exited
-        if not show_all and ctr.status != "running" and "status" not in wanted:
+        if not show_all and ctr.status not in ("running", "restarting") and "status" not in wanted:
             continue
         row = ContainerRow(ctr, networks, truncate=not no_trunc)
         if row.matches(wanted):
@@ -239,15 +243,29 @@ def ps(obj, show_all, quiet, no_trunc, filters, fmt) -> None:
 
 
 @click.command()
+@click.option("--details", is_flag=True, help="Show extra details provided to logs.")
 @click.option("-f", "--follow", is_flag=True, help="Follow log output.")
+@click.option("--since", metavar="TIME",
+              help="Show logs since a timestamp (e.g. 2013-01-02T13:23:37Z) or relative "
+                   "(e.g. 42m for 42 minutes).")
 @click.option("-n", "--tail", default="all", show_default=True,
               help="Number of lines to show from the end of the logs.")
 @click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
+@click.option("--until", metavar="TIME",
+              help="Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative "
+                   "(e.g. 42m for 42 minutes).")
 @click.argument("container")
 @click.pass_obj
-def logs(obj, follow, tail, timestamps, container) -> None:
-    """Fetch the output of a container."""
-    obj.engine.show_logs(container, follow=follow, tail=tail, timestamps=timestamps)
+def logs(obj, details, follow, since, tail, timestamps, until, container) -> None:
+    """Fetch the output of a container: stdout and stderr in the order written."""
+    from cnmctl.cli.timefilter import parse_log_time
+    from cnmctl.runtime.logs import tail_count
+
+    count = tail_count(tail)  # all refused before the container is looked up
+    since_ns = parse_log_time(since) if since else None
+    until_ns = parse_log_time(until) if until else None
+    obj.engine.show_logs(container, follow=follow, tail=count, timestamps=timestamps,
+                         details=details, since=since_ns, until=until_ns)
 
 
 @click.command()
@@ -325,4 +343,7 @@ def exited(obj, container_id, code, pid) -> None:
     from cnmctl.validate import check_id
 
     check_id(container_id, "container")
-    obj.engine.container_exited(container_id, code, expected_pid=pid)
+    # With a restart policy, this process waits out the back-off and starts it again.
+    delay = obj.engine.container_exited(container_id, code, expected_pid=pid, waiter=True)
+    if delay is not None:
+        obj.engine.restart_after(container_id, delay)

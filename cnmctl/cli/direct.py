@@ -372,7 +372,7 @@ RUN_FLAGS = {"detach": ("-d", "--detach"), "auto_remove": ("--rm",),
 RUN_SINGLE = {"name": ("--name",), "ip": ("--ip",), "ip6": ("--ip6",),
               "hostname": ("-h", "--hostname"), "mac": ("--mac-address",),
               "workdir": ("-w", "--workdir"), "rootfs": ("--rootfs",),
-              "detach_keys": ("--detach-keys",)}
+              "restart": ("--restart",), "detach_keys": ("--detach-keys",)}
 RUN_ONLY = ("detach", "detach_keys", "sig_proxy")  # not `create`'s
 RUN_MULTIPLE = {"networks": ("--network", "--net"), "aliases": ("--network-alias",),
                 "dns": ("--dns",), "dns_search": ("--dns-search",),
@@ -385,16 +385,19 @@ HOST_PORTS_WARNING = "WARNING: Published ports are discarded when using host net
 
 def container_options(opts: dict) -> tuple[list[str], dict]:
     """The command and the engine's keyword options of `create` and `run`, checked."""
-    from cnmctl.cli.validate import check_container_options
+    from cnmctl.cli.validate import check_container_options, parse_restart_policy
+    from cnmctl.engine.restart import check_restart_policy
     from cnmctl.errors import InvalidArgument
     from cnmctl.ports import parse_port_options
 
     check_container_options(opts)
     try:
         bindings, exposed = parse_port_options(opts["publish"], opts["expose"])
+        restart = parse_restart_policy(opts["restart"] or "no", opts["auto_remove"])
     except InvalidArgument as exc:
         exc.exit_code = EXIT_RUN_FAILED  # Docker's CLI refuses these itself: 125, create too
         raise
+    check_restart_policy(*restart)  # dockerd's check (1 from create), before any change
     return list(opts["command"]), {
         "name": opts["name"], "networks": opts["networks"], "ip": opts["ip"],
         "ip6": opts["ip6"], "aliases": opts["aliases"], "hostname": opts["hostname"],
@@ -404,6 +407,7 @@ def container_options(opts: dict) -> tuple[list[str], dict]:
         "rootfs": opts["rootfs"], "auto_remove": opts["auto_remove"],
         "interactive": opts["interactive"], "tty": opts["tty"], "port_bindings": bindings,
         "exposed_ports": exposed, "publish_all": opts["publish_all"],
+        "restart_policy": restart,
     }
 
 

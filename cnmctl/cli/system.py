@@ -1,4 +1,5 @@
-"""`cnmctl system check [--fix]`, `system firewall`, `system prune` and `container prune`."""
+"""`cnmctl system check [--fix]`, `system boot`, `system firewall`, `system prune` and
+`container prune`."""
 
 from __future__ import annotations
 
@@ -45,6 +46,24 @@ def check(obj, fix) -> None:
     for finding in remaining:
         click.echo(f"Error: still: {finding.line()}", err=True)
     sys.exit(1 if remaining else 0)
+
+
+@system.command("boot")
+@click.pass_obj
+def boot(obj) -> None:
+    """Restore cnmctl after a reboot and start the containers that must run.
+
+    Re-creates the networks' bridges and the firewall from the store (as the
+    first command after a reboot does), records the containers that were running
+    as exited, then starts those whose restart policy asks for it, as Docker's
+    daemon does when it comes up: always, unless-stopped unless stopped by hand,
+    on-failure after a non-zero exit while below its maximum. Prints each started
+    container's name. Run at boot by rel/cnmctl-boot.service.
+    """
+    from cnmctl.cli.direct import emit
+
+    started, errors = obj.engine.boot()
+    sys.exit(emit("".join(f"{name}\n" for name in started), errors))
 
 
 @system.command("firewall")

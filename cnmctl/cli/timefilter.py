@@ -1,4 +1,5 @@
-"""Docker's `until=` filter values: a Go duration, a Unix timestamp or an RFC 3339 date.
+"""Docker's time values (`until=` filters, `logs --since/--until`): a Go duration, a
+Unix timestamp or an RFC 3339 date.
 
 Everything is computed with integers, as Go does, so values are exact to the nanosecond.
 """
@@ -99,8 +100,11 @@ def _date_ns(text: str) -> int | None:
     return seconds * 1_000_000_000 + int((frac or "")[:9].ljust(9, "0"))
 
 
-def parse_until(text: str) -> int:
-    """The cut-off time of `until=TEXT` in Unix nanoseconds (Docker's GetTimestamp)."""
+def get_timestamp(text: str) -> int | None:
+    """Docker's GetTimestamp (moby api/types/time): a Go duration back from now, an
+    RFC 3339-like date (a date alone, to the hour, minute, second or fraction, with
+    or without a zone: local time without), or Unix `SECONDS[.NANOS]`; in Unix
+    nanoseconds, or None if TEXT is none of those."""
     if text != "0":  # Docker reads a bare "0" as the Unix epoch, not a zero duration
         duration = parse_duration_ns(text)
         if duration is not None:
@@ -109,4 +113,27 @@ def parse_until(text: str) -> int:
         stamp = parse(text)
         if stamp is not None:
             return stamp
-    raise InvalidArgument(f"invalid value for until filter: {text!r}")
+    return None
+
+
+def parse_until(text: str) -> int:
+    """The cut-off time of `until=TEXT` in Unix nanoseconds (Docker's GetTimestamp)."""
+    stamp = get_timestamp(text)
+    if stamp is None:
+        raise InvalidArgument(f"invalid value for until filter: {text!r}")
+    return stamp
+
+
+def parse_log_time(text: str) -> int:
+    """`logs --since/--until TEXT` in Unix nanoseconds, refused as Docker's CLI
+    refuses it: a value with a dash was meant as a date, any other as a time or
+    duration."""
+    import json
+
+    stamp = get_timestamp(text)
+    if stamp is None:
+        if "-" in text:
+            raise InvalidArgument(f"parsing time {json.dumps(text)}: not a valid date or time "
+                                  "(2006-01-02, 2006-01-02T15:04, RFC 3339)")
+        raise InvalidArgument(f"failed to parse value as time or duration: {json.dumps(text)}")
+    return stamp

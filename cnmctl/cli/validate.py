@@ -53,6 +53,25 @@ def check_container_options(opts: dict) -> None:
                               "an absolute path")
 
 
+def parse_restart_policy(text: str, auto_remove: bool) -> tuple[str, int]:
+    """`--restart NAME[:COUNT]` as Docker's CLI reads it (opts.ParseRestartPolicy):
+    (name, maximum retry count); the name itself is checked by the engine."""
+    import re
+
+    parts = text.split(":")
+    if len(parts) > 2:
+        raise InvalidArgument("invalid restart policy format")
+    count = 0
+    if len(parts) == 2:
+        # Go's strconv.Atoi: an optional sign, ASCII digits, within int64
+        if not re.fullmatch(r"[+-]?[0-9]+", parts[1]) or abs(int(parts[1])) >= 1 << 63:
+            raise InvalidArgument("maximum retry count must be an integer")
+        count = int(parts[1])
+    if auto_remove and parts[0] not in ("", "no"):
+        raise InvalidArgument("Conflicting options: --restart and --rm")
+    return parts[0], count
+
+
 def check_address(text: str, version: int) -> None:
     """--ip (4) or --ip6 (6), unless empty: an address of that family, no zone."""
     if not text:

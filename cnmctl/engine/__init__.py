@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Iterable, Iterator
 
 from cnmctl.engine.base import (
@@ -30,6 +31,7 @@ from cnmctl.engine.lifecycle import LifecycleOps
 from cnmctl.engine.liveness import EXIT_LOST, LivenessOps
 from cnmctl.engine.networks import NetworkOps
 from cnmctl.engine.ports import PortOps
+from cnmctl.engine.restart import RestartOps
 from cnmctl.engine.tx import Transaction, recover
 from cnmctl.errors import CnmError
 from cnmctl.model import Container, Endpoint, Network, new_id, now_rfc3339nano
@@ -38,7 +40,7 @@ from cnmctl.validate import is_id, private_dir
 
 
 class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps, LivenessOps,
-             PortOps):
+             PortOps, RestartOps):
     """cnmctl's state and the operations on it, for one store and run root."""
 
     def __init__(self, root: str | None = None, run_root: str | None = None,
@@ -156,6 +158,8 @@ class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps, Livenes
                     if ctr.status == "running" and not process.alive(ctr.pid,
                                                                      ctr.pid_start_time):
                         self.container_exited(ctr.id, EXIT_LOST, expected_pid=ctr.pid)
+                    elif ctr.status == "restarting":  # its waiter went with the reboot
+                        self._settle_restart(ctr.id, (ctr.waiter_pid, ctr.waiter_start))
             os.makedirs(self.run_root, mode=0o700, exist_ok=True)
             with open(marker, "w", encoding="utf-8") as f:
                 f.write(now_rfc3339nano() + "\n")
@@ -237,12 +241,17 @@ class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps, Livenes
         whose supervisor is gone stops all the same, and one found lost is reaped
         (see liveness.py)."""
         ctr = self.find_container(ref)
-        code = ctr.exit_code
+        code, finished = ctr.exit_code, ctr.finished_at
         while True:
             doc = self.store.get("containers", ctr.id)
             if doc is None:  # removed, as --rm does at the exit
                 return code
             ctr = Container.from_doc(doc)
+            if ctr.status == "restarting" and ctr.finished_at == finished:
+                # Docker counts a back-off as running: its next exit is awaited
+                code = EXIT_LOST if self.reap_lost(ctr) else ctr.exit_code
+                time.sleep(0.05)
+                continue
             if ctr.status != "running":
                 return ctr.exit_code
             code = EXIT_LOST if self.watch_exit(ctr, 1.0) else ctr.exit_code

@@ -80,6 +80,7 @@ class ContainerOps:
                          tty: bool = False, attached: bool = False,
                          port_bindings: dict[str, list[dict]] | None = None,
                          exposed_ports: list[str] = (), publish_all: bool = False,
+                         restart_policy: tuple[str, int] = ("no", 0),
                          check_networks: bool = False) -> Container:
         """`create`: validate and record a container; nothing is made in the kernel.
 
@@ -89,8 +90,11 @@ class ContainerOps:
         networks and bad addresses are refused now rather than at start, so a
         failed `run` leaves nothing.
         """
+        from cnmctl.engine.restart import check_restart_policy
+
         if not argv:
             raise InvalidArgument("no command given: cnmctl runs host commands, not images")
+        check_restart_policy(*restart_policy)
         _check_mode_conflicts(list(networks), hostname=hostname, mac=mac, dns=list(dns),
                               extra_hosts=list(extra_hosts),
                               publishing=bool(port_bindings) or publish_all,
@@ -125,7 +129,8 @@ class ContainerOps:
                 interactive=interactive, tty=tty, attached=attached,
                 exposed_ports=list(exposed_ports),
                 port_bindings={} if mode == "host" else dict(port_bindings or {}),
-                publish_all=publish_all,
+                publish_all=publish_all, restart_policy=restart_policy[0],
+                restart_max=restart_policy[1],
             )
             ctr.links = self._link_targets(links)
             if check_networks:

@@ -109,6 +109,10 @@ class LifecycleOps:
                 if ctr.status == "running" and process.alive(ctr.pid, ctr.pid_start_time):
                     return attach(ctr) if attach else ctr
                 before = ctr.to_doc()
+                # Started by hand: Docker's restart manager anew (a back-off is over:
+                # its waiter finds the container running and leaves it).
+                ctr.restart_count, ctr.backoff_ms, ctr.manually_stopped = 0, 0, False
+                ctr.waiter_pid = ctr.waiter_start = 0
                 launch = self._prepare_start(ctr, before)
             attached = self._go(ctr, launch, before, attach)
         return attached if attach else ctr
@@ -215,14 +219,17 @@ class LifecycleOps:
         return exec_in_container(ctr, argv, env=env, workdir=workdir, detach=detach,
                                  interactive=interactive, link_env=links)
 
-    def show_logs(self, ref: str, *, follow: bool, tail: str, timestamps: bool) -> None:
-        """`logs`: the container's output; with `follow`, until it stops (its
-        process, not only its record: see liveness.py)."""
+    def show_logs(self, ref: str, *, follow: bool, tail: int | None, timestamps: bool,
+                  details: bool = False, since: int | None = None,
+                  until: int | None = None) -> None:
+        """`logs`: the container's output (runtime/logs.py); with `follow`, until it
+        stops (its process, not only its record: see liveness.py)."""
         from cnmctl.runtime.logs import show_logs
 
         ctr = self.find_container(ref)
-        show_logs(self.container_dir(ctr.id), follow=follow, tail=tail,
-                  timestamps=timestamps, running=lambda: self.still_running(ctr.id))
+        show_logs(self.container_dir(ctr.id), follow=follow, tail=tail, timestamps=timestamps,
+                  details=details, since=since, until=until,
+                  running=lambda: self.still_running(ctr.id))
 
     def _prepare_start(self, ctr: Container, before: dict | None):
         """Everything of a start up to the gate, in the open transaction: the held
@@ -378,24 +385,39 @@ class LifecycleOps:
         return peer
 
     # -- exit, stop, kill, rm -------------------------------------------------
-    def container_exited(self, cid: str, exit_code: int, expected_pid: int = 0) -> None:
-        """Record an exit and release the sandbox; idempotent (several may notice)."""
+    def container_exited(self, cid: str, exit_code: int, expected_pid: int = 0,
+                         waiter: bool = False) -> float | None:
+        """Record an exit and release the sandbox; idempotent (several may notice).
+
+        `waiter`: the caller saw the exit (the supervisor's hook, a foreground `run`)
+        and will wait out a restart's back-off: if the restart policy asks for one,
+        the container is recorded restarting with this process as its waiter, and the
+        back-off in seconds is returned (engine/restart.py). Otherwise None."""
+        from cnmctl.engine.restart import restart_delay
+
         with self.transaction("exited"):
             doc = self.store.get("containers", cid)
             if doc is None:
-                return
+                return None
             ctr = Container.from_doc(doc)
             if ctr.status != "running" or (expected_pid and ctr.pid != expected_pid):
-                return
+                return None
             if self._abandoned_start(cid):
-                return  # its gate never opened: cnmctl was killed at the start
+                return None  # its gate never opened: cnmctl was killed at the start
             self._teardown(ctr)
             ctr.status, ctr.exit_code, ctr.pid, ctr.pid_start_time = "exited", exit_code, 0, 0
             ctr.finished_at = now_rfc3339nano()
+            delay = restart_delay(ctr, exit_code, time.time()) if waiter else None
+            if delay is not None:
+                from cnmctl.runtime import process
+
+                ctr.status, ctr.waiter_pid = "restarting", os.getpid()
+                ctr.waiter_start = process.start_time(os.getpid())
             if ctr.auto_remove:
                 self._forget(ctr)
             else:
                 self.store.put("containers", ctr.id, ctr.to_doc())
+        return delay
 
     def _teardown(self, ctr: Container, unplug: bool = False) -> None:
         """Release the endpoints and the sandbox in the store; once committed, the
@@ -452,7 +474,7 @@ class LifecycleOps:
         """`stop`: the signal, then SIGKILL after `timeout` seconds; waits for the exit."""
         from cnmctl.runtime import process
 
-        ctr = self.find_container(ref)
+        ctr = self.mark_stopped(self.find_container(ref))  # no restart (restart.py)
         if ctr.status != "running" or self.reap_lost(ctr):  # liveness.py
             return ctr.id
         if process.alive(ctr.pid, ctr.pid_start_time):
@@ -479,8 +501,12 @@ class LifecycleOps:
         from cnmctl.runtime import process
 
         ctr = self.find_container(ref)
+        if ctr.status == "restarting":  # as Docker: the back-off ends, no signal to send
+            self.mark_stopped(ctr)
+            return ctr.id
         if ctr.status != "running" or not process.alive(ctr.pid, ctr.pid_start_time):
             raise Conflict(f"Cannot kill container: {ref}: Container {ctr.id} is not running")
+        self.mark_stopped(ctr)  # any signal: no restart at its next exit (as Docker)
         os.kill(ctr.pid, sig)
         if sig == signal.SIGKILL:
             process.signal_and_wait(ctr.pid, ctr.pid_start_time, 0, 5.0)
@@ -493,13 +519,16 @@ class LifecycleOps:
         from cnmctl.runtime import process
 
         ctr = self.find_container(ref)
-        if ctr.status == "running" and process.alive(ctr.pid, ctr.pid_start_time):
+        if ctr.status == "restarting" or (ctr.status == "running"
+                                          and process.alive(ctr.pid, ctr.pid_start_time)):
             if not force:
                 raise Conflict(
-                    f"You cannot remove a running container {ctr.id}. Stop the container "
-                    "before attempting removal or force remove"
+                    f"You cannot remove a {ctr.status} container {ctr.id}. Stop the "
+                    "container before attempting removal or force remove"
                 )
-            process.signal_and_wait(ctr.pid, ctr.pid_start_time, signal.SIGKILL, 5.0)
+            ctr = self.mark_stopped(ctr)  # its exit restarts nothing
+            if ctr.status == "running":
+                process.signal_and_wait(ctr.pid, ctr.pid_start_time, signal.SIGKILL, 5.0)
         with self.transaction("rm"):
             doc = self.store.get("containers", ctr.id)
             if doc is None:
@@ -521,7 +550,7 @@ class LifecycleOps:
         removed = []
         with self.transaction("container prune"):
             for ctr in self.containers():
-                if ctr.status != "running":
+                if ctr.status not in ("running", "restarting"):
                     removed.append((ctr.id, _folder_size(self.container_dir(ctr.id))))
                     self._forget(ctr)
         return removed

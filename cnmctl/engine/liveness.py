@@ -44,24 +44,32 @@ class LivenessOps:
 
     def lost(self, ctr: Container) -> bool:
         """True if `ctr` is recorded running but its process and its supervisor are
-        both gone, so that no one will ever record its exit."""
+        both gone, so that no one will ever record its exit; or recorded restarting
+        and the process waiting to restart it is gone (restart.py)."""
+        from cnmctl.runtime import process
+
+        booted = os.path.exists(os.path.join(self.run_root, BOOT_MARKER))
+        if ctr.status == "restarting":
+            return not booted or not process.alive(ctr.waiter_pid, ctr.waiter_start)
         if ctr.status != "running":
             return False
-        from cnmctl.runtime import process
 
         if process.alive(ctr.pid, ctr.pid_start_time):
             return False
         # After a reboot (the run root's marker gone with the tmpfs) the recorded pids
         # are no one's: start times count from the boot, so another process at the
         # supervisor's pid could pass for it.
-        return (not process.supervised(ctr)
-                or not os.path.exists(os.path.join(self.run_root, BOOT_MARKER)))
+        return not process.supervised(ctr) or not booted
 
     def reap_lost(self, ctr: Container) -> bool:
-        """Record `ctr` exited (EXIT_LOST) if it is lost; True if it was."""
+        """Record `ctr` exited (EXIT_LOST; a lost restart with the code it had) if it is
+        lost; True if it was."""
         if not self.lost(ctr):
             return False
-        self.container_exited(ctr.id, EXIT_LOST, expected_pid=ctr.pid)
+        if ctr.status == "restarting":
+            self._settle_restart(ctr.id, (ctr.waiter_pid, ctr.waiter_start))
+        else:
+            self.container_exited(ctr.id, EXIT_LOST, expected_pid=ctr.pid)
         return True
 
     def reap(self, containers: Iterable[Container]) -> list[Container]:

@@ -125,6 +125,10 @@ class Checker:
         sandboxes = {doc["id"]: Sandbox.from_doc(doc) for doc in self.store.list("sandboxes")}
         containers = {c.id: c for c in engine.containers()}
         for ctr in containers.values():
+            if ctr.status == "restarting" and engine.lost(ctr):
+                found.append(Finding("container", ctr.name, "restarting, the process waiting "
+                                     "to restart it is gone", "record it exited",
+                                     lambda c=ctr: engine.reap_lost(c)))
             if ctr.status != "running":
                 continue
             problem = ""

@@ -326,9 +326,10 @@ def launch(ctr: Container, netns: str, files: dict[str, str], *, root: str, run_
     flags = ("t" if ctr.tty else "") + ("i" if ctr.interactive else "") or "-"
     # CNMCTL_LOCK_TIMEOUT=inf: recording the exit waits for the store lock as long as
     # it takes (a long `system check --fix`), rather than lose the exit code.
+    # PYTHONPATH: the exit hook runs this very cnmctl, not another one installed.
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
            "CNMCTL_ROOT": root, "CNMCTL_RUN_ROOT": run_root, "LC_ALL": "C",
-           "CNMCTL_LOCK_TIMEOUT": "inf"}
+           "CNMCTL_LOCK_TIMEOUT": "inf", "PYTHONPATH": os.path.dirname(os.path.dirname(HERE))}
     import subprocess  # only for starting: stop, kill and rm do without it
     try:
         shim = subprocess.Popen(

@@ -536,9 +536,13 @@ def test_logs_and_tail(cnm):
     wait_exited(cnm, "lg")
     result = cnm.run("logs", "lg")
     assert (result.code, result.out, result.err) == (0, "one\ntwo\nthree\n", "oops\n")
-    assert cnm("logs", "--tail", "1", "lg") == "three\n"
-    assert cnm("logs", "-n", "2", "lg") == "two\nthree\n"
-    assert cnm("logs", "--tail", "0", "lg") == ""
+    # --tail counts lines of both streams (test_logs_restart.py checks their order)
+    cnm("run", "-d", "--name", "lg2", "--network", "none", "sh", "-c",
+        "echo one; echo two; echo three")
+    wait_exited(cnm, "lg2")
+    assert cnm("logs", "--tail", "1", "lg2") == "three\n"
+    assert cnm("logs", "-n", "2", "lg2") == "two\nthree\n"
+    assert cnm("logs", "--tail", "0", "lg2") == ""
     # -f follows a running container until it exits.
     cnm("run", "-d", "--name", "slow", "--network", "none", "sh", "-c",
         "echo a; sleep 0.5; echo b")
@@ -570,7 +574,7 @@ def test_logs_timestamps(cnm):
     first, second = (datetime.datetime.fromisoformat(line.split()[0].replace("Z", "+00:00"))
                      for line in cnm("logs", "-t", "ts").splitlines())
     assert (second - first).total_seconds() >= 0.25
-    assert cnm.run("logs", "-t", "--tail", "1", "ts").err.endswith(" warn\n")
+    assert cnm.run("logs", "-t", "ts").err.endswith(" warn\n")
 
 
 # -- stop, kill, restart, rm, exec ------------------------------------------------
