@@ -193,6 +193,7 @@ class Container(_Document):
     path: str
     args: list[str] = []
     status: str = "created"  # created, running, exited
+    paused: bool = False  # running, its processes frozen in cgroup cnmctl/<id> (pause.py)
     pid: int = 0
     pid_start_time: int = 0  # with pid, identifies the process across pid reuse
     supervisor_pid: int = 0  # the process that records the exit (sh, or `run` itself)
@@ -224,3 +225,8 @@ class Container(_Document):
     ports: list[dict] = []
     interactive: bool = False
     sandbox_id: str = ""
+
+    @property
+    def state(self) -> str:
+        """Docker's State.Status: created, running, paused or exited."""
+        return "paused" if self.paused and self.status == "running" else self.status

@@ -170,9 +170,9 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
         "Path": ctr.path,
         "Args": ctr.args,
         "State": {
-            "Status": ctr.status,
+            "Status": ctr.state,
             "Running": running,
-            "Paused": False,
+            "Paused": running and ctr.paused,
             "Restarting": False,
             "OOMKilled": False,
             "Dead": False,
@@ -303,6 +303,8 @@ class ContainerRow:
         running_for = human_duration(now - rfc3339_to_ns(ctr.created) / 1e9)
         if ctr.status == "running":
             status = "Up " + human_duration(now - rfc3339_to_ns(ctr.started_at) / 1e9)
+            if ctr.paused:
+                status += " (Paused)"
         elif ctr.status == "exited":
             ago = human_duration(now - rfc3339_to_ns(ctr.finished_at) / 1e9)
             status = f"Exited ({ctr.exit_code}) {ago} ago"
@@ -320,7 +322,7 @@ class ContainerRow:
             "Ports": displayable_ports(network_ports(ctr)),
             "RunningFor": running_for,
             "Size": "",
-            "State": ctr.status,
+            "State": ctr.state,
             "Status": status,
         }
         self.__dict__.update(fields)
@@ -333,7 +335,7 @@ class ContainerRow:
         tests = {
             "id": lambda v: ctr.id.startswith(v),
             "name": lambda v: filter_matches(v, ctr.name),  # a bad regex matches nothing
-            "status": lambda v: ctr.status == v,
+            "status": lambda v: ctr.state == v,
             "network": lambda v: v in ctr.networks or any(i.startswith(v)
                                                           for i in self._network_ids),
             "exited": lambda v: ctr.status == "exited" and str(ctr.exit_code) == v,

@@ -106,6 +106,8 @@ class LifecycleOps:
                 if self.reap_lost(ctr):  # its old sandbox released first (liveness.py)
                     ctr = self.find_container(ctr.id)
                 if ctr.status == "running" and process.alive(ctr.pid, ctr.pid_start_time):
+                    if ctr.paused:
+                        raise Conflict("cannot start a paused container, try unpause instead")
                     return ctr if not foreground else None
                 before = ctr.to_doc()
                 launch = self._prepare_start(ctr, foreground, stdio, before)
@@ -154,6 +156,8 @@ class LifecycleOps:
         from cnmctl.runtime.execute import exec_in_container
 
         ctr = self.find_container(ref)
+        if ctr.paused:
+            raise Conflict(f"Container {ctr.id} is paused, unpause the container before exec")
         self.ensure_dns(ctr.sandbox_id)
         links = self.link_env(ctr, self.linked(ctr, strict=False)) if ctr.links else []
         return exec_in_container(ctr, argv, env=env, workdir=workdir, detach=detach,
@@ -339,6 +343,7 @@ class LifecycleOps:
         DNS helpers let go of the namespace, what still runs in it is killed and it
         is deleted (its veths vanish with it, or first if `unplug`)."""
         tx = self._tx
+        self._drop_cgroup(ctr)  # thawed before what runs in the sandbox is killed
         sandbox_doc = self.store.get("sandboxes", ctr.sandbox_id) if ctr.sandbox_id else None
         if sandbox_doc and sandbox_doc["container_id"] == ctr.id:
             sandbox = Sandbox.from_doc(sandbox_doc)
@@ -393,7 +398,8 @@ class LifecycleOps:
         if ctr.status != "running" or self.reap_lost(ctr):  # liveness.py
             return ctr.id
         if process.alive(ctr.pid, ctr.pid_start_time):
-            process.signal_and_wait(ctr.pid, ctr.pid_start_time, sig, timeout)
+            self.signal_container(ctr, sig)  # a paused one is thawed to act on it
+            process.signal_and_wait(ctr.pid, ctr.pid_start_time, 0, timeout)
         self._await_exit(ctr, 128 + signal.SIGKILL)
         return ctr.id
 
@@ -418,7 +424,7 @@ class LifecycleOps:
         ctr = self.find_container(ref)
         if ctr.status != "running" or not process.alive(ctr.pid, ctr.pid_start_time):
             raise Conflict(f"Cannot kill container: {ref}: Container {ctr.id} is not running")
-        os.kill(ctr.pid, sig)
+        self.signal_container(ctr, sig)
         if sig == signal.SIGKILL:
             process.signal_and_wait(ctr.pid, ctr.pid_start_time, 0, 5.0)
             self._await_exit(ctr, 128 + signal.SIGKILL)
@@ -432,11 +438,13 @@ class LifecycleOps:
         ctr = self.find_container(ref)
         if ctr.status == "running" and process.alive(ctr.pid, ctr.pid_start_time):
             if not force:
-                raise Conflict(
-                    f"You cannot remove a running container {ctr.id}. Stop the container "
-                    "before attempting removal or force remove"
-                )
-            process.signal_and_wait(ctr.pid, ctr.pid_start_time, signal.SIGKILL, 5.0)
+                procedure = "Stop the container before attempting removal or force remove"
+                if ctr.paused:
+                    procedure = "Unpause and then " + procedure.lower()
+                raise Conflict(f"You cannot remove a {ctr.state} container {ctr.id}. "
+                               f"{procedure}")
+            self.signal_container(ctr, signal.SIGKILL)  # thawed after it: v1 needs that
+            process.signal_and_wait(ctr.pid, ctr.pid_start_time, 0, 5.0)
         with self.transaction("rm"):
             doc = self.store.get("containers", ctr.id)
             if doc is None:
@@ -459,7 +467,7 @@ class LifecycleOps:
         with self.transaction("container prune"):
             for ctr in self.containers():
                 if ctr.status != "running":
-                    removed.append((ctr.id, _folder_size(self.container_dir(ctr.id))))
+                    removed.append((ctr.id, folder_size(self.container_dir(ctr.id))))
                     self._forget(ctr)
         return removed
 
@@ -479,7 +487,7 @@ class LifecycleOps:
         return dropped
 
 
-def _folder_size(folder: str) -> int:
+def folder_size(folder: str) -> int:
     """Bytes of the regular files directly in `folder` (a container's logs and files)."""
     try:
         entries = list(os.scandir(folder))
