@@ -39,27 +39,34 @@ def _unescape(field: str) -> str:
     return field
 
 
-def find_in_mountinfo(text: str) -> tuple[int, str] | None:
-    """(cgroup version, mount point) of the freezer in a mountinfo text: the v1
-    hierarchy with the freezer controller if one is mounted at its root, else the
-    first cgroup2 mount; None if there is neither."""
-    v1 = v2 = None
+def _mounts(text: str):
+    """(root, mount point, file system type, super options) of each mountinfo line."""
     for line in text.splitlines():
         fields = line.split()
         if "-" not in fields[6:]:
             continue
         sep = fields.index("-", 6)
-        if len(fields) < sep + 4:
-            continue
-        root, mount_point = fields[3], _unescape(fields[4])
-        fstype, super_options = fields[sep + 1], fields[sep + 3].split(",")
-        if fstype == "cgroup" and "freezer" in super_options and root == "/" and v1 is None:
-            v1 = mount_point
-        elif fstype == "cgroup2" and v2 is None:
-            v2 = mount_point
-    if v1 is not None:
-        return 1, v1
-    return (2, v2) if v2 is not None else None
+        if len(fields) >= sep + 4:
+            yield fields[3], _unescape(fields[4]), fields[sep + 1], fields[sep + 3].split(",")
+
+
+def find_in_mountinfo(text: str) -> tuple[int, str] | None:
+    """(cgroup version, mount point) of the freezer in a mountinfo text: the v1
+    hierarchy with the freezer controller if one is mounted at its root, else the
+    first cgroup2 mount; None if there is neither."""
+    mounts = list(_mounts(text))
+    for root, mount_point, fstype, options in mounts:
+        if fstype == "cgroup" and "freezer" in options and root == "/":
+            return 1, mount_point
+    return next(((2, point) for _root, point, fstype, _o in mounts if fstype == "cgroup2"), None)
+
+
+def cgroup_version(mountinfo: str) -> str:
+    """Docker's Cgroup Version: "2" if /sys/fs/cgroup is the unified hierarchy, "1"
+    if cgroup v1 hierarchies are mounted (a hybrid machine included), else ""."""
+    types = {fstype for _root, point, fstype, _o in _mounts(mountinfo)
+             if fstype == "cgroup" or point == "/sys/fs/cgroup"}
+    return "2" if "cgroup2" in types else "1" if "cgroup" in types else ""
 
 
 class Freezer:

@@ -76,6 +76,8 @@ class NetworkRow:
         return self._net.labels.get(key, "")
 
 
+LOG_DRIVER = "cnmctl-file"  # HostConfig.LogConfig.Type, and `info`'s Logging Driver
+
 # HostConfig fields cnmctl has no use for, with the values Docker shows for a
 # plain `docker run`, so that scripts indexing into them find what they expect.
 _HOSTCONFIG_DEFAULTS = {
@@ -198,7 +200,7 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
         "HostConfig": {
             "Binds": None,
             "ContainerIDFile": "",
-            "LogConfig": {"Type": "cnmctl-file", "Config": {}},
+            "LogConfig": {"Type": LOG_DRIVER, "Config": {}},
             "NetworkMode": ctr.network_mode,
             "PortBindings": port_bindings_view(ctr),
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
