@@ -157,11 +157,11 @@ class Freezer:
             self.thaw(cid)
         deadline = time.monotonic() + patience
         while True:
+            root_procs = os.path.join(self.mount_point, "cgroup.procs")
             for pid in self.pids(cid):
-                with contextlib.suppress(ProcessLookupError, FileNotFoundError):
-                    with open(os.path.join(self.mount_point, "cgroup.procs"), "w",
-                              encoding="ascii") as f:
-                        f.write(str(pid))
+                with contextlib.suppress(ProcessLookupError, FileNotFoundError), \
+                        open(root_procs, "w", encoding="ascii") as f:
+                    f.write(str(pid))
             try:
                 os.rmdir(self.path(cid))
                 return
