@@ -9,7 +9,8 @@ import sys
 # Commands that change containers, networks or the kernel: without CAP_NET_ADMIN and
 # CAP_SYS_ADMIN they are refused before anything is touched (help aside).
 MUTATING = {"run": 125, "create": 1, "start": 1, "stop": 1, "restart": 1, "kill": 1,
-            "rm": 1, "exec": 1, "internal": 1, "system boot": 1}
+            "rm": 1, "remove": 1, "exec": 1, "internal": 1, "pause": 1, "unpause": 1,
+            "rename": 1, "system boot": 1}
 MUTATING_NETWORK = ("create", "rm", "remove", "prune", "connect", "disconnect")
 
 
@@ -28,6 +29,8 @@ def privileged_exit(argv: list[str]) -> int:
         if not rest or rest[0] not in MUTATING_NETWORK:
             return 0
         verb, rest = "network", rest[1:]
+    elif verb == "container" and rest and rest[0] in MUTATING:  # `container run`...
+        verb, rest = rest[0], rest[1:]
     elif verb not in MUTATING:
         return 0
     # Help is not a mutation: `--help` (or `-h`, except for run and create, where

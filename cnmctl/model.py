@@ -193,6 +193,7 @@ class Container(_Document):
     path: str
     args: list[str] = []
     status: str = "created"  # created, running, restarting (a back-off), exited
+    paused: bool = False  # running, its processes frozen in cgroup cnmctl/<id> (pause.py)
     pid: int = 0
     pid_start_time: int = 0  # with pid, identifies the process across pid reuse
     supervisor_pid: int = 0  # the process that records the exit (sh, or `run` itself)
@@ -236,3 +237,8 @@ class Container(_Document):
     # while restarting: the process waiting out the back-off (pid and start time)
     waiter_pid: int = 0
     waiter_start: int = 0
+
+    @property
+    def state(self) -> str:
+        """Docker's State.Status: created, running, paused or exited."""
+        return "paused" if self.paused and self.status == "running" else self.status

@@ -76,6 +76,8 @@ class NetworkRow:
         return self._net.labels.get(key, "")
 
 
+LOG_DRIVER = "cnmctl-file"  # HostConfig.LogConfig.Type, and `info`'s Logging Driver
+
 # HostConfig fields cnmctl has no use for, with the values Docker shows for a
 # plain `docker run`, so that scripts indexing into them find what they expect.
 _HOSTCONFIG_DEFAULTS = {
@@ -171,9 +173,9 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
         "Path": ctr.path,
         "Args": ctr.args,
         "State": {
-            "Status": ctr.status,
+            "Status": ctr.state,
             "Running": running or restarting,
-            "Paused": False,
+            "Paused": running and ctr.paused,
             "Restarting": restarting,
             "OOMKilled": False,
             "Dead": False,
@@ -199,7 +201,7 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
         "HostConfig": {
             "Binds": None,
             "ContainerIDFile": "",
-            "LogConfig": {"Type": "cnmctl-file", "Config": {}},
+            "LogConfig": {"Type": LOG_DRIVER, "Config": {}},
             "NetworkMode": ctr.network_mode,
             "PortBindings": port_bindings_view(ctr),
             "RestartPolicy": {"Name": ctr.restart_policy,
@@ -305,6 +307,8 @@ class ContainerRow:
         running_for = human_duration(now - rfc3339_to_ns(ctr.created) / 1e9)
         if ctr.status == "running":
             status = "Up " + human_duration(now - rfc3339_to_ns(ctr.started_at) / 1e9)
+            if ctr.paused:
+                status += " (Paused)"
         elif ctr.status in ("exited", "restarting"):
             ago = human_duration(now - rfc3339_to_ns(ctr.finished_at) / 1e9)
             status = f"{ctr.status.title()} ({ctr.exit_code}) {ago} ago"
@@ -322,7 +326,7 @@ class ContainerRow:
             "Ports": displayable_ports(network_ports(ctr)),
             "RunningFor": running_for,
             "Size": "",
-            "State": ctr.status,
+            "State": ctr.state,
             "Status": status,
         }
         self.__dict__.update(fields)
@@ -335,7 +339,7 @@ class ContainerRow:
         tests = {
             "id": lambda v: ctr.id.startswith(v),
             "name": lambda v: filter_matches(v, ctr.name),  # a bad regex matches nothing
-            "status": lambda v: ctr.status == v,
+            "status": lambda v: ctr.state == v,
             "network": lambda v: v in ctr.networks or any(i.startswith(v)
                                                           for i in self._network_ids),
             "exited": lambda v: ctr.status == "exited" and str(ctr.exit_code) == v,

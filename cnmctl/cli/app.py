@@ -53,18 +53,26 @@ class Context:
         return self._engine
 
 
+# The container commands, at the top level and in the `container` group alike.
+CONTAINER_COMMANDS = {name: f"cnmctl.cli.container:{attr}" for name, attr in (
+    ("run", "run"), ("create", "create"), ("start", "start"), ("stop", "stop"),
+    ("restart", "restart"), ("kill", "kill"), ("rm", "rm"), ("ps", "ps"),
+    ("logs", "logs"), ("wait", "wait"), ("exec", "exec_"), ("inspect", "inspect"),
+    ("port", "port"), ("pause", "pause"), ("unpause", "unpause"), ("rename", "rename"),
+    ("attach", "attach"),
+)}
+
+
 @click.group(
     cls=LazyGroup,
     lazy={
         "network": "cnmctl.cli.network:network",
         "system": "cnmctl.cli.system:system",
-        "container": "cnmctl.cli.system:container",
-        **{name: f"cnmctl.cli.container:{attr}" for name, attr in (
-            ("run", "run"), ("create", "create"), ("start", "start"), ("stop", "stop"),
-            ("restart", "restart"), ("kill", "kill"), ("rm", "rm"), ("ps", "ps"),
-            ("logs", "logs"), ("wait", "wait"), ("exec", "exec_"), ("inspect", "inspect"),
-            ("port", "port"), ("internal", "internal"), ("attach", "attach"),
-        )},
+        "container": "cnmctl.cli.app:container",
+        "version": "cnmctl.cli.info:version",
+        "info": "cnmctl.cli.info:info",
+        "internal": "cnmctl.cli.container:internal",
+        **CONTAINER_COMMANDS,
     },
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -77,6 +85,17 @@ class Context:
 def cli(ctx: click.Context, root: str | None, run_root: str | None) -> None:
     """cnmctl: Docker's Container Network Model on Linux, without a daemon."""
     ctx.obj = Context(root, run_root)
+
+
+@click.group(cls=LazyGroup, lazy={
+    **CONTAINER_COMMANDS,
+    "ls": CONTAINER_COMMANDS["ps"], "list": CONTAINER_COMMANDS["ps"],
+    "remove": CONTAINER_COMMANDS["rm"],
+    "inspect": "cnmctl.cli.container:container_inspect",  # containers only, as Docker's
+    "prune": "cnmctl.cli.system:container_prune",
+})
+def container() -> None:
+    """Manage containers (each command as at the top level)."""
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -97,6 +116,11 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc.__context__, KeyboardInterrupt):
             sys.exit(130)  # Ctrl-C, as a shell reports it
         fail("aborted", 1)
+    except click.NoSuchOption as exc:
+        from cnmctl.cli.dockerflags import unknown_flag
+
+        path = exc.ctx.command_path if exc.ctx else "cnmctl"
+        fail(unknown_flag(path.split()[1:], exc.option_name, f"{path} --help"), EXIT_USAGE)
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         fail(exc.format_message() + hint, EXIT_USAGE)

@@ -1,5 +1,6 @@
 """Container commands: run, create, start, stop, restart, kill, rm, ps, logs, wait,
-exec, inspect, port; plus the hidden `internal exited` hook the supervisor calls."""
+exec, inspect (and `container inspect`), port, pause, unpause, rename; plus the
+hidden `internal exited` hook the supervisor calls."""
 
 from __future__ import annotations
 
@@ -311,6 +312,46 @@ def inspect(obj, fmt, kind, objects) -> None:
     from cnmctl.cli.direct import emit, object_inspect
 
     sys.exit(emit(*object_inspect(obj.engine, objects, fmt, kind)))
+
+
+@click.command("inspect")
+@format_option()
+@click.option("-s", "--size", is_flag=True,
+              help="Add SizeRw (the container's logs and files) and SizeRootFs (0: no "
+                   "image layers).")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def container_inspect(obj, fmt, size, containers) -> None:
+    """Display detailed information on one or more containers."""
+    from cnmctl.cli.direct import emit, object_inspect
+
+    sys.exit(emit(*object_inspect(obj.engine, containers, fmt, "container", size)))
+
+
+@click.command()
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def pause(obj, containers) -> None:
+    """Pause all processes within one or more containers (the cgroup freezer)."""
+    _each(obj, "pause", containers)
+
+
+@click.command()
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def unpause(obj, containers) -> None:
+    """Unpause all processes within one or more containers."""
+    _each(obj, "unpause", containers)
+
+
+@click.command()
+@click.argument("container")
+@click.argument("new_name")
+@click.pass_obj
+def rename(obj, container, new_name) -> None:
+    """Rename a container: its name, and on user-defined networks the name the
+    embedded DNS answers, at once."""
+    obj.engine.rename_container(container, new_name)
 
 
 @click.command()

@@ -1,7 +1,8 @@
 """The commands scripts call in loops, run without click.
 
 `network ls/inspect/create/rm`, `inspect`, `run`, `create` and
-`start/stop/restart/kill/rm/wait` are what lab scripts run over and over (`cnmctl inspect -f
+`start/stop/restart/kill/rm/wait/pause/unpause` (and the same in the `container`
+group) are what lab scripts run over and over (`cnmctl inspect -f
 '{{.State.Pid}}' c1`). Importing click costs more than the rest of such a
 command, so `fast_path` recognises their plain forms and runs them directly;
 anything else (help, an unknown flag, a malformed value) returns None and
@@ -101,11 +102,25 @@ def network_inspect(engine, refs, fmt: str | None) -> tuple[str, list[str]]:
     return inspect_many(lookup, refs, fmt, lambda _ref, exc: str(exc))
 
 
-def object_inspect(engine, refs, fmt: str | None, kind: str | None) -> tuple[str, list[str]]:
-    """The output and errors of `inspect` (containers, then networks)."""
+def object_inspect(engine, refs, fmt: str | None, kind: str | None,
+                   size: bool = False) -> tuple[str, list[str]]:
+    """The output and errors of `inspect` (containers, then networks); with `size`
+    (`container inspect -s`), SizeRw and SizeRootFs after GraphDriver, where Docker
+    puts them."""
     from cnmctl.errors import NotFound
 
-    return inspect_many(lambda ref: engine.inspect_object(ref, kind), refs, fmt,
+    def lookup(ref: str) -> dict:
+        doc = engine.inspect_object(ref, kind)
+        if not size:
+            return doc
+        from cnmctl.engine.lifecycle import folder_size
+
+        sizes = {"SizeRw": folder_size(engine.container_dir(doc["Id"])), "SizeRootFs": 0}
+        keys = list(doc)
+        at = keys.index("GraphDriver") + 1
+        return {k: doc[k] for k in keys[:at]} | sizes | {k: doc[k] for k in keys[at:]}
+
+    return inspect_many(lookup, refs, fmt,
                         lambda ref, exc: f"No such {kind or 'object'}: {ref}"
                         if isinstance(exc, NotFound) else str(exc))
 
@@ -183,6 +198,18 @@ def fast_path(argv: list[str]) -> int | None:
     if parsed is None:
         return None
     root, run_root, args = parsed
+    if args[:2] == ["container", "inspect"]:  # containers only, no --type
+        result = _parse(args[2:], CONTAINER_INSPECT_FLAGS, {"format": ("-f", "--format")})
+        if result is None or not result[1] or len(result[0]["format"]) > 1:
+            return None
+        fmt, size = (result[0]["format"] or [None])[0], result[0]["size"]
+        return _run(root, run_root,
+                    lambda engine: object_inspect(engine, result[1], fmt, "container", size))
+    if args[:1] == ["container"] and len(args) > 1:
+        verb = "rm" if args[1] == "remove" else args[1]
+        if verb not in ("run", "create", *CONTAINER_VERBS):
+            return None
+        args = [verb, *args[2:]]  # `container run`, `container rm`...: the top-level path
     if args[:2] in (["network", "ls"], ["network", "list"]):
         result = _parse(args[2:], {"quiet": ("-q", "--quiet"), "no_trunc": ("--no-trunc",)},
                         {"filter": ("-f", "--filter"), "format": ("--format",)})
@@ -224,6 +251,8 @@ def fast_path(argv: list[str]) -> int | None:
         return _run(root, run_root, lambda engine: object_inspect(engine, result[1], fmt, kind))
     return None
 
+
+CONTAINER_INSPECT_FLAGS = {"size": ("-s", "--size")}
 
 # Options of the commands handled here: {key: names} for flags and for valued options.
 CREATE_FLAGS = {"ipv6": ("--ipv6",), "internal": ("--internal",),
@@ -315,7 +344,8 @@ def each_ref(refs, action: Callable[[str], str]) -> tuple[str, list[str], int]:
 
 
 def container_verb(engine, verb: str, opts: dict) -> Callable[[str], str]:
-    """The per-container action of start, stop, restart, kill, rm and wait."""
+    """The per-container action of start, stop, restart, kill, rm, wait, pause and
+    unpause."""
     if verb == "kill":
         from cnmctl.cli.validate import parse_signal
 
@@ -332,6 +362,10 @@ def container_verb(engine, verb: str, opts: dict) -> Callable[[str], str]:
             engine.remove_container(ref, force=opts["force"])
         if verb == "wait":
             return str(engine.wait_container(ref))
+        if verb == "pause":
+            engine.pause_container(ref)
+        if verb == "unpause":
+            engine.unpause_container(ref)
         return ref
 
     return act
@@ -345,6 +379,8 @@ CONTAINER_VERBS = {
     "kill": ({}, {"signal": ("-s", "--signal")}, {"signal": "KILL"}),
     "rm": ({"force": ("-f", "--force")}, {}, {}),
     "wait": ({}, {}, {}),
+    "pause": ({}, {}, {}),
+    "unpause": ({}, {}, {}),
 }
 
 

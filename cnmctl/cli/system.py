@@ -1,11 +1,13 @@
-"""`cnmctl system check [--fix]`, `system boot`, `system firewall`, `system prune` and
-`container prune`."""
+"""`cnmctl system check [--fix]`, `system boot`, `system firewall`, `system info`,
+`system prune` and `container prune`."""
 
 from __future__ import annotations
 
 import sys
 
 import click
+
+from cnmctl.cli.app import LazyGroup
 
 PRUNE_WARNING = "WARNING! This will remove all stopped containers."
 SYSTEM_PRUNE_WARNING = """WARNING! This will remove:
@@ -14,7 +16,7 @@ SYSTEM_PRUNE_WARNING = """WARNING! This will remove:
 """
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy={"info": "cnmctl.cli.info:info"})
 def system() -> None:
     """Check and clean cnmctl's state."""
 
@@ -120,12 +122,7 @@ def system_prune(obj, all_, force) -> None:
     _report(containers, networks)
 
 
-@click.group()
-def container() -> None:
-    """Manage containers."""
-
-
-@container.command("prune")
+@click.command("prune")
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
 @click.pass_obj
 def container_prune(obj, force) -> None:

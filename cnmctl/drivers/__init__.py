@@ -13,6 +13,7 @@ _BUILTIN = {
     "host": "cnmctl.drivers.host",
     "null": "cnmctl.drivers.null",
 }
+BUILTIN_DRIVERS = tuple(_BUILTIN)
 
 
 def get_driver(name: str) -> Driver:

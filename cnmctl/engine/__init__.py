@@ -30,6 +30,7 @@ from cnmctl.engine.dns import DnsOps
 from cnmctl.engine.lifecycle import LifecycleOps
 from cnmctl.engine.liveness import EXIT_LOST, LivenessOps
 from cnmctl.engine.networks import NetworkOps
+from cnmctl.engine.pause import PauseOps
 from cnmctl.engine.ports import PortOps
 from cnmctl.engine.restart import RestartOps
 from cnmctl.engine.tx import Transaction, recover
@@ -40,7 +41,7 @@ from cnmctl.validate import is_id, private_dir
 
 
 class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps, LivenessOps,
-             PortOps, RestartOps):
+             PortOps, RestartOps, PauseOps):
     """cnmctl's state and the operations on it, for one store and run root."""
 
     def __init__(self, root: str | None = None, run_root: str | None = None,

@@ -110,14 +110,7 @@ class ContainerOps:
         cid = new_id()
         with self.transaction("create"):
             if name:
-                check_name(name, "container")
-                owner = self.name_owner(name)
-                if owner is not None:
-                    raise Conflict(
-                        f'Conflict. The container name "/{name}" is already in use by '
-                        f'container "{owner.id}". You have to remove (or rename) that '
-                        "container to be able to reuse that name."
-                    )
+                self._reserve_name(name)
             else:
                 name = self._generate_name()
             ctr = Container(
@@ -138,6 +131,48 @@ class ContainerOps:
             self.store.put("containers", cid, ctr.to_doc())
             self.store.put("container-names", name, {"id": cid})
         return ctr
+
+    def rename_container(self, ref: str, new_name: str) -> None:
+        """`rename`: the name index, the record and the container's endpoints (the
+        names `network inspect` shows and the embedded DNS answers) in one
+        transaction; the DNS helpers reload once it commits. /etc/hosts is left as
+        it is, as Docker leaves it (it holds the host name, not the name)."""
+        if not ref or not new_name:
+            raise InvalidArgument("Neither old nor new names may be empty")
+        new_name = new_name.removeprefix("/")
+        with self.transaction("rename"):
+            ctr = self.find_container(ref)
+            if ctr.name == new_name:
+                raise InvalidArgument("Renaming a container with the same name as its "
+                                      "current name")
+            try:
+                self._reserve_name(new_name)
+            except (Conflict, InvalidArgument) as exc:
+                exc.args = (f"Error when allocating new name: {exc}",)
+                raise
+            owner = self.store.get("container-names", ctr.name)
+            if owner is not None and owner["id"] == ctr.id:
+                self.store.delete("container-names", ctr.name)
+            ctr.name = new_name
+            self.store.put("containers", ctr.id, ctr.to_doc())
+            self.store.put("container-names", new_name, {"id": ctr.id})
+            doc = self.store.get("sandboxes", ctr.sandbox_id) if ctr.sandbox_id else None
+            if doc is not None and doc["container_id"] == ctr.id:
+                for ep in self._sandbox_endpoints(Sandbox.from_doc(doc)):
+                    ep.name = new_name
+                    self.store.put("endpoints", ep.id, ep.to_doc())
+                self._tx.then({"kind": "dns-reload"})
+
+    def _reserve_name(self, name: str) -> None:
+        """Refuse a name that is malformed or taken (Docker's messages)."""
+        check_name(name, "container")
+        owner = self.name_owner(name)
+        if owner is not None:
+            raise Conflict(
+                f'Conflict. The container name "/{name}" is already in use by '
+                f'container "{owner.id}". You have to remove (or rename) that '
+                "container to be able to reuse that name."
+            )
 
     def _requested_networks(self, networks: list[str], ip: str, ip6: str, aliases: list[str],
                             mac: str) -> tuple[str, dict]:

@@ -107,6 +107,8 @@ class LifecycleOps:
                 if self.reap_lost(ctr):  # its old sandbox released first (liveness.py)
                     ctr = self.find_container(ctr.id)
                 if ctr.status == "running" and process.alive(ctr.pid, ctr.pid_start_time):
+                    if ctr.paused:
+                        raise Conflict("cannot start a paused container, try unpause instead")
                     return attach(ctr) if attach else ctr
                 before = ctr.to_doc()
                 # Started by hand: Docker's restart manager anew (a back-off is over:
@@ -214,6 +216,8 @@ class LifecycleOps:
         from cnmctl.runtime.execute import exec_in_container
 
         ctr = self.find_container(ref)
+        if ctr.paused:
+            raise Conflict(f"Container {ctr.id} is paused, unpause the container before exec")
         self.ensure_dns(ctr.sandbox_id)
         links = self.link_env(ctr, self.linked(ctr, strict=False)) if ctr.links else []
         return exec_in_container(ctr, argv, env=env, workdir=workdir, detach=detach,
@@ -424,6 +428,7 @@ class LifecycleOps:
         DNS helpers let go of the namespace, what still runs in it is killed and it
         is deleted (its veths vanish with it, or first if `unplug`)."""
         tx = self._tx
+        self._drop_cgroup(ctr)  # thawed before what runs in the sandbox is killed
         sandbox_doc = self.store.get("sandboxes", ctr.sandbox_id) if ctr.sandbox_id else None
         if sandbox_doc and sandbox_doc["container_id"] == ctr.id:
             sandbox = Sandbox.from_doc(sandbox_doc)
@@ -478,7 +483,8 @@ class LifecycleOps:
         if ctr.status != "running" or self.reap_lost(ctr):  # liveness.py
             return ctr.id
         if process.alive(ctr.pid, ctr.pid_start_time):
-            process.signal_and_wait(ctr.pid, ctr.pid_start_time, sig, timeout)
+            self.signal_container(ctr, sig)  # a paused one is thawed to act on it
+            process.signal_and_wait(ctr.pid, ctr.pid_start_time, 0, timeout)
         self._await_exit(ctr, 128 + signal.SIGKILL)
         return ctr.id
 
@@ -507,7 +513,7 @@ class LifecycleOps:
         if ctr.status != "running" or not process.alive(ctr.pid, ctr.pid_start_time):
             raise Conflict(f"Cannot kill container: {ref}: Container {ctr.id} is not running")
         self.mark_stopped(ctr)  # any signal: no restart at its next exit (as Docker)
-        os.kill(ctr.pid, sig)
+        self.signal_container(ctr, sig)
         if sig == signal.SIGKILL:
             process.signal_and_wait(ctr.pid, ctr.pid_start_time, 0, 5.0)
             self._await_exit(ctr, 128 + signal.SIGKILL)
@@ -522,13 +528,15 @@ class LifecycleOps:
         if ctr.status == "restarting" or (ctr.status == "running"
                                           and process.alive(ctr.pid, ctr.pid_start_time)):
             if not force:
-                raise Conflict(
-                    f"You cannot remove a {ctr.status} container {ctr.id}. Stop the "
-                    "container before attempting removal or force remove"
-                )
+                procedure = "Stop the container before attempting removal or force remove"
+                if ctr.paused:
+                    procedure = "Unpause and then " + procedure.lower()
+                raise Conflict(f"You cannot remove a {ctr.state} container {ctr.id}. "
+                               f"{procedure}")
             ctr = self.mark_stopped(ctr)  # its exit restarts nothing
             if ctr.status == "running":
-                process.signal_and_wait(ctr.pid, ctr.pid_start_time, signal.SIGKILL, 5.0)
+                self.signal_container(ctr, signal.SIGKILL)  # thawed after it: v1 needs that
+                process.signal_and_wait(ctr.pid, ctr.pid_start_time, 0, 5.0)
         with self.transaction("rm"):
             doc = self.store.get("containers", ctr.id)
             if doc is None:
@@ -551,7 +559,7 @@ class LifecycleOps:
         with self.transaction("container prune"):
             for ctr in self.containers():
                 if ctr.status not in ("running", "restarting"):
-                    removed.append((ctr.id, _folder_size(self.container_dir(ctr.id))))
+                    removed.append((ctr.id, folder_size(self.container_dir(ctr.id))))
                     self._forget(ctr)
         return removed
 
@@ -571,7 +579,7 @@ class LifecycleOps:
         return dropped
 
 
-def _folder_size(folder: str) -> int:
+def folder_size(folder: str) -> int:
     """Bytes of the regular files directly in `folder` (a container's logs and files)."""
     try:
         entries = list(os.scandir(folder))

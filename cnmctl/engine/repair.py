@@ -11,7 +11,7 @@ is crash-safe):
    without their container, endpoints without their sandbox or network;
 4. derived data: the name index, IPAM allocations (rebuilt from the rest);
 5. the kernel: namespace mounts, bridges, veths (against the store);
-6. processes and the run root: supervisors, DNS helpers, folders;
+6. processes and the run root: supervisors, DNS helpers, freezer cgroups, folders;
 7. the firewall: cnmctl's nftables table against the one the store implies.
 
 Another firewall that drops forwarded traffic (firewall/coexist.py) is no
@@ -301,6 +301,7 @@ class Checker:
                 found.append(Finding("dns helper", net.id[:12],
                                      f"not running, though containers on {net.name} use it",
                                      "start it", lambda n=net: engine._dns_restart(n)))
+        found += self._cgroups(containers)
         folder = os.path.join(self.run_root, "containers")
         for entry in _listdir(folder):
             if entry not in containers:
@@ -310,6 +311,33 @@ class Checker:
                                                                      "name": p})))
         return found
 
+    def _cgroups(self, containers: dict[str, Container]) -> list[Finding]:
+        """Freezer cgroups this run root made (pause.py) for containers that no longer
+        run, and paused containers whose cgroup is gone."""
+        from cnmctl import cgroups
+        from cnmctl.validate import is_id
+
+        found = []
+        engine = self.engine
+        for cid in filter(is_id, _listdir(os.path.join(self.run_root, "cgroups"))):
+            ctr = containers.get(cid)
+            if ctr is None or ctr.status != "running":
+                found.append(Finding("cgroup", f"{cgroups.PARENT}/{cid[:12]}",
+                                     "its container is not running", "thaw and remove it",
+                                     lambda c=cid: engine._tx.then({
+                                         "kind": "cgroup", "name": engine.cgroup_marker(c)})))
+        paused = [c for c in containers.values() if c.state == "paused"]
+        if paused:
+            try:
+                freezer = cgroups.find_freezer()
+            except cgroups.FreezerMissing:
+                freezer = None
+            for ctr in paused:
+                if freezer is None or not freezer.exists(ctr.id):
+                    found.append(Finding("container", ctr.name,
+                                         "recorded paused, its freezer cgroup is gone",
+                                         "record it unpaused", lambda c=ctr: engine._thaw(c)))
+        return found
 
     # -- 7. the firewall ---------------------------------------------------------------
     def firewall(self) -> list[Finding]:

@@ -21,6 +21,9 @@ idempotent: running it twice, or on an object already gone, is not an error.
 | route     | netns, ifname, gateway   | a default route via `gateway`, unless one exists       |
 | dir       | name                     | remove a container's folder under the run root         |
 | file      | name                     | remove a start's marker under the run root             |
+| cgroup    | name, thaw               | thaw the freezer cgroup a marker under the run root    |
+|           |                          | names (cgroups/<ID>); unless `thaw`, move what is in   |
+|           |                          | it out, remove it and the marker                       |
 | firewall  |                          | write cnmctl's nftables table as the store implies it  |
 """
 
@@ -165,9 +168,30 @@ def _file(step: dict, run_root: str) -> None:
         os.unlink(path)
 
 
+def _cgroup(step: dict, run_root: str) -> None:
+    from cnmctl import cgroups
+    from cnmctl.validate import check_id
+
+    path = _inside(run_root, step["name"], "cgroups")
+    cid = check_id(os.path.basename(path), "container")
+    try:
+        freezer = cgroups.find_freezer()
+    except cgroups.FreezerMissing:  # no freezer: no cgroup either
+        freezer = None
+    if step.get("thaw"):
+        if freezer is not None and freezer.exists(cid):
+            freezer.thaw(cid)
+        return
+    if freezer is not None:
+        freezer.remove(cid)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
 _ACTIONS = {
     "session": _session, "netns": _netns, "iface": _iface, "endpoint": _endpoint,
     "link": _link,
     "network": _network, "dns-detach": _dns_detach, "dns-stop": _dns_stop,
     "dns-reload": _dns_reload, "route": _route, "dir": _dir, "file": _file,
+    "cgroup": _cgroup,
 }
