@@ -102,7 +102,7 @@ class RestartOps:
                         return  # stopped, removed or started meanwhile
                     before = ctr.to_doc()
                     ctr.waiter_pid = ctr.waiter_start = 0
-                    launch = self._prepare_start(ctr, False, None, before)
+                    launch = self._prepare_start(ctr, before)
                 self._go(ctr, launch, before)
         except CnmError as exc:
             self._settle_restart(cid, me, str(exc))

@@ -153,11 +153,21 @@ static int clients_blocked(void)
     return 0;
 }
 
+/* Log output and pass it on to the attached clients, a message at most CHUNK long. */
+static void deliver(int stream, const char *data, size_t len)
+{
+    log_output(stream, data, len);
+    for (size_t done = 0; done < len; done += CHUNK) {
+        size_t part = len - done < CHUNK ? len - done : CHUNK;
+        broadcast(stream == ERR ? 'r' : 'o', data + done, part);
+    }
+}
+
 /* Read what the command wrote (the pty's master, or the datagram socket);
  * 0 once nothing more is waiting, -1 when the terminal is closed for good. */
 static int read_output(void)
 {
-    char buf[CHUNK];
+    static char buf[CHUNK];
     if (master_fd >= 0) {
         ssize_t n = read(master_fd, buf, sizeof buf);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -166,18 +176,27 @@ static int read_output(void)
             output_closed = 1;  /* EIO: no process holds the terminal any more */
             return -1;
         }
-        log_output(OUT, buf, (size_t)n);
-        broadcast('o', buf, (size_t)n);
+        deliver(OUT, buf, (size_t)n);
         return 1;
     }
+    /* A datagram is one write of the command's, up to its socket's send buffer
+     * (4 MiB): a bigger one is read into memory taken for it alone. */
+    ssize_t size = recv(sock_fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+    if (size < 0)
+        return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+    char *into = (size_t)size > sizeof buf ? malloc((size_t)size) : buf;
+    if (!into)
+        into = buf;  /* no memory: the datagram is cut to what fits */
+    size_t room = into == buf ? sizeof buf : (size_t)size;
     struct sockaddr_un from;
     socklen_t fromlen = sizeof from;
-    ssize_t n = recvfrom(sock_fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fromlen);
+    ssize_t n = recvfrom(sock_fd, into, room, MSG_DONTWAIT, (struct sockaddr *)&from, &fromlen);
+    if (n >= 0)
+        deliver(fromlen > sizeof(sa_family_t) ? ERR : OUT, into, (size_t)n);
+    if (into != buf)
+        free(into);
     if (n < 0)
         return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
-    int stream = fromlen > sizeof(sa_family_t) ? ERR : OUT;
-    log_output(stream, buf, (size_t)n);
-    broadcast(stream == ERR ? 'r' : 'o', buf, (size_t)n);
     return 1;
 }
 

@@ -595,14 +595,25 @@ def test_stop_kills_a_process_that_ignores_sigterm(cnm):
     assert len(bridge_ports(cnm, "cnm-net")) == 1
 
 
+# A process that handles SIGTERM (PID 1 of its namespace ignores a signal it has no
+# handler for, as in Docker: `stop` then waits and SIGKILLs it).
+COOPERATIVE = ["sh", "-c", "trap 'exit 143' TERM; sleep 100 & wait"]
+
+
 def test_stop_of_a_cooperative_process_is_143(cnm):
-    cnm("run", "-d", "--name", "s", "--network", "none", "sleep", "100")
+    cnm("run", "-d", "--name", "s", "--network", "none", *COOPERATIVE)
     assert cnm("stop", "s") == "s\n"
     assert inspect(cnm, "s")["State"]["ExitCode"] == 143
 
 
+def test_pid_1_without_a_handler_ignores_sigterm_and_stop_kills_it(cnm):
+    cnm("run", "-d", "--name", "s", "--network", "none", "sleep", "100")
+    assert cnm("stop", "-t", "1", "s") == "s\n"
+    assert inspect(cnm, "s")["State"]["ExitCode"] == 137
+
+
 def test_kill_with_a_signal(cnm):
-    cnm("run", "-d", "--name", "k", "--network", "none", "sleep", "100")
+    cnm("run", "-d", "--name", "k", "--network", "none", *COOPERATIVE)
     assert cnm("kill", "-s", "TERM", "k") == "k\n"
     assert wait_exited(cnm, "k")["State"]["ExitCode"] == 143
     cnm("run", "-d", "--name", "k9", "--network", "none", "sleep", "100")

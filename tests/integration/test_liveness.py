@@ -40,11 +40,11 @@ def gone(pid: int) -> bool:
 
 
 def supervisor_of(pid: int) -> int:
-    """The container process's parent, checked to be its supervisor shell."""
+    """The container process's parent, checked to be its monitor (cnmctl-shim)."""
     with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
         parent = int(f.read().rsplit(")", 1)[1].split()[1])
     with open(f"/proc/{parent}/cmdline", "rb") as f:
-        assert b"cnmctl-supervisor" in f.read().split(b"\0"), "not the supervisor"
+        assert f.read().split(b"\0")[0].endswith(b"cnmctl-shim"), "not the supervisor"
     return parent
 
 

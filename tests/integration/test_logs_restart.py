@@ -73,7 +73,7 @@ def test_logs_keep_the_order_of_both_streams(cnm, tmp_path):
 
 
 def test_a_last_line_without_newline_and_a_long_line(cnm):
-    long = "x" * 10000
+    long = "x" * 40000  # one write: one datagram, wider than the shim's read buffer
     cnm("run", "-d", "--name", "w2", "--network", "none", "sh", "-c",
         f"echo {long}; printf end")
     wait_until(lambda: state(cnm, "w2")["State"]["Status"] == "exited", what="w2 to exit")
@@ -82,7 +82,7 @@ def test_a_last_line_without_newline_and_a_long_line(cnm):
     with open(os.path.join(cnm.run_root, "containers", record(cnm, "w2")["id"],
                            "container.log"), "rb") as f:
         flags = [line.split(b" ")[2] for line in f]
-    assert flags == [b"P", b"P", b"F", b"P"]  # 10000 bytes in pieces of 4064
+    assert flags == [b"P", b"P", b"F", b"P"]  # 40000 bytes in pieces of 16 KiB
 
 
 # -- restart policies ---------------------------------------------------------------------

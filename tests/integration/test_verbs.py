@@ -128,7 +128,8 @@ def test_pause_freezes_and_unpause_thaws(thaw_after):
 
 def test_stop_and_rm_f_of_a_paused_container(thaw_after):
     cnm = thaw_after
-    cid = cnm("run", "-d", "--name", "w1", "sleep", "100").strip()
+    cid = cnm("run", "-d", "--name", "w1", "sh", "-c",
+              "trap 'exit 143' TERM; sleep 100 & wait").strip()
     cnm("pause", "w1")
     # as Docker 20.10: SIGTERM sent, the container thawed, so it dies of it at once
     assert cnm("stop", "-t", "30", "w1") == "w1\n"
