@@ -9,8 +9,9 @@ import sys
 # Commands that change containers, networks or the kernel: without CAP_NET_ADMIN and
 # CAP_SYS_ADMIN they are refused before anything is touched (help aside).
 MUTATING = {"run": 125, "create": 1, "start": 1, "stop": 1, "restart": 1, "kill": 1,
-            "rm": 1, "exec": 1, "internal": 1}
+            "rm": 1, "exec": 1, "internal": 1, "import": 1, "rmi": 1}
 MUTATING_NETWORK = ("create", "rm", "remove", "prune", "connect", "disconnect")
+MUTATING_IMAGE = ("import", "rm", "remove")
 
 
 def privileged_exit(argv: list[str]) -> int:
@@ -22,10 +23,10 @@ def privileged_exit(argv: list[str]) -> int:
     if not words:
         return 0
     verb, rest = words[0], words[1:]
-    if verb == "network":
-        if not rest or rest[0] not in MUTATING_NETWORK:
+    if verb in ("network", "image"):
+        if not rest or rest[0] not in (MUTATING_NETWORK if verb == "network" else MUTATING_IMAGE):
             return 0
-        verb, rest = "network", rest[1:]
+        rest = rest[1:]
     elif verb not in MUTATING:
         return 0
     # Help is not a mutation: `--help` (or `-h`, except for run and create, where

@@ -59,6 +59,10 @@ class Context:
         "network": "cnmctl.cli.network:network",
         "system": "cnmctl.cli.system:system",
         "container": "cnmctl.cli.system:container",
+        "image": "cnmctl.cli.image:image",
+        "images": "cnmctl.cli.image:ls",
+        "rmi": "cnmctl.cli.image:rm",
+        "import": "cnmctl.cli.image:import_",
         **{name: f"cnmctl.cli.container:{attr}" for name, attr in (
             ("run", "run"), ("create", "create"), ("start", "start"), ("stop", "stop"),
             ("restart", "restart"), ("kill", "kill"), ("rm", "rm"), ("ps", "ps"),

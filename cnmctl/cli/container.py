@@ -242,12 +242,12 @@ def exec_(obj, detach, interactive, env, workdir, container, command) -> None:
 
 @click.command()
 @format_option()
-@click.option("--type", "kind", type=click.Choice(["container", "network"]),
+@click.option("--type", "kind", type=click.Choice(["container", "image", "network"]),
               help="Only look for objects of this type.")
 @click.argument("objects", nargs=-1, required=True)
 @click.pass_obj
 def inspect(obj, fmt, kind, objects) -> None:
-    """Display detailed information on containers or networks."""
+    """Display detailed information on containers, images or networks."""
     from cnmctl.cli.direct import emit, object_inspect
 
     sys.exit(emit(*object_inspect(obj.engine, objects, fmt, kind)))

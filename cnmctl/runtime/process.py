@@ -237,9 +237,10 @@ def evict(netns_path: str, keep_mnt: set[tuple[int, int]]) -> bool:
 
 
 def enter_spec(ctr: Container, netns: str, files: dict[str, str],
-               extra_env: list[str] = (), marker: str = "") -> dict:
+               extra_env: list[str] = (), marker: str = "", overlay: dict | None = None) -> dict:
     """What runtime/enter.py needs to become this container's process; `extra_env`
-    comes before the container's own -e, which wins (legacy link variables)."""
+    comes before the container's own -e, which wins (legacy link variables);
+    `overlay`, for a container of an image, the root it mounts (engine/images.py)."""
     return {
         "netns": netns,
         "hostname": "" if ctr.network_mode == "host" else hostname_of(ctr),
@@ -250,6 +251,7 @@ def enter_spec(ctr: Container, netns: str, files: dict[str, str],
         "env": [*extra_env, *ctr.env],
         "argv": [ctr.path, *ctr.args],
         "marker": marker,  # removed as the process passes its gate
+        "overlay": overlay,
     }
 
 
@@ -330,10 +332,10 @@ class Launch:
 
 def launch(ctr: Container, netns: str, files: dict[str, str], *, root: str, run_root: str,
            logs: str, foreground: bool, stdio=None, extra_env: list[str] = (),
-           marker: str = "") -> Launch:
+           marker: str = "", overlay: dict | None = None) -> Launch:
     """Start the container's process, held at the gate (see Launch). The supervisor
     writes the logs in `logs` and reports the exit to the store at `root`."""
-    spec = json.dumps(enter_spec(ctr, netns, files, extra_env, marker)).encode()
+    spec = json.dumps(enter_spec(ctr, netns, files, extra_env, marker, overlay)).encode()
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
     enter_cmd = [sys.executable, "-S", "-E", ENTER, str(status_w), str(gate_r)]
@@ -352,7 +354,10 @@ def launch(ctr: Container, netns: str, files: dict[str, str], *, root: str, run_
     # it takes (a long `system check --fix`), rather than lose the exit code.
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
            "CNMCTL_ROOT": root, "CNMCTL_RUN_ROOT": run_root, "LC_ALL": "C",
-           "CNMCTL_LOCK_TIMEOUT": "inf"}
+           "CNMCTL_LOCK_TIMEOUT": "inf",
+           # the exit's recorder runs this very cnmctl (a worktree, a checkout), not
+           # whichever the interpreter would find first
+           "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.dirname(ENTER)))}
     try:
         supervisor = subprocess.Popen(
             ["/bin/bash", "-c", SUPERVISOR, SUPERVISOR_NAME, ctr.id, str(report_w),
