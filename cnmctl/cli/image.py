@@ -38,10 +38,7 @@ def import_(obj, message, changes, source, repository) -> None:
     import - alpine` makes a small busybox image from the host's busybox-static.
     """
     from cnmctl.errors import InvalidArgument
-    from cnmctl.images.reference import parse_normalized
 
-    if repository:
-        parse_normalized(repository)  # a bad name is refused before anything is read
     if "://" in source:
         raise InvalidArgument(f"cannot import {source}: cnmctl imports from a file or "
                               "from standard input (-), not from a URL")
@@ -49,7 +46,7 @@ def import_(obj, message, changes, source, repository) -> None:
         stream = sys.stdin.buffer if source == "-" else open(source, "rb")  # noqa: SIM115
     except OSError as exc:
         raise InvalidArgument(f"open {source}: {(exc.strerror or str(exc)).lower()}") from None
-    with stream:
+    with stream:  # the name and the changes are checked before anything is read
         found, skipped = obj.engine.import_image(stream, repository, message, list(changes))
     if skipped:
         click.echo(f"Warning: skipped {skipped} device node(s): containers get their /dev "

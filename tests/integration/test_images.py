@@ -321,3 +321,36 @@ def test_kill_during_import(cnm, tarball):
     assert _entries(cnm, "image-roots") != []
     _import(cnm, tarball, "alpine")
     assert len(_entries(cnm, "image-roots")) == 1
+
+
+def _points(cnm, command: list[str]) -> int:
+    result = subprocess.run([*CNMCTL, *command], env=dict(cnm.env, CNMCTL_TEST_KILL_AT="count"),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return int(re.search(r"crash points: (\d+)", result.stderr).group(1))
+
+
+def test_kill_run_and_rm_of_an_image_container(cnm, tarball):
+    image_id = _import(cnm, tarball, "alpine")[7:]
+    run = ["run", "-d", "--name", "w1", "--network", "none", "alpine", "sleep", "600"]
+    for command, setup in ((run, []), (["rm", "-f", "w1"], [run])):
+        for args in setup:
+            cnm(*args)
+        points = _points(cnm, command)
+        cnm.run("rm", "-f", "w1")
+        for n in range(1, points + 1):
+            for args in setup:
+                cnm(*args)
+            killed = subprocess.run([*CNMCTL, *command],
+                                    env=dict(cnm.env, CNMCTL_TEST_KILL_AT=str(n)),
+                                    capture_output=True, text=True, timeout=120)
+            assert killed.returncode == -signal.SIGKILL, (command, n, killed.stderr)
+            fixed = cnm.run("system", "check", "--fix")
+            assert fixed.code == 0, (command, n, fixed.out, fixed.err)
+            assert cnm.run("system", "check").out == "", (command, n)
+            ids = cnm("ps", "-aq", "--no-trunc").split()
+            # A container left (committed) has its layer; none left, no layer either.
+            assert _entries(cnm, "layers") == ids, (command, n)
+            cnm.run("rm", "-f", "w1")
+            assert _entries(cnm, "layers") == [], (command, n)
+            assert _entries(cnm, "image-roots") == [image_id], (command, n)
