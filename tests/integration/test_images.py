@@ -332,6 +332,7 @@ def _points(cnm, command: list[str]) -> int:
 
 def test_kill_run_and_rm_of_an_image_container(cnm, tarball):
     image_id = _import(cnm, tarball, "alpine")[7:]
+    cnm("run", "--rm", "--network", "none", "alpine", "true")  # the kernel's first set-up
     run = ["run", "-d", "--name", "w1", "--network", "none", "alpine", "sleep", "600"]
     for command, setup in ((run, []), (["rm", "-f", "w1"], [run])):
         for args in setup:
