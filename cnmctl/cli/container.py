@@ -69,7 +69,8 @@ def container_options(func):
         click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open."),
         click.option("-t", "--tty", is_flag=True,
                      help="Accepted for compatibility (`-it`); no terminal is allocated."),
-        click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED),
+        click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED,
+                       metavar="IMAGE [COMMAND] [ARG]... | COMMAND [ARG]..."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -81,7 +82,8 @@ def container_options(func):
 @container_options
 @click.pass_obj
 def run(obj, detach, **opts) -> None:
-    """Create and start a container running COMMAND.
+    """Create and start a container running IMAGE's command (or COMMAND in it), or a
+    host COMMAND when the first word names no image (see `cnmctl images`).
 
     On a user-defined network, containers resolve each other's names, aliases,
     short IDs and host names through an embedded DNS server at 127.0.0.11; the
@@ -95,7 +97,8 @@ def run(obj, detach, **opts) -> None:
 @container_options
 @click.pass_obj
 def create(obj, **opts) -> None:
-    """Create a container (its sandbox is made at start) and print its ID.
+    """Create a container of IMAGE, or of a host COMMAND when the first word names
+    no image (its sandbox is made at start), and print its ID.
 
     On a user-defined network, containers resolve each other's names, aliases,
     short IDs and host names through an embedded DNS server at 127.0.0.11; the
