@@ -10,7 +10,7 @@ APT_STAMP := $(VENV)/.apt-installed
 # Only `make bench` needs these (bench/ports.py: throughput through a published port).
 BENCH_APT_PKGS := iperf3
 
-.PHONY: all deps deps-apt deps-bench shim test unit lint lab bench clean
+.PHONY: all deps deps-apt deps-bench shim test unit lint lab bench clean alpine-image
 
 all: test
 
@@ -60,6 +60,11 @@ lab: deps
 	unshare --net --mount --pid --fork --mount-proc --propagation private \
 		sh -c 'bash tests/stub-resolver.sh && \
 		       exec env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash tests/lab/walkthrough.sh'
+
+# A small busybox image named alpine, from the host's busybox-static, in the store
+# (CNMCTL_ROOT, /var/lib/cnmctl by default): `cnmctl run -it alpine sh`.
+alpine-image: deps
+	$(PY) tools/mkimage-busybox | $(VENV)/bin/cnmctl import - alpine
 
 bench: deps deps-bench
 	unshare --net --mount --pid --fork --mount-proc --propagation private \

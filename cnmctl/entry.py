@@ -10,8 +10,9 @@ import sys
 # CAP_SYS_ADMIN they are refused before anything is touched (help aside).
 MUTATING = {"run": 125, "create": 1, "start": 1, "stop": 1, "restart": 1, "kill": 1,
             "rm": 1, "remove": 1, "exec": 1, "internal": 1, "pause": 1, "unpause": 1,
-            "rename": 1, "system boot": 1}
+            "rename": 1, "system boot": 1, "import": 1, "rmi": 1}
 MUTATING_NETWORK = ("create", "rm", "remove", "prune", "connect", "disconnect")
+MUTATING_IMAGE = ("import", "rm", "remove")
 
 
 def privileged_exit(argv: list[str]) -> int:
@@ -25,10 +26,10 @@ def privileged_exit(argv: list[str]) -> int:
     verb, rest = words[0], words[1:]
     if words[:2] == ["system", "boot"]:
         verb, rest = "system boot", rest[1:]
-    elif verb == "network":
-        if not rest or rest[0] not in MUTATING_NETWORK:
+    elif verb in ("network", "image"):
+        if not rest or rest[0] not in (MUTATING_NETWORK if verb == "network" else MUTATING_IMAGE):
             return 0
-        verb, rest = "network", rest[1:]
+        rest = rest[1:]
     elif verb == "container" and rest and rest[0] in MUTATING:  # `container run`...
         verb, rest = rest[0], rest[1:]
     elif verb not in MUTATING:

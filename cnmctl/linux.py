@@ -109,7 +109,7 @@ def open_in_root(root_fd: int, path: str, flags: int, mode: int = 0) -> int:
     lead out of it; magic links (/proc/PID/root) are refused. A new fd."""
     how = _OpenHow(flags | os.O_CLOEXEC, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
     fd = _libc.syscall(ctypes.c_long(SYS_OPENAT2), ctypes.c_long(root_fd),
-                       ctypes.c_char_p(path.encode()), ctypes.byref(how),
+                       ctypes.c_char_p(os.fsencode(path)), ctypes.byref(how),
                        ctypes.c_size_t(ctypes.sizeof(how)))
     if fd < 0:
         err = ctypes.get_errno()

@@ -6,6 +6,7 @@
 | Endpoint  | a veth pair: host side on the bridge, peer in the sandbox |
 | Sandbox   | a network namespace bind-mounted at its key path |
 | Container | a process inside the sandbox                  |
+| Image     | a root filesystem folder in the store (`import`) |
 """
 
 from __future__ import annotations
@@ -237,8 +238,27 @@ class Container(_Document):
     # while restarting: the process waiting out the back-off (pid and start time)
     waiter_pid: int = 0
     waiter_start: int = 0
+    image: str = ""  # the image as `run` was given it (Config.Image); "" for a host command
+    image_id: str = ""  # its 64-hex ID; the container's root is an overlay on its folder
+    entrypoint: list[str] = []  # the image's, the start of [path, *args]
 
     @property
     def state(self) -> str:
         """Docker's State.Status: created, running, paused or exited."""
         return "paused" if self.paused and self.status == "running" else self.status
+
+
+class Image(_Document):
+    """A root filesystem imported from a tarball: a folder in the store that
+    containers mount read-only under their own writable layer."""
+
+    id: str  # 64 hex: the sha256 of its configuration, as Docker's image IDs
+    created: str
+    repo_tags: list[str] = []  # familiar `name:tag`, e.g. alpine:latest
+    comment: str = ""
+    config: dict = {}  # Docker's Config: Env, Cmd, Entrypoint, WorkingDir, Labels...
+    diff_id: str = ""  # sha256 of the uncompressed tarball (RootFS.Layers)
+    size: int = 0  # bytes of its regular files
+    architecture: str = ""
+    os: str = "linux"
+    last_tag_time: str = ""

@@ -147,12 +147,25 @@ def _aliases(ctr: Container, req: dict, ep: Endpoint | None, net: Network | None
     return req.get("aliases") or None
 
 
+def _graph_driver(ctr: Container, layers: tuple[str, str] | None) -> dict:
+    """GraphDriver: the overlay of a container of an image (its image's folder, its
+    own layer), else the folder it runs in."""
+    if layers is None:
+        return {"Data": {"MergedDir": ctr.rootfs or "/"}, "Name": "cnmctl-rootfs"}
+    lower, layer = layers
+    return {"Data": {"LowerDir": lower, "MergedDir": f"{layer}/merged",
+                     "UpperDir": f"{layer}/diff", "WorkDir": f"{layer}/work"},
+            "Name": "overlay"}
+
+
 def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[str, Network],
-                      sandbox_key: str, folder: str) -> dict:
+                      sandbox_key: str, folder: str,
+                      layers: tuple[str, str] | None = None) -> dict:
     """The `inspect` object of one container, in Docker 20.10's shape.
 
     `networks` maps each requested network name to its Network (missing if it
-    was removed meanwhile); `endpoints` are the live ones of a running container.
+    was removed meanwhile); `endpoints` are the live ones of a running container;
+    `layers`, for a container of an image, its image's folder and its own layer.
     """
     by_network = {ep.network_id: ep for ep in endpoints}
     settings = {}
@@ -185,7 +198,7 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
             "StartedAt": ctr.started_at,
             "FinishedAt": ctr.finished_at,
         },
-        "Image": "",
+        "Image": f"sha256:{ctr.image_id}" if ctr.image_id else "",
         "ResolvConfPath": f"{folder}/resolv.conf",
         "HostnamePath": f"{folder}/hostname",
         "HostsPath": f"{folder}/hosts",
@@ -218,7 +231,7 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
                       for name, alias in map(split_link, ctr.links)] or None,
             "PublishAllPorts": ctr.publish_all,
         },
-        "GraphDriver": {"Data": {"MergedDir": ctr.rootfs or "/"}, "Name": "cnmctl-rootfs"},
+        "GraphDriver": _graph_driver(ctr, layers),
         "Mounts": [],
         "Config": {
             "Hostname": ctr.hostname or ctr.id[:12],
@@ -232,11 +245,11 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
             "OpenStdin": ctr.interactive,
             "StdinOnce": ctr.interactive and ctr.attached,
             "Env": ctr.env or None,
-            "Cmd": [ctr.path, *ctr.args],
-            "Image": ctr.rootfs or "host",
+            "Cmd": [ctr.path, *ctr.args][len(ctr.entrypoint):] or None,
+            "Image": image_name(ctr),
             "Volumes": None,
             "WorkingDir": ctr.workdir,
-            "Entrypoint": None,
+            "Entrypoint": ctr.entrypoint or None,
             "OnBuild": None,
             "Labels": {},
         },
@@ -261,6 +274,12 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
             "Networks": settings,
         },
     }
+
+
+def image_name(ctr: Container) -> str:
+    """Config.Image and ps's IMAGE: the image as given, else the --rootfs folder or
+    `host` (the host's filesystem)."""
+    return ctr.image or ctr.rootfs or "host"
 
 
 def human_duration(seconds: float) -> str:
@@ -318,7 +337,7 @@ class ContainerRow:
             "Command": f'"{command}"',
             "CreatedAt": running_for + " ago",
             "ID": ctr.id[:12] if truncate else ctr.id,
-            "Image": ctr.rootfs or "host",
+            "Image": image_name(ctr),
             "Labels": "",
             "Mounts": "",
             "Names": ctr.name,

@@ -76,7 +76,8 @@ def container_options(func):
         click.option("-t", "--tty", is_flag=True,
                      help="Allocate a pseudo-terminal (`run -it`: yours, in raw mode; "
                           "`run -dit`: kept for `attach`)."),
-        click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED),
+        click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED,
+                       metavar="IMAGE [COMMAND] [ARG]... | COMMAND [ARG]..."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -98,7 +99,8 @@ detach_keys_option = click.option(
 @container_options
 @click.pass_obj
 def run(obj, detach, **opts) -> None:
-    """Create and start a container running COMMAND.
+    """Create and start a container running IMAGE's command (or COMMAND in it), or a
+    host COMMAND when the first word names no image (see `cnmctl images`).
 
     On a user-defined network, containers resolve each other's names, aliases,
     short IDs and host names through an embedded DNS server at 127.0.0.11; the
@@ -112,7 +114,8 @@ def run(obj, detach, **opts) -> None:
 @container_options
 @click.pass_obj
 def create(obj, **opts) -> None:
-    """Create a container (its sandbox is made at start) and print its ID.
+    """Create a container of IMAGE, or of a host COMMAND when the first word names
+    no image (its sandbox is made at start), and print its ID.
 
     On a user-defined network, containers resolve each other's names, aliases,
     short IDs and host names through an embedded DNS server at 127.0.0.11; the
@@ -303,12 +306,12 @@ def exec_(obj, detach, interactive, env, workdir, container, command) -> None:
 
 @click.command()
 @format_option()
-@click.option("--type", "kind", type=click.Choice(["container", "network"]),
+@click.option("--type", "kind", type=click.Choice(["container", "image", "network"]),
               help="Only look for objects of this type.")
 @click.argument("objects", nargs=-1, required=True)
 @click.pass_obj
 def inspect(obj, fmt, kind, objects) -> None:
-    """Display detailed information on containers or networks."""
+    """Display detailed information on containers, images or networks."""
     from cnmctl.cli.direct import emit, object_inspect
 
     sys.exit(emit(*object_inspect(obj.engine, objects, fmt, kind)))

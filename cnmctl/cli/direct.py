@@ -104,9 +104,9 @@ def network_inspect(engine, refs, fmt: str | None) -> tuple[str, list[str]]:
 
 def object_inspect(engine, refs, fmt: str | None, kind: str | None,
                    size: bool = False) -> tuple[str, list[str]]:
-    """The output and errors of `inspect` (containers, then networks); with `size`
-    (`container inspect -s`), SizeRw and SizeRootFs after GraphDriver, where Docker
-    puts them."""
+    """The output and errors of `inspect` (containers, images, then networks); with
+    `size` (`container inspect -s`), SizeRw and SizeRootFs after GraphDriver, where
+    Docker puts them."""
     from cnmctl.errors import NotFound
 
     def lookup(ref: str) -> dict:
@@ -244,7 +244,7 @@ def fast_path(argv: list[str]) -> int | None:
         if result is None or not result[1] or len(result[0]["format"]) > 1:
             return None
         kinds = result[0]["type"]
-        if len(kinds) > 1 or (kinds and kinds[0] not in ("container", "network")):
+        if len(kinds) > 1 or (kinds and kinds[0] not in ("container", "image", "network")):
             return None
         fmt = (result[0]["format"] or [None])[0]
         kind = kinds[0] if kinds else None
@@ -483,10 +483,27 @@ def run_container(engine, opts: dict, detach: bool) -> int:
     except CnmError as exc:
         if exc.exit_code == 1:
             exc.exit_code = EXIT_RUN_FAILED
+        elif exc.exit_code == 127:
+            exc.args = (str(exc) + _no_image_hint(opts["command"][0]),)
         raise
     warn_discarded_ports(ctr, options)
     sys.stdout.write(ctr.id + "\n")
     return 0
+
+
+def _no_image_hint(word: str) -> str:
+    """For a first word that is neither a command nor an image but could name one
+    (`alpine`): how to get one. Not found as a host command, the run exits 127,
+    as before images: the word was tried as a command, the fallback."""
+    from cnmctl.errors import InvalidArgument
+    from cnmctl.images.reference import parse_normalized
+
+    try:
+        parse_normalized(word)
+    except InvalidArgument:
+        return ""
+    return (f"; no image {word} either: make one with `cnmctl import` (see "
+            "tools/mkimage-busybox), or run a tree with --rootfs DIR")
 
 
 def _run_or_create(root, run_root, verb: str, args: list[str]) -> int | None:

@@ -103,11 +103,12 @@ def inspect_output(objects: list[dict], fmt: str | None) -> str:
     return "".join(template.execute(obj) + "\n" for obj in objects)
 
 
-def human_size(size: float) -> str:
-    """Go's units.HumanSize: four significant digits, decimal units (prune's report)."""
+def human_size(size: float, precision: int = 4) -> str:
+    """Go's units.HumanSizeWithPrecision: `precision` significant digits (4, as
+    HumanSize gives them in prune's report; `images` asks for 3), decimal units."""
     units = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
     i = 0
     while size >= 1000 and i < len(units) - 1:
         size /= 1000
         i += 1
-    return f"{size:.4g}{units[i]}"
+    return f"{size:.{precision}g}{units[i]}"

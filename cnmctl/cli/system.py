@@ -110,7 +110,7 @@ def _report(containers: list[tuple[str, int]], networks: list[str] | None = None
 
 @system.command("prune")
 @click.option("-a", "--all", "all_", is_flag=True,
-              help="Accepted for compatibility: cnmctl has no images to remove.")
+              help="Accepted for compatibility: removes no images (use `rmi`).")
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
 @click.pass_obj
 def system_prune(obj, all_, force) -> None:

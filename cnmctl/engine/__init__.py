@@ -27,6 +27,7 @@ from cnmctl.engine.base import (
 from cnmctl.engine.connect import ConnectOps
 from cnmctl.engine.containers import ContainerOps
 from cnmctl.engine.dns import DnsOps
+from cnmctl.engine.images import ImageOps
 from cnmctl.engine.lifecycle import LifecycleOps
 from cnmctl.engine.liveness import EXIT_LOST, LivenessOps
 from cnmctl.engine.networks import NetworkOps
@@ -41,7 +42,7 @@ from cnmctl.validate import is_id, private_dir
 
 
 class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps, LivenessOps,
-             PortOps, RestartOps, PauseOps):
+             PortOps, RestartOps, PauseOps, ImageOps):
     """cnmctl's state and the operations on it, for one store and run root."""
 
     def __init__(self, root: str | None = None, run_root: str | None = None,
@@ -258,8 +259,9 @@ class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps, Livenes
             code = EXIT_LOST if self.watch_exit(ctr, 1.0) else ctr.exit_code
 
     def inspect_object(self, ref: str, kind: str | None = None) -> dict:
-        """`inspect`: a container (first) or network by name, ID or prefix."""
-        from cnmctl.errors import NotFound
+        """`inspect`: a container, an image or a network (in Docker's order) by
+        name, ID or prefix."""
+        from cnmctl.errors import InvalidArgument, NotFound
         from cnmctl.views import network_inspect
 
         if kind in (None, "container"):
@@ -270,6 +272,12 @@ class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps, Livenes
                     raise
             else:
                 return self.container_view(found)
+        if kind in (None, "image"):
+            try:
+                return self.image_view(self.find_image(ref))
+            except (NotFound, InvalidArgument):
+                if kind:
+                    raise NotFound(f"No such image: {ref}") from None
         net = self.find_network(ref)
         return network_inspect(net, self.endpoints(net.id))
 
@@ -303,4 +311,6 @@ class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps, Livenes
             key = sandbox.key
             if sandbox.container_id == ctr.id:
                 endpoints = self._sandbox_endpoints(sandbox)
-        return container_inspect(ctr, endpoints, networks, key, self.container_dir(ctr.id))
+        layers = (self.image_dir(ctr.image_id), self.layer_dir(ctr.id)) if ctr.image_id else None
+        return container_inspect(ctr, endpoints, networks, key, self.container_dir(ctr.id),
+                                 layers)

@@ -93,7 +93,7 @@ class ContainerOps:
         from cnmctl.engine.restart import check_restart_policy
 
         if not argv:
-            raise InvalidArgument("no command given: cnmctl runs host commands, not images")
+            raise InvalidArgument("No command specified")
         check_restart_policy(*restart_policy)
         _check_mode_conflicts(list(networks), hostname=hostname, mac=mac, dns=list(dns),
                               extra_hosts=list(extra_hosts),
@@ -109,6 +109,16 @@ class ContainerOps:
                                   "This would result in undefined behavior")
         cid = new_id()
         with self.transaction("create"):
+            # IMAGE [COMMAND]: the first word is an image if it names one (under the
+            # lock, so the image cannot go before the container is recorded).
+            word = argv[0]
+            image = self.image_for_command(word)
+            if image is not None:
+                if rootfs:
+                    raise InvalidArgument(f"conflicting options: --rootfs and an image "
+                                          f"({word}): a container runs in one or the other")
+                argv, env, workdir, entrypoint = self.image_command(image, argv[1:], env,
+                                                                    workdir)
             if name:
                 self._reserve_name(name)
             else:
@@ -128,6 +138,9 @@ class ContainerOps:
             ctr.links = self._link_targets(links)
             if check_networks:
                 self._check_requested(ctr)
+            if image is not None:
+                ctr.image, ctr.image_id, ctr.entrypoint = word, image.id, entrypoint
+                self.make_layer(ctr)
             self.store.put("containers", cid, ctr.to_doc())
             self.store.put("container-names", name, {"id": cid})
         return ctr

@@ -253,7 +253,8 @@ class LifecycleOps:
                                 root=self.root, run_root=self.run_root,
                                 folder=self.container_dir(ctr.id),
                                 extra_env=self.link_env(ctr, linked),
-                                marker=self._starting_path(ctr.id))
+                                marker=self._starting_path(ctr.id),
+                                overlay=self.overlay_spec(ctr))
         try:
             tx.created({"kind": "session", "pid": launch.popen.pid,
                         "start": process.start_time(launch.popen.pid)})
@@ -474,6 +475,7 @@ class LifecycleOps:
             self.store.delete("container-names", ctr.name)
         self._tx.then({"kind": "dir", "name": self.container_dir(ctr.id)})
         self._tx.then({"kind": "file", "name": self._starting_path(ctr.id)})
+        self.drop_layer(ctr)
 
     def stop_container(self, ref: str, timeout: float = 10.0, sig: int = signal.SIGTERM) -> str:
         """`stop`: the signal, then SIGKILL after `timeout` seconds; waits for the exit."""

@@ -12,7 +12,8 @@ is crash-safe):
 4. derived data: the name index, IPAM allocations (rebuilt from the rest);
 5. the kernel: namespace mounts, bridges, veths (against the store);
 6. processes and the run root: supervisors, DNS helpers, freezer cgroups, folders;
-7. the firewall: cnmctl's nftables table against the one the store implies.
+7. the firewall: cnmctl's nftables table against the one the store implies;
+8. images: image folders and container layers against their records.
 
 Another firewall that drops forwarded traffic (firewall/coexist.py) is no
 finding: --fix cannot change it. `system check` warns of it instead.
@@ -55,7 +56,7 @@ class Checker:
     def phases(self) -> list[Callable[[], list[Finding]]]:
         """The checks, in the order their fixes must run."""
         return [self.interrupted, self.documents, self.references, self.derived,
-                self.kernel, self.processes, self.firewall]
+                self.kernel, self.processes, self.firewall, self.images]
 
     # -- 1. interrupted commands ----------------------------------------------------
     def interrupted(self) -> list[Finding]:
@@ -352,6 +353,39 @@ class Checker:
             return []
         return [Finding("firewall", "table inet cnmctl", problem,
                         "write it as the store implies", self.engine.firewall_changed)]
+
+
+    # -- 8. images ----------------------------------------------------------------------
+    def images(self) -> list[Finding]:
+        from cnmctl.engine.images import IMAGE_ROOTS, LAYERS
+
+        found = []
+        engine = self.engine
+        containers = engine.containers()
+        records = set(self.store.ids("images"))
+        # An image deleted by force keeps its folder for the containers still using it.
+        used = {c.image_id for c in containers if c.image_id}
+        roots = os.path.join(engine.root, IMAGE_ROOTS)
+        for entry in _listdir(roots):
+            if entry not in records and entry not in used:
+                path = os.path.join(roots, entry)
+                found.append(Finding("image folder", path, "no image records it", "remove it",
+                                     lambda p=path: engine._tx.then({"kind": "store-dir",
+                                                                     "name": p})))
+        for image_id in sorted(records):
+            if not os.path.isdir(os.path.join(roots, image_id)):
+                found.append(Finding("image", image_id[:12], "its folder is gone",
+                                     "forget it", lambda i=image_id:
+                                     self.store.delete("images", i)))
+        folder = os.path.join(engine.root, LAYERS)
+        owners = {c.id for c in containers if c.image_id}
+        for entry in _listdir(folder):
+            if entry not in owners:
+                path = os.path.join(folder, entry)
+                found.append(Finding("layer", path, "no container records it", "remove it",
+                                     lambda p=path: engine._tx.then({"kind": "store-dir",
+                                                                     "name": p})))
+        return found
 
 
 def _settled(veths: dict[str, str], patience: float = 2.0) -> list[str]:

@@ -25,6 +25,8 @@ idempotent: running it twice, or on an object already gone, is not an error.
 |           |                          | names (cgroups/<ID>); unless `thaw`, move what is in   |
 |           |                          | it out, remove it and the marker                       |
 | firewall  |                          | write cnmctl's nftables table as the store implies it  |
+| store-dir | name                     | remove an image's folder or a container's writable     |
+|           |                          | layer in the store (image-roots/, layers/)             |
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ def run(step: dict, run_root: str, store: Store | None = None) -> None:
         from cnmctl.firewall import sync
 
         sync.sync(store)
+        return
+    if kind == "store-dir":
+        if store is None:
+            raise CnmError("the store-dir step needs the store")
+        _store_dir(step, store.root)
         return
     action = _ACTIONS.get(kind)
     if action is None:
@@ -158,6 +165,23 @@ def _dir(step: dict, run_root: str) -> None:
     import shutil
 
     path = _inside(run_root, step["name"], "containers")
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(path)
+
+
+# The store's folders of file trees (engine/images.py): what a store-dir step may remove.
+STORE_DIRS = ("image-roots", "layers")
+
+
+def _store_dir(step: dict, root: str) -> None:
+    import shutil
+
+    for folder in STORE_DIRS:
+        with contextlib.suppress(CnmError):
+            path = _inside(root, step["name"], folder)
+            break
+    else:
+        raise CnmError(f"refusing {step['name']}: not in the store's {' or '.join(STORE_DIRS)}")
     with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(path)
 

@@ -90,7 +90,7 @@ class Transaction:
         """Drop the store's change and clean up the recorded objects in reverse;
         every error, in order."""
         self.store.abort()
-        errors = run_steps(list(reversed(self.intent["undo"])), self.run_root)
+        errors = run_steps(list(reversed(self.intent["undo"])), self.run_root, self.store)
         self._forget()
         return errors
 
@@ -186,7 +186,7 @@ def recover(store: Store, run_root: str) -> list[str]:
                 store.replay(intent["id"])
                 errors += run_steps(intent["then"], run_root, store)
             else:
-                errors += run_steps(list(reversed(intent["undo"])), run_root)
+                errors += run_steps(list(reversed(intent["undo"])), run_root, store)
         except (OSError, ValueError, CnmError) as exc:
             errors.append(f"intent {path} moved aside as .bad: {exc}")
             os.replace(path, f"{path}.bad")
@@ -211,7 +211,8 @@ def pending_intents(run_root: str) -> list[str]:
 
 def run_steps(steps: list[dict], run_root: str, store: Store | None = None) -> list[str]:
     """Run clean-up or finishing steps in order, past failures; their errors. The
-    finishing steps get the (committed) store: the firewall step reads it."""
+    store is for the steps that need it: the firewall step reads it (committed),
+    the store-dir step finds its root."""
     from cnmctl.engine import steps as kernel_steps
 
     errors = []

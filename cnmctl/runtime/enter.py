@@ -92,6 +92,17 @@ def _mount_filesystems(root_fd: int, chrooted: bool, own_netns: bool) -> None:
             continue  # the tree has no such folder: nothing to mount
 
 
+def _mount_overlay(layer: dict) -> str:
+    """Mount a container's root: its image read-only under its own writable layer
+    (overlayfs), in this mount namespace only, so the mount dies with the
+    container. The paths are relative to the store (`base`), so no comma or colon
+    in the store's own path can reach the mount options. The root's path."""
+    os.chdir(layer["base"])
+    linux.mount("overlay", layer["target"], "overlay", 0,
+                f"lowerdir={layer['lower']},upperdir={layer['upper']},workdir={layer['work']}")
+    return os.path.join(layer["base"], layer["target"])
+
+
 def container_env(hostname: str, items: list[str]) -> dict[str, str]:
     """A container process's environment: Docker's PATH, HOSTNAME and HOME, then the
     KEY=VALUE items in order (later ones win)."""
@@ -136,7 +147,8 @@ def enter(spec: dict) -> None:
         _connect_log(spec["log_socket"])
     linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWUTS)
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
-    root = spec.get("rootfs") or "/"
+    overlay = spec.get("overlay")
+    root = _mount_overlay(overlay) if overlay else spec.get("rootfs") or "/"
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     _mount_filesystems(root_fd, root != "/", bool(netns))
     for source, target in spec.get("binds", []):

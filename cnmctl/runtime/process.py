@@ -219,9 +219,11 @@ def evict(netns_path: str, keep_mnt: set[tuple[int, int]]) -> bool:
 
 
 def enter_spec(ctr: Container, netns: str, files: dict[str, str],
-               extra_env: list[str] = (), marker: str = "", log_socket: str = "") -> dict:
+               extra_env: list[str] = (), marker: str = "", log_socket: str = "",
+               overlay: dict | None = None) -> dict:
     """What runtime/enter.py needs to become this container's process; `extra_env`
-    comes before the container's own -e, which wins (legacy link variables)."""
+    comes before the container's own -e, which wins (legacy link variables);
+    `overlay`, for a container of an image, the root it mounts (engine/images.py)."""
     return {
         "netns": netns,
         "hostname": "" if ctr.network_mode == "host" else hostname_of(ctr),
@@ -234,6 +236,7 @@ def enter_spec(ctr: Container, netns: str, files: dict[str, str],
         "marker": marker,  # removed as the process passes its gate
         "pid_ns": True,  # the shim cloned it as PID 1 of a new PID namespace
         "log_socket": log_socket,  # where stdout and stderr go, without a terminal
+        "overlay": overlay,
     }
 
 
@@ -311,14 +314,16 @@ class Launch:
 
 
 def launch(ctr: Container, netns: str, files: dict[str, str], *, root: str, run_root: str,
-           folder: str, extra_env: list[str] = (), marker: str = "") -> Launch:
+           folder: str, extra_env: list[str] = (), marker: str = "",
+           overlay: dict | None = None) -> Launch:
     """Start the container's process under its shim, held at the gate (see Launch).
     The shim writes the logs in `folder` (the container's) and reports the exit to
     the store at `root`."""
     if not os.access(SHIM, os.X_OK):
         raise CnmError(f"{SHIM} is missing: run `make` in cnmctl's source folder to build it")
     log_socket = "" if ctr.tty else os.path.join(folder, LOG_SOCKET)
-    spec = json.dumps(enter_spec(ctr, netns, files, extra_env, marker, log_socket)).encode()
+    spec = json.dumps(enter_spec(ctr, netns, files, extra_env, marker, log_socket,
+                                 overlay)).encode()
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)

@@ -18,7 +18,7 @@ from typing import Protocol
 from cnmctl.errors import CnmError
 
 #: primary kinds (the truth) and derived ones (rebuildable from the primary documents)
-PRIMARY_KINDS = ("networks", "endpoints", "sandboxes", "containers")
+PRIMARY_KINDS = ("networks", "endpoints", "sandboxes", "containers", "images")
 DERIVED_KINDS = ("ipam", "container-names")
 KINDS = PRIMARY_KINDS + DERIVED_KINDS
 

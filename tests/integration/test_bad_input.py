@@ -99,6 +99,9 @@ def _cases() -> list[tuple[str, list[str], int | None]]:
                       ["run", "-d", "--network", f"container:{ref}", "sleep", "60"], 125))
         cases.append((f"run --link {rname}", ["run", "-d", "--link", ref, "sleep", "60"], 125))
         cases.append((f"internal exited {rname}", ["internal", "exited", ref, "0", "1"], 1))
+        for verb in (["rmi"], ["image", "rm", "-f"], ["image", "inspect"],
+                     ["inspect", "--type", "image"], ["import", "/nonexistent.tar"]):
+            cases.append((f"{' '.join(verb)} {rname}", [*verb, ref], 1))
     cases.extend(OTHER_CASES)
     return cases
 
@@ -190,6 +193,27 @@ OTHER_CASES: list[tuple[str, list[str], int | None]] = [
     ("exec unknown command", ["exec", RUNNING, "nosuchcommand"], 127),
     ("exec no command", ["exec", RUNNING], 125),
     ("inspect bad template", ["inspect", "-f", "{{.Nope", RUNNING], None),
+    # images
+    ("import missing file", ["import", "/nonexistent/x.tar", "img"], 1),
+    ("import a folder", ["import", "/etc", "img"], 1),
+    ("import url", ["import", "http://192.0.2.1/x.tar", "img"], 1),
+    ("import uppercase", ["import", "-", "Alpine"], 1),
+    ("import newline", ["import", "-", "img\nx"], 1),
+    ("import digest", ["import", "-", "img@sha256:" + "a" * 64], 1),
+    ("import id as name", ["import", "-", "a" * 64], 1),
+    ("import long name", ["import", "-", "a" * 256], 1),
+    ("import tag too long", ["import", "-", "img:" + "t" * 129], 1),
+    ("import bad change", ["import", "-c", "RUN make", "-", "img"], 1),
+    ("import user change", ["import", "-c", "USER nobody", "-", "img"], 1),
+    ("import empty change", ["import", "-c", "ENV", "-", "img"], 1),
+    ("import no args", ["import"], 125),
+    ("images bad filter", ["images", "-f", "bogus=1"], None),
+    ("images bad dangling", ["images", "-f", "dangling=maybe"], None),
+    ("images bad format", ["images", "--format", "{{.Nope"], None),
+    ("images before missing", ["images", "-f", "before=nosuch"], None),
+    ("rmi missing", ["rmi", "nosuch"], 1),
+    ("rmi no args", ["rmi"], 125),
+    ("image inspect missing", ["image", "inspect", "nosuch"], 1),
     # port
     ("port missing", ["port", "nosuch"], 1),
     ("port not published", ["port", RUNNING, "80"], 1),
