@@ -224,3 +224,8 @@ class Container(_Document):
     ports: list[dict] = []
     interactive: bool = False
     sandbox_id: str = ""
+    user: str = ""  # -u, as given: NAME|UID[:GROUP|GID], looked up in the root at start
+    cap_add: list[str] = []  # --cap-add/--cap-drop as given (HostConfig.CapAdd/CapDrop)
+    cap_drop: list[str] = []
+    privileged: bool = False
+    read_only: bool = False  # --read-only: the image or --rootfs root mounted read-only

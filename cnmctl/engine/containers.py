@@ -53,6 +53,24 @@ def _check_mode_conflicts(networks: list[str], *, hostname: str, mac: str, dns: 
             raise InvalidArgument(f"conflicting options: {what}")
 
 
+def _check_confinement(rootfs: str, cap_add: list[str], cap_drop: list[str],
+                       read_only: bool) -> None:
+    """--cap-add/--cap-drop names this kernel has (the daemon's message), and
+    --read-only only where the root is the container's own: on the host's
+    filesystem it would be the host's root, whose mounts are not the container's
+    to freeze (and /tmp, /run, /var of the host would turn read-only inside)."""
+    from cnmctl.linux import permitted_caps
+    from cnmctl.runtime.security import check
+
+    try:
+        check(cap_add, cap_drop, permitted_caps())
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from None
+    if read_only and not rootfs:
+        raise InvalidArgument("--read-only needs --rootfs: a container on the host's "
+                              "filesystem has no root of its own to make read-only")
+
+
 class ContainerOps:
     """Mixed into Engine; relies on its store, run root and lookups."""
 
@@ -79,6 +97,8 @@ class ContainerOps:
                          auto_remove: bool = False, interactive: bool = False,
                          port_bindings: dict[str, list[dict]] | None = None,
                          exposed_ports: list[str] = (), publish_all: bool = False,
+                         user: str = "", cap_add: list[str] = (), cap_drop: list[str] = (),
+                         privileged: bool = False, read_only: bool = False,
                          check_networks: bool = False) -> Container:
         """`create`: validate and record a container; nothing is made in the kernel.
 
@@ -96,6 +116,7 @@ class ContainerOps:
                               exposing=bool(exposed_ports))
         if rootfs and not os.path.isdir(rootfs):
             raise InvalidArgument(f"rootfs {rootfs} does not exist or is not a directory")
+        _check_confinement(rootfs, list(cap_add), list(cap_drop), read_only)
         mode, requested = self._requested_networks(list(networks) or ["bridge"], ip, ip6,
                                                    list(aliases), mac)
         if links and (mode == "host" or mode.startswith("container:")):
@@ -123,7 +144,8 @@ class ContainerOps:
                 rootfs=os.path.abspath(rootfs) if rootfs else "", auto_remove=auto_remove,
                 interactive=interactive, exposed_ports=list(exposed_ports),
                 port_bindings={} if mode == "host" else dict(port_bindings or {}),
-                publish_all=publish_all,
+                publish_all=publish_all, user=user, cap_add=list(cap_add),
+                cap_drop=list(cap_drop), privileged=privileged, read_only=read_only,
             )
             ctr.links = self._link_targets(links)
             if check_networks:

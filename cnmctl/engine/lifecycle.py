@@ -147,17 +147,20 @@ class LifecycleOps:
         return code
 
     def exec_container(self, ref: str, argv: list[str], *, env: list[str], workdir: str,
-                       detach: bool, interactive: bool) -> int:
-        """`exec`: the command run in the container's namespaces and root (this
-        process becomes it, unless `detach`); a dead DNS helper of its networks is
-        started again first."""
+                       detach: bool, interactive: bool, user: str = "",
+                       privileged: bool = False) -> int:
+        """`exec`: the command run in the container's namespaces and root, as its
+        user (or `user`) with its capabilities (all with `privileged`); its status,
+        or 0 at once with `detach`. A dead DNS helper of its networks is started
+        again first."""
         from cnmctl.runtime.execute import exec_in_container
 
         ctr = self.find_container(ref)
         self.ensure_dns(ctr.sandbox_id)
         links = self.link_env(ctr, self.linked(ctr, strict=False)) if ctr.links else []
         return exec_in_container(ctr, argv, env=env, workdir=workdir, detach=detach,
-                                 interactive=interactive, link_env=links)
+                                 interactive=interactive, link_env=links, user=user,
+                                 privileged=privileged)
 
     def show_logs(self, ref: str, *, follow: bool, tail: str, timestamps: bool) -> None:
         """`logs`: the container's output; with `follow`, until it stops (its

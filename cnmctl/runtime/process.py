@@ -237,9 +237,14 @@ def evict(netns_path: str, keep_mnt: set[tuple[int, int]]) -> bool:
 
 
 def enter_spec(ctr: Container, netns: str, files: dict[str, str],
-               extra_env: list[str] = (), marker: str = "") -> dict:
+               extra_env: list[str] = (), marker: str = "", hide: list[str] = ()) -> dict:
     """What runtime/enter.py needs to become this container's process; `extra_env`
-    comes before the container's own -e, which wins (legacy link variables)."""
+    comes before the container's own -e, which wins (legacy link variables);
+    `hide`: cnmctl's own folders (store, run root), covered in a container on
+    the host's filesystem."""
+    from cnmctl.linux import permitted_caps
+    from cnmctl.runtime.security import mask
+
     return {
         "netns": netns,
         "hostname": "" if ctr.network_mode == "host" else hostname_of(ctr),
@@ -249,6 +254,11 @@ def enter_spec(ctr: Container, netns: str, files: dict[str, str],
         "workdir": ctr.workdir,
         "env": [*extra_env, *ctr.env],
         "argv": [ctr.path, *ctr.args],
+        "user": ctr.user,
+        "caps": mask(ctr.cap_add, ctr.cap_drop, ctr.privileged, permitted_caps()),
+        "privileged": ctr.privileged,
+        "read_only": ctr.read_only,
+        "hide": list(hide),
         "marker": marker,  # removed as the process passes its gate
     }
 
@@ -333,7 +343,8 @@ def launch(ctr: Container, netns: str, files: dict[str, str], *, root: str, run_
            marker: str = "") -> Launch:
     """Start the container's process, held at the gate (see Launch). The supervisor
     writes the logs in `logs` and reports the exit to the store at `root`."""
-    spec = json.dumps(enter_spec(ctr, netns, files, extra_env, marker)).encode()
+    spec = json.dumps(enter_spec(ctr, netns, files, extra_env, marker,
+                                 hide=[root, run_root])).encode()
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
     enter_cmd = [sys.executable, "-S", "-E", ENTER, str(status_w), str(gate_r)]
