@@ -63,7 +63,7 @@ class Context:
             ("run", "run"), ("create", "create"), ("start", "start"), ("stop", "stop"),
             ("restart", "restart"), ("kill", "kill"), ("rm", "rm"), ("ps", "ps"),
             ("logs", "logs"), ("wait", "wait"), ("exec", "exec_"), ("inspect", "inspect"),
-            ("port", "port"), ("internal", "internal"),
+            ("port", "port"), ("top", "top"), ("internal", "internal"),
         )},
     },
     context_settings={"help_option_names": ["-h", "--help"]},

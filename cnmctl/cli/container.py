@@ -1,5 +1,5 @@
 """Container commands: run, create, start, stop, restart, kill, rm, ps, logs, wait,
-exec, inspect, port; plus the hidden `internal exited` hook the supervisor calls."""
+exec, top, inspect, port; plus the hidden `internal exited` hook the supervisor calls."""
 
 from __future__ import annotations
 
@@ -261,6 +261,21 @@ def exec_(obj, detach, interactive, env, workdir, user, privileged, container,
                                        workdir=workdir, detach=detach,
                                        interactive=interactive, user=user,
                                        privileged=privileged))
+
+
+@click.command(context_settings={"allow_interspersed_args": False,
+                                "ignore_unknown_options": True})
+@click.argument("container")
+@click.argument("ps_args", nargs=-1, type=click.UNPROCESSED, metavar="[ps OPTIONS]")
+@click.pass_obj
+def top(obj, container, ps_args) -> None:
+    """Display the running processes of a container: the host's `ps` (`-ef` unless
+    ps options are given), with its header, keeping the container's rows."""
+    from cnmctl.cli.render import tabwrite
+
+    titles, rows = obj.engine.top_container(container, list(ps_args) or ["-ef"])
+    lines = ["\t".join(titles), *("\t".join(row) for row in rows)]
+    click.echo(tabwrite(lines, minwidth=20), nl=False)  # Docker's tabwriter for top
 
 
 @click.command()

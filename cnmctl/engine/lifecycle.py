@@ -162,6 +162,15 @@ class LifecycleOps:
                                  interactive=interactive, link_env=links, user=user,
                                  privileged=privileged)
 
+    def top_container(self, ref: str, ps_args: list[str]) -> tuple[list[str], list[list[str]]]:
+        """`top`: the titles and rows of `ps ps_args` for the container's processes."""
+        from cnmctl.runtime.top import top
+
+        ctr = self.find_container(ref)
+        if not self.still_running(ctr.id):
+            raise Conflict(f"Container {ctr.id} is not running")
+        return top(ctr.pid, ps_args)
+
     def show_logs(self, ref: str, *, follow: bool, tail: str, timestamps: bool) -> None:
         """`logs`: the container's output; with `follow`, until it stops (its
         process, not only its record: see liveness.py)."""
