@@ -53,12 +53,18 @@ def exec_in_container(ctr, argv: list[str], *, env: list[str], workdir: str, det
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
     child = os.fork()
     if child == 0:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-        code, message = _child(ctr, argv, fds, items, workdir, detach, interactive,
-                               user or ctr.user, caps)
-        sys.stderr.write(f"Error: {printable(message)}\n")
-        sys.stderr.flush()
-        os._exit(code)
+        code = 126
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            code, message = _child(ctr, argv, fds, items, workdir, detach, interactive,
+                                   user or ctr.user, caps)
+        except BaseException as exc:  # never back into the CLI code as a second cnmctl
+            message = f"container set-up failed: {exc}"
+        try:
+            sys.stderr.write(f"Error: {printable(message)}\n")
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
     if detach:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         return 0

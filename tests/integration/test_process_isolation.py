@@ -312,3 +312,12 @@ def test_host_processes_are_out_of_reach(cnm):
     # /proc/1/root is the container's own root, not the host's
     assert cnm("exec", "w1", "ls", "-A", f"/proc/1/root{cnm.root}") == ""
     assert cnm("exec", "w1", "sh", "-c", "echo $$") != ""
+
+
+def test_control_characters_in_user_are_refused(cnm):
+    line = cnm.fails("run", "--rm", "-u", "alice\nroot", "true", code=125)
+    assert line == "Error: invalid --user value 'alice\\nroot': control characters are not allowed"
+    assert cnm("ps", "-aq") == ""
+    cnm("run", "-d", "--name", "w1", "--network", "none", "sleep", "60")
+    line = cnm.fails("exec", "-u", "x\x1b[2J", "w1", "true", code=125)
+    assert "control characters are not allowed" in line
