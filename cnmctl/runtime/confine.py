@@ -20,9 +20,8 @@ DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
            ("urandom", 1, 9), ("tty", 5, 0))
 DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
              ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"))
+# Also what a read-only remount keeps: statvfs's ST_NOSUID, ST_NODEV, ST_NOEXEC have these values.
 _SEALED = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-# statvfs's ST_NOSUID, ST_NODEV and ST_NOEXEC have the MS_ values: kept on a read-only remount.
-_KEPT_FLAGS = _SEALED
 
 
 def mount_plan(spec: dict) -> list[tuple]:
@@ -122,7 +121,7 @@ def _mount_at(root_fd: int, target: str, source: str | None, fstype: str | None,
 
 def remount_read_only(path: str) -> None:
     """Make the mount at `path` read-only, keeping its nosuid/nodev/noexec."""
-    kept = os.statvfs(path).f_flag & _KEPT_FLAGS
+    kept = os.statvfs(path).f_flag & _SEALED
     linux.mount(None, path, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | kept)
 
 
