@@ -241,6 +241,11 @@ class Container(_Document):
     image: str = ""  # the image as `run` was given it (Config.Image); "" for a host command
     image_id: str = ""  # its 64-hex ID; the container's root is an overlay on its folder
     entrypoint: list[str] = []  # the image's, the start of [path, *args]
+    user: str = ""  # -u, as given: NAME|UID[:GROUP|GID], looked up in the root at start
+    cap_add: list[str] = []  # --cap-add/--cap-drop as given (HostConfig.CapAdd/CapDrop)
+    cap_drop: list[str] = []
+    privileged: bool = False
+    read_only: bool = False  # --read-only: the image or --rootfs root mounted read-only
 
     @property
     def state(self) -> str:

@@ -13,6 +13,7 @@ from cnmctl.ports import (
     network_ports,
     port_bindings_view,
 )
+from cnmctl.runtime.security import MASKED_PATHS, READONLY_PATHS
 
 
 def network_inspect(net: Network, endpoints: list[Endpoint]) -> dict:
@@ -94,7 +95,7 @@ _HOSTCONFIG_DEFAULTS = {
     "DeviceRequests": None, "KernelMemory": 0, "KernelMemoryTCP": 0, "MemoryReservation": 0,
     "MemorySwap": 0, "MemorySwappiness": None, "OomKillDisable": False, "PidsLimit": None,
     "Ulimits": None, "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
-    "IOMaximumBandwidth": 0, "MaskedPaths": [], "ReadonlyPaths": [],
+    "IOMaximumBandwidth": 0,
 }
 
 
@@ -226,17 +227,24 @@ def container_inspect(ctr: Container, endpoints: list[Endpoint], networks: dict[
             "DnsSearch": ctr.dns_search,
             "ExtraHosts": ctr.extra_hosts or None,
             **{k: v for k, v in _HOSTCONFIG_DEFAULTS.items() if k not in _HOSTCONFIG_BEFORE_DNS},
-            # these two in the defaults' place (Docker's order)
+            # these in the defaults' place (Docker's order)
+            "CapAdd": ctr.cap_add or None,
+            "CapDrop": ctr.cap_drop or None,
             "Links": [f"/{name}:/{ctr.name}/{alias}"
                       for name, alias in map(split_link, ctr.links)] or None,
+            "Privileged": ctr.privileged,
             "PublishAllPorts": ctr.publish_all,
+            "ReadonlyRootfs": ctr.read_only,
+            # Docker records none for a privileged container
+            "MaskedPaths": None if ctr.privileged else list(MASKED_PATHS),
+            "ReadonlyPaths": None if ctr.privileged else list(READONLY_PATHS),
         },
         "GraphDriver": _graph_driver(ctr, layers),
         "Mounts": [],
         "Config": {
             "Hostname": ctr.hostname or ctr.id[:12],
             "Domainname": "",
-            "User": "",
+            "User": ctr.user,
             "AttachStdin": ctr.interactive and ctr.attached,
             "AttachStdout": ctr.attached,
             "AttachStderr": ctr.attached,

@@ -1,6 +1,6 @@
 """Container commands: run, create, start, stop, restart, kill, rm, ps, logs, wait,
-exec, inspect (and `container inspect`), port, pause, unpause, rename; plus the
-hidden `internal exited` hook the supervisor calls."""
+exec, top, inspect (and `container inspect`), port, pause, unpause, rename, attach;
+plus the hidden `internal exited` hook the supervisor calls."""
 
 from __future__ import annotations
 
@@ -69,8 +69,23 @@ def container_options(func):
                           "unless-stopped, on-failure[:MAX_RETRIES]; after a reboot, "
                           "`cnmctl system boot` restarts them."),
         click.option("--rootfs", default="", metavar="DIR",
-                     help="Run chrooted into DIR (e.g. a busybox tree) instead of the host's "
-                          "filesystem."),
+                     help="Run in DIR (e.g. a busybox tree; made the root by pivot_root) "
+                          "instead of the host's filesystem."),
+        click.option("-u", "--user", default="", metavar="NAME|UID[:GROUP|GID]",
+                     help="Run as this user (names from the container's /etc/passwd and "
+                          "/etc/group); a user other than root has no capabilities."),
+        click.option("--cap-add", multiple=True, metavar="CAP",
+                     help="Add a Linux capability to Docker's default set (repeatable; "
+                          "NET_ADMIN or CAP_NET_ADMIN, any case; ALL)."),
+        click.option("--cap-drop", multiple=True, metavar="CAP",
+                     help="Drop a Linux capability from the default set (repeatable; ALL)."),
+        click.option("--privileged", is_flag=True,
+                     help="Every capability, the host's /dev, /sys writable, no masked "
+                          "/proc paths."),
+        click.option("--read-only", is_flag=True,
+                     help="Mount the container's root (--rootfs) read-only; /dev, /dev/shm "
+                          "and its /etc/hosts, /etc/hostname, /etc/resolv.conf stay "
+                          "writable."),
         click.option("-i", "--interactive", is_flag=True,
                      help="Keep STDIN open (attached to yours in the foreground)."),
         click.option("-t", "--tty", is_flag=True,
@@ -285,23 +300,46 @@ def wait(obj, containers) -> None:
 @click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open.")
 @click.option("-e", "--env", multiple=True, metavar="KEY=VALUE", help="Set environment variables.")
 @click.option("-w", "--workdir", default="", help="Working directory inside the container.")
+@click.option("-u", "--user", default="", metavar="NAME|UID[:GROUP|GID]",
+              help="Run as this user (default: the container's).")
+@click.option("--privileged", is_flag=True,
+              help="Give the command every capability.")
 @click.argument("container")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
-def exec_(obj, detach, interactive, env, workdir, container, command) -> None:
-    """Run a command in a running container (its network, mount and UTS namespaces)."""
+def exec_(obj, detach, interactive, env, workdir, user, privileged, container,
+          command) -> None:
+    """Run a command in a running container: in its namespaces (PID included) and
+    root, with its capabilities and user unless -u or --privileged."""
     from cnmctl.cli.app import EXIT_USAGE
     from cnmctl.errors import InvalidArgument
-    from cnmctl.validate import check_env
+    from cnmctl.validate import check_env, check_text
 
     try:
         check_env(env)  # before anything is looked up; a flag error for Docker (125)
+        check_text(user, "--user value")
     except InvalidArgument as exc:
         exc.exit_code = EXIT_USAGE
         raise
     sys.exit(obj.engine.exec_container(container, list(command), env=list(env),
                                        workdir=workdir, detach=detach,
-                                       interactive=interactive))
+                                       interactive=interactive, user=user,
+                                       privileged=privileged))
+
+
+@click.command(context_settings={"allow_interspersed_args": False,
+                                "ignore_unknown_options": True})
+@click.argument("container")
+@click.argument("ps_args", nargs=-1, type=click.UNPROCESSED, metavar="[ps OPTIONS]")
+@click.pass_obj
+def top(obj, container, ps_args) -> None:
+    """Display the running processes of a container: the host's `ps` (`-ef` unless
+    ps options are given), with its header, keeping the container's rows."""
+    from cnmctl.cli.render import tabwrite
+
+    titles, rows = obj.engine.top_container(container, list(ps_args) or ["-ef"])
+    lines = ["\t".join(titles), *("\t".join(row) for row in rows)]
+    click.echo(tabwrite(lines, minwidth=20), nl=False)  # Docker's tabwriter for top
 
 
 @click.command()

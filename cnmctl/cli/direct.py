@@ -404,17 +404,20 @@ def _container_verb(root, run_root, verb: str, args: list[str]) -> int | None:
 # repeatable options, keyed by the click parameter names.
 RUN_FLAGS = {"detach": ("-d", "--detach"), "auto_remove": ("--rm",),
              "interactive": ("-i", "--interactive"), "tty": ("-t", "--tty"),
-             "publish_all": ("-P", "--publish-all")}
+             "publish_all": ("-P", "--publish-all"), "privileged": ("--privileged",),
+             "read_only": ("--read-only",)}
 RUN_SINGLE = {"name": ("--name",), "ip": ("--ip",), "ip6": ("--ip6",),
               "hostname": ("-h", "--hostname"), "mac": ("--mac-address",),
               "workdir": ("-w", "--workdir"), "rootfs": ("--rootfs",),
-              "restart": ("--restart",), "detach_keys": ("--detach-keys",)}
+              "restart": ("--restart",), "detach_keys": ("--detach-keys",),
+              "user": ("-u", "--user")}
 RUN_ONLY = ("detach", "detach_keys", "sig_proxy")  # not `create`'s
 RUN_MULTIPLE = {"networks": ("--network", "--net"), "aliases": ("--network-alias",),
                 "dns": ("--dns",), "dns_search": ("--dns-search",),
                 "dns_option": ("--dns-option",), "add_host": ("--add-host",),
                 "links": ("--link",), "env": ("-e", "--env"), "publish": ("-p", "--publish"),
-                "expose": ("--expose",)}
+                "expose": ("--expose",), "cap_add": ("--cap-add",),
+                "cap_drop": ("--cap-drop",)}
 EXIT_RUN_FAILED = 125  # Docker's code when the engine itself fails during `run`
 HOST_PORTS_WARNING = "WARNING: Published ports are discarded when using host network mode"
 
@@ -444,6 +447,8 @@ def container_options(opts: dict) -> tuple[list[str], dict]:
         "interactive": opts["interactive"], "tty": opts["tty"], "port_bindings": bindings,
         "exposed_ports": exposed, "publish_all": opts["publish_all"],
         "restart_policy": restart,
+        "user": opts["user"], "cap_add": opts["cap_add"], "cap_drop": opts["cap_drop"],
+        "privileged": opts["privileged"], "read_only": opts["read_only"],
     }
 
 

@@ -30,7 +30,7 @@ def go_json(value: object, indent: int | None = None) -> str:
     return text
 
 
-def tabwrite(lines: Iterable[str]) -> str:
+def tabwrite(lines: Iterable[str], minwidth: int = TAB_MINWIDTH) -> str:
     """Align tab-separated cells into columns as Go's text/tabwriter does.
 
     A cell is tab-terminated, so a line's last cell belongs to no column. Go's
@@ -50,7 +50,7 @@ def tabwrite(lines: Iterable[str]) -> str:
         for present, run in groupby(range(len(rows)), key=has_cell.__getitem__):
             if present:
                 block = list(run)
-                width = max(TAB_MINWIDTH, *(len(rows[i][col]) + TAB_PADDING for i in block))
+                width = max(minwidth, *(len(rows[i][col]) + TAB_PADDING for i in block))
                 for i in block:
                     widths[i][col] = width
     out = []

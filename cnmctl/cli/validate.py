@@ -47,6 +47,7 @@ def check_container_options(opts: dict) -> None:
     if mac and not _is_mac(mac):
         raise InvalidArgument(f"{mac} is not a valid mac address")
     check_env(opts["env"])
+    check_text(opts["user"], "--user value")
     workdir = opts["workdir"]
     if workdir and not workdir.startswith("/"):
         raise InvalidArgument(f"the working directory '{workdir}' is invalid, it needs to be "

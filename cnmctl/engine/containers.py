@@ -53,6 +53,17 @@ def _check_mode_conflicts(networks: list[str], *, hostname: str, mac: str, dns: 
             raise InvalidArgument(f"conflicting options: {what}")
 
 
+def _check_confinement(cap_add: list[str], cap_drop: list[str]) -> None:
+    """--cap-add/--cap-drop names this kernel has (the daemon's message)."""
+    from cnmctl.linux import permitted_caps
+    from cnmctl.runtime.security import check
+
+    try:
+        check(cap_add, cap_drop, permitted_caps())
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from None
+
+
 class ContainerOps:
     """Mixed into Engine; relies on its store, run root and lookups."""
 
@@ -81,6 +92,8 @@ class ContainerOps:
                          port_bindings: dict[str, list[dict]] | None = None,
                          exposed_ports: list[str] = (), publish_all: bool = False,
                          restart_policy: tuple[str, int] = ("no", 0),
+                         user: str = "", cap_add: list[str] = (), cap_drop: list[str] = (),
+                         privileged: bool = False, read_only: bool = False,
                          check_networks: bool = False) -> Container:
         """`create`: validate and record a container; nothing is made in the kernel.
 
@@ -101,6 +114,7 @@ class ContainerOps:
                               exposing=bool(exposed_ports))
         if rootfs and not os.path.isdir(rootfs):
             raise InvalidArgument(f"rootfs {rootfs} does not exist or is not a directory")
+        _check_confinement(list(cap_add), list(cap_drop))
         mode, requested = self._requested_networks(list(networks) or ["bridge"], ip, ip6,
                                                    list(aliases), mac)
         if links and (mode == "host" or mode.startswith("container:")):
@@ -119,6 +133,11 @@ class ContainerOps:
                                           f"({word}): a container runs in one or the other")
                 argv, env, workdir, entrypoint = self.image_command(image, argv[1:], env,
                                                                     workdir)
+            if read_only and not rootfs and image is None:
+                # On the host's filesystem the root is the host's, whose mounts are not
+                # the container's to freeze (/tmp, /run, /var would turn read-only).
+                raise InvalidArgument("--read-only needs an image or --rootfs: a container "
+                                      "on the host's filesystem has no root of its own")
             if name:
                 self._reserve_name(name)
             else:
@@ -134,6 +153,8 @@ class ContainerOps:
                 port_bindings={} if mode == "host" else dict(port_bindings or {}),
                 publish_all=publish_all, restart_policy=restart_policy[0],
                 restart_max=restart_policy[1],
+                user=user, cap_add=list(cap_add),
+                cap_drop=list(cap_drop), privileged=privileged, read_only=read_only,
             )
             ctr.links = self._link_targets(links)
             if check_networks:

@@ -209,10 +209,12 @@ class LifecycleOps:
         return code
 
     def exec_container(self, ref: str, argv: list[str], *, env: list[str], workdir: str,
-                       detach: bool, interactive: bool) -> int:
-        """`exec`: the command run in the container's namespaces and root (this
-        process becomes it, unless `detach`); a dead DNS helper of its networks is
-        started again first."""
+                       detach: bool, interactive: bool, user: str = "",
+                       privileged: bool = False) -> int:
+        """`exec`: the command run in the container's namespaces and root, as its
+        user (or `user`) with its capabilities (all with `privileged`); its status,
+        or 0 at once with `detach`. A dead DNS helper of its networks is started
+        again first."""
         from cnmctl.runtime.execute import exec_in_container
 
         ctr = self.find_container(ref)
@@ -221,7 +223,17 @@ class LifecycleOps:
         self.ensure_dns(ctr.sandbox_id)
         links = self.link_env(ctr, self.linked(ctr, strict=False)) if ctr.links else []
         return exec_in_container(ctr, argv, env=env, workdir=workdir, detach=detach,
-                                 interactive=interactive, link_env=links)
+                                 interactive=interactive, link_env=links, user=user,
+                                 privileged=privileged)
+
+    def top_container(self, ref: str, ps_args: list[str]) -> tuple[list[str], list[list[str]]]:
+        """`top`: the titles and rows of `ps ps_args` for the container's processes."""
+        from cnmctl.runtime.top import top
+
+        ctr = self.find_container(ref)
+        if not self.still_running(ctr.id):
+            raise Conflict(f"Container {ctr.id} is not running")
+        return top(ctr.pid, ps_args)
 
     def show_logs(self, ref: str, *, follow: bool, tail: int | None, timestamps: bool,
                   details: bool = False, since: int | None = None,

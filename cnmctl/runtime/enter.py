@@ -1,10 +1,12 @@
-"""Become a container process: enter the sandbox, set up mounts and hostname, exec.
+"""Become a container process: enter the sandbox, set up mounts and hostname, take
+the user and capabilities (runtime/confine.py), exec.
 
 Run as `python -S -E enter.py STATUS_FD GATE_FD`; the spec (JSON) comes
 through the gate pipe. It is the first half of every container process:
 after execve the PID is the command's, so `State.Pid` and `nsenter -t PID`
 see the container itself.
-Kept to the standard library and cnmctl.linux (ctypes) so it starts in ~15 ms.
+Kept to the standard library, cnmctl.linux (ctypes) and cnmctl.runtime.confine
+(standard library too) so it starts in ~15 ms.
 
 On failure it writes "CODE message" to the status fd and exits with CODE
 (126: cannot execute, 127: not found, 125: set-up failed), as Docker does;
@@ -25,71 +27,9 @@ if __package__ in (None, ""):  # run by path with -S: find the cnmctl package
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from cnmctl import linux  # noqa: E402
+from cnmctl.runtime import confine  # noqa: E402
 
-MAX_SYMLINKS = 40  # the kernel's limit on symlinks in one path lookup
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def _open_in_root(root_fd: int, target: str, directory: bool, create: bool = True,
-                  depth: int = 0) -> int:
-    """An O_PATH fd of `target`, a path inside the root, made if missing (an
-    empty file or a folder, and the folders above it) when `create`. Every
-    step resolves inside the root (openat2 RESOLVE_IN_ROOT; new entries with
-    mkdirat or O_EXCL, which follow no symlink; a dangling symlink's target is
-    made inside the root, as runc does), so a --rootfs tree whose `etc` is a
-    symlink to a host folder gets nothing written there."""
-    rel = os.path.normpath("/" + target).lstrip("/") or "."
-    kind = os.O_PATH | (os.O_DIRECTORY if directory else 0)
-    try:
-        return linux.open_in_root(root_fd, rel, kind)
-    except FileNotFoundError:
-        if not create:
-            raise
-    parent, _, name = rel.rpartition("/")
-    parent_fd = _open_in_root(root_fd, parent, True, depth=depth) if parent else os.dup(root_fd)
-    try:
-        if directory:
-            os.mkdir(name, 0o755, dir_fd=parent_fd)
-        else:
-            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                             | os.O_CLOEXEC, 0o644, dir_fd=parent_fd))
-    except FileExistsError:  # a symlink to nothing yet: make its target, in the root
-        if depth >= MAX_SYMLINKS:
-            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), target) from None
-        link = os.readlink(name, dir_fd=parent_fd)
-        os.close(_open_in_root(root_fd, os.path.join("/" + parent, link), directory,
-                               depth=depth + 1))
-    finally:
-        os.close(parent_fd)
-    return linux.open_in_root(root_fd, rel, kind)
-
-
-def _mount_at(root_fd: int, target: str, source: str | None, fstype: str | None, flags: int,
-              directory: bool, create: bool = True) -> None:
-    """mount(2) onto `target` inside the root, through the fd _open_in_root gives
-    (mounting on /proc/self/fd/N reaches exactly the object that fd holds)."""
-    fd = _open_in_root(root_fd, target, directory, create)
-    try:
-        linux.mount(source, f"/proc/self/fd/{fd}", fstype, flags)
-    finally:
-        os.close(fd)
-
-
-def _mount_filesystems(root_fd: int, chrooted: bool, own_netns: bool) -> None:
-    """/proc, /sys and /dev for a --rootfs tree (where it has those folders); a
-    fresh /sys elsewhere so that /sys/class/net shows the sandbox's interfaces,
-    not the host's."""
-    if not chrooted:
-        if own_netns:
-            _mount_at(root_fd, "/sys", "sysfs", "sysfs", 0, directory=True, create=False)
-        return
-    for name, fstype, flags in (("proc", "proc", 0), ("sys", "sysfs", 0),
-                                ("dev", None, linux.MS_BIND | linux.MS_REC)):
-        try:
-            _mount_at(root_fd, name, "/dev" if name == "dev" else name, fstype, flags,
-                      directory=True, create=False)
-        except (FileNotFoundError, NotADirectoryError):
-            continue  # the tree has no such folder: nothing to mount
 
 
 def _mount_overlay(layer: dict) -> str:
@@ -103,13 +43,15 @@ def _mount_overlay(layer: dict) -> str:
     return os.path.join(layer["base"], layer["target"])
 
 
-def container_env(hostname: str, items: list[str]) -> dict[str, str]:
-    """A container process's environment: Docker's PATH, HOSTNAME and HOME, then the
-    KEY=VALUE items in order (later ones win)."""
-    env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, "HOME": "/root"}
+def container_env(hostname: str, items: list[str], home: str) -> dict[str, str]:
+    """A container process's environment: Docker's PATH and HOSTNAME, the KEY=VALUE
+    items in order (later ones win), then HOME (the user's, from passwd) unless
+    one was given, as runc adds it."""
+    env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname}
     for item in items:
         key, _, value = item.partition("=")
         env[key] = value
+    env.setdefault("HOME", home)
     return env
 
 
@@ -137,7 +79,11 @@ LOG_SEND_BUFFER = 4 << 20
 
 
 def enter(spec: dict) -> None:
-    """Apply the spec to this process, then exec the command (never returns)."""
+    """Apply the spec to this process, then exec the command (never returns).
+
+    Mounts are made inside the root (see confine.mount_plan); an image or
+    --rootfs root then becomes the namespace's root by pivot_root, read-only
+    with --read-only. The user and the capabilities are taken last."""
     netns = spec.get("netns")
     if netns:
         fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
@@ -148,25 +94,34 @@ def enter(spec: dict) -> None:
     linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWUTS)
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
     overlay = spec.get("overlay")
-    root = _mount_overlay(overlay) if overlay else spec.get("rootfs") or "/"
-    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    _mount_filesystems(root_fd, root != "/", bool(netns))
-    for source, target in spec.get("binds", []):
-        _mount_at(root_fd, target, source, None, linux.MS_BIND, directory=False)
+    if overlay:  # a container of an image: its root is the overlay, as --rootfs would be
+        spec["rootfs"] = _mount_overlay(overlay)
+    rootfs = spec.get("rootfs") or ""
+    if rootfs:  # pivot_root needs the new root to be a mount point
+        linux.mount(rootfs, rootfs, None, linux.MS_BIND | linux.MS_REC)
+    root_fd = os.open(rootfs or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    confine.apply_mounts(root_fd, confine.mount_plan(spec))
     # -w: made if missing, inside the root like the mount points.
-    work_fd = _open_in_root(root_fd, spec.get("workdir") or "/", directory=True)
+    work_fd = confine.open_in_root(root_fd, spec.get("workdir") or "/", directory=True)
     if spec.get("hostname"):
         linux.sethostname(spec["hostname"])
-    if root != "/":
-        os.fchdir(root_fd)  # the very folder the mounts were made in
-        os.chroot(".")
+    if rootfs:
+        confine.pivot_into(root_fd)
+        if spec.get("read_only"):
+            confine.remount_read_only("/")
     os.fchdir(work_fd)
     os.close(work_fd)
     os.close(root_fd)
-    env = container_env(spec.get("hostname", ""), spec.get("env", []))
+    uid, gid, groups, home = confine.lookup_user(spec.get("user", ""))
+    env = container_env(spec.get("hostname", ""), spec.get("env", []), home)
     argv = spec["argv"]
     try:
-        os.execve(find_executable(argv[0], env), argv, env)
+        path = find_executable(argv[0], env)
+    except OSError as exc:
+        raise CannotExec(*exec_failure(argv[0], exc)) from exc
+    confine.become(uid, gid, groups, spec.get("caps", 0))
+    try:
+        os.execve(path, argv, env)
     except OSError as exc:
         raise CannotExec(*exec_failure(argv[0], exc)) from exc
 
@@ -224,6 +179,8 @@ def main() -> None:
         enter(spec)
     except CannotExec as exc:
         code, message = exc.args
+    except confine.UserError as exc:
+        code, message = 125, str(exc)
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
         code, message = 125, f"container set-up failed: {exc.strerror or exc}{where}"

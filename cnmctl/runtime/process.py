@@ -220,10 +220,15 @@ def evict(netns_path: str, keep_mnt: set[tuple[int, int]]) -> bool:
 
 def enter_spec(ctr: Container, netns: str, files: dict[str, str],
                extra_env: list[str] = (), marker: str = "", log_socket: str = "",
-               overlay: dict | None = None) -> dict:
+               overlay: dict | None = None, hide: list[str] = ()) -> dict:
     """What runtime/enter.py needs to become this container's process; `extra_env`
     comes before the container's own -e, which wins (legacy link variables);
-    `overlay`, for a container of an image, the root it mounts (engine/images.py)."""
+    `overlay`, for a container of an image, the root it mounts (engine/images.py);
+    `hide`: cnmctl's own folders (store, run root), covered in a container on
+    the host's filesystem."""
+    from cnmctl.linux import permitted_caps
+    from cnmctl.runtime.security import mask
+
     return {
         "netns": netns,
         "hostname": "" if ctr.network_mode == "host" else hostname_of(ctr),
@@ -233,6 +238,11 @@ def enter_spec(ctr: Container, netns: str, files: dict[str, str],
         "workdir": ctr.workdir,
         "env": [*extra_env, *ctr.env],
         "argv": [ctr.path, *ctr.args],
+        "user": ctr.user,
+        "caps": mask(ctr.cap_add, ctr.cap_drop, ctr.privileged, permitted_caps()),
+        "privileged": ctr.privileged,
+        "read_only": ctr.read_only,
+        "hide": list(hide),
         "marker": marker,  # removed as the process passes its gate
         "pid_ns": True,  # the shim cloned it as PID 1 of a new PID namespace
         "log_socket": log_socket,  # where stdout and stderr go, without a terminal
@@ -323,7 +333,7 @@ def launch(ctr: Container, netns: str, files: dict[str, str], *, root: str, run_
         raise CnmError(f"{SHIM} is missing: run `make` in cnmctl's source folder to build it")
     log_socket = "" if ctr.tty else os.path.join(folder, LOG_SOCKET)
     spec = json.dumps(enter_spec(ctr, netns, files, extra_env, marker, log_socket,
-                                 overlay)).encode()
+                                 overlay, hide=[root, run_root])).encode()
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
