@@ -298,6 +298,8 @@ def wait(obj, containers) -> None:
 @click.command("exec", context_settings={"allow_interspersed_args": False})
 @click.option("-d", "--detach", is_flag=True, help="Run the command in the background.")
 @click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open.")
+@click.option("-t", "--tty", is_flag=True,
+              help="Allocate a pseudo-terminal (`exec -it c1 sh`: yours, in raw mode).")
 @click.option("-e", "--env", multiple=True, metavar="KEY=VALUE", help="Set environment variables.")
 @click.option("-w", "--workdir", default="", help="Working directory inside the container.")
 @click.option("-u", "--user", default="", metavar="NAME|UID[:GROUP|GID]",
@@ -307,7 +309,7 @@ def wait(obj, containers) -> None:
 @click.argument("container")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
-def exec_(obj, detach, interactive, env, workdir, user, privileged, container,
+def exec_(obj, detach, interactive, tty, env, workdir, user, privileged, container,
           command) -> None:
     """Run a command in a running container: in its namespaces (PID included) and
     root, with its capabilities and user unless -u or --privileged."""
@@ -324,7 +326,7 @@ def exec_(obj, detach, interactive, env, workdir, user, privileged, container,
     sys.exit(obj.engine.exec_container(container, list(command), env=list(env),
                                        workdir=workdir, detach=detach,
                                        interactive=interactive, user=user,
-                                       privileged=privileged))
+                                       privileged=privileged, tty=tty and not detach))
 
 
 @click.command(context_settings={"allow_interspersed_args": False,

@@ -210,7 +210,7 @@ class LifecycleOps:
 
     def exec_container(self, ref: str, argv: list[str], *, env: list[str], workdir: str,
                        detach: bool, interactive: bool, user: str = "",
-                       privileged: bool = False) -> int:
+                       privileged: bool = False, tty: bool = False) -> int:
         """`exec`: the command run in the container's namespaces and root, as its
         user (or `user`) with its capabilities (all with `privileged`); its status,
         or 0 at once with `detach`. A dead DNS helper of its networks is started
@@ -224,7 +224,7 @@ class LifecycleOps:
         links = self.link_env(ctr, self.linked(ctr, strict=False)) if ctr.links else []
         return exec_in_container(ctr, argv, env=env, workdir=workdir, detach=detach,
                                  interactive=interactive, link_env=links, user=user,
-                                 privileged=privileged)
+                                 privileged=privileged, tty=tty)
 
     def top_container(self, ref: str, ps_args: list[str]) -> tuple[list[str], list[list[str]]]:
         """`top`: the titles and rows of `ps ps_args` for the container's processes."""

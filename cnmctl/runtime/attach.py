@@ -26,6 +26,37 @@ PROXIED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
 MESSAGE_MAX = 32769  # the shim's largest message: a type byte and 32 KiB
 
 
+@contextlib.contextmanager
+def raw_mode(fd: int):
+    """Our terminal at `fd` in raw mode while inside (keys go through as typed,
+    Ctrl-C included); nothing if `fd` is not a terminal."""
+    if fd < 0 or not os.isatty(fd):
+        yield
+        return
+    import termios
+    import tty
+
+    saved = termios.tcgetattr(fd)
+    tty.setraw(fd, termios.TCSANOW)  # TCSAFLUSH (the default) would drop keys typed already
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def window_size() -> tuple[int, int] | None:
+    """(rows, columns) of our terminal (stdout), or None if it has none."""
+    import fcntl
+    import termios
+
+    try:
+        packed = fcntl.ioctl(sys.stdout.fileno(), termios.TIOCGWINSZ, b"\0" * 8)
+    except OSError:
+        return None
+    rows, cols = struct.unpack("HHHH", packed)[:2]
+    return (rows, cols) if rows and cols else None
+
+
 def parse_detach_keys(spec: str) -> bytes:
     """Docker's --detach-keys: comma-separated keys, each a single character or
     `ctrl-X` (X a letter, or one of @ [ \\ ] ^ _)."""
@@ -87,17 +118,10 @@ class Attachment:
         self.sock.close()
 
     def _send_size(self) -> None:
-        import fcntl
-        import termios
-
-        try:
-            packed = fcntl.ioctl(sys.stdout.fileno(), termios.TIOCGWINSZ, b"\0" * 8)
-        except OSError:
-            return
-        rows, cols = struct.unpack("HHHH", packed)[:2]
-        if rows and cols:
-            with contextlib.suppress(OSError):
-                self.sock.send(b"w" + struct.pack("=HH", rows, cols))
+        size = window_size()
+        if size is not None:
+            with contextlib.suppress(OSError):  # the shim is gone: relay() sees it next
+                self.sock.send(b"w" + struct.pack("=HH", *size))
 
     def relay(self, *, stdin: bool, tty: bool, detach_keys: str = DEFAULT_DETACH_KEYS,
               close_stdin: bool = False, proxy=None) -> int | None:
@@ -109,13 +133,6 @@ class Attachment:
         `proxy(signal)` receives the signals we get (--sig-proxy)."""
         keys = Detector(parse_detach_keys(detach_keys) if stdin else b"")
         fd_in = sys.stdin.fileno() if stdin else -1
-        saved = None
-        if tty and stdin and os.isatty(fd_in):
-            import termios
-            import tty as tty_mode
-
-            saved = termios.tcgetattr(fd_in)
-            tty_mode.setraw(fd_in)
         previous = {}
         try:
             if tty:
@@ -125,14 +142,11 @@ class Attachment:
             elif proxy is not None:
                 for sig in PROXIED:
                     previous[sig] = signal.signal(sig, lambda number, _frame: proxy(number))
-            return self._pump(fd_in, keys, close_stdin)
+            with raw_mode(fd_in if tty else -1):
+                return self._pump(fd_in, keys, close_stdin)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            if saved is not None:
-                import termios
-
-                termios.tcsetattr(fd_in, termios.TCSADRAIN, saved)
 
     def _pump(self, fd_in: int, keys: Detector, close_stdin: bool) -> int | None:
         import selectors

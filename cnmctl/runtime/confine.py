@@ -55,6 +55,9 @@ def mount_plan(spec: dict) -> list[tuple]:
              "newinstance,ptmxmode=0666,mode=0620,gid=5", True),
             ("mount", "/dev/shm", "shm", "tmpfs", _SEALED, "mode=1777,size=65536k", True),
         ]
+        if spec.get("console"):  # its terminal as /dev/console, as runc binds it
+            plan.append(("mount", "/dev/console", spec["console"], None, linux.MS_BIND, None,
+                         False))
     if own_root or spec.get("netns"):  # so /sys/class/net shows the sandbox's interfaces
         plan.append(("mount", "/sys", "sysfs", "sysfs",
                      _SEALED | (0 if privileged else linux.MS_RDONLY), None, True))

@@ -100,6 +100,11 @@ def enter(spec: dict) -> None:
     if rootfs:  # pivot_root needs the new root to be a mount point
         linux.mount(rootfs, rootfs, None, linux.MS_BIND | linux.MS_REC)
     root_fd = os.open(rootfs or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    if spec.get("tty") and os.isatty(0):
+        # Its terminal, opened again by path in this mount namespace: a bind mount's
+        # source must be a mount of the namespace it is made in (fd 0 is the shim's).
+        console = os.open(os.readlink("/proc/self/fd/0"), os.O_PATH | os.O_CLOEXEC)
+        spec["console"] = f"/proc/self/fd/{console}"
     confine.apply_mounts(root_fd, confine.mount_plan(spec))
     # -w: made if missing, inside the root like the mount points.
     work_fd = confine.open_in_root(root_fd, spec.get("workdir") or "/", directory=True)

@@ -245,6 +245,7 @@ def enter_spec(ctr: Container, netns: str, files: dict[str, str],
         "hide": list(hide),
         "marker": marker,  # removed as the process passes its gate
         "pid_ns": True,  # the shim cloned it as PID 1 of a new PID namespace
+        "tty": ctr.tty,  # its stdin is the terminal the shim holds
         "log_socket": log_socket,  # where stdout and stderr go, without a terminal
         "overlay": overlay,
     }

@@ -1,0 +1,134 @@
+"""Terminals and attach, driven through a real pseudo-terminal: `run -it`, `run -dit`
+then `attach` and Ctrl-P Ctrl-Q, `exec -it`, window sizes, `start -a -i`, `-i`
+without `-t`, Ctrl-C, signals passed on, and what a terminal container logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+
+from conftest import CNMCTL, wait_until
+from terminal import Terminal
+
+DETACH = b"\x10\x11"  # Ctrl-P Ctrl-Q
+PROMPT = b"# "
+
+
+def state(cnm, name: str) -> dict:
+    return json.loads(cnm("inspect", name))[0]["State"]
+
+
+def terminal(cnm, *args: str, **size) -> Terminal:
+    return Terminal([*CNMCTL, *args], cnm.env, **size)
+
+
+def test_run_it_shows_a_prompt_runs_what_is_typed_and_passes_the_status(cnm):
+    term = terminal(cnm, "run", "-it", "--rm", "--name", "w1", "--network", "none", "sh")
+    term.expect(PROMPT)
+    term.type(b"echo $((6*7)) $$; tty; stty size\r")
+    shown = term.expect(b"100\r\n")
+    # PID 1 of its own PID namespace; its terminal as /dev/console; our window size
+    assert b"42 1\r\n/dev/console\r\n30 100\r\n" in shown
+    term.type(b"exit 5\r")
+    assert term.wait() == 5
+    wait_until(lambda: cnm("ps", "-aq") == "", what="--rm to remove it")
+
+
+def test_run_dit_then_attach_a_command_and_detach_leaves_it_running(cnm):
+    cid = cnm("run", "-dit", "--name", "w2", "--network", "none", "sh").strip()
+    doc = json.loads(cnm("inspect", "w2"))[0]
+    assert (doc["Config"]["Tty"], doc["Config"]["OpenStdin"], doc["Config"]["StdinOnce"],
+            doc["Config"]["AttachStdout"]) == (True, True, False, False)
+    term = terminal(cnm, "attach", "w2", rows=40, cols=120)
+    term.type(b"echo attached-$((1+1)); stty size\r")
+    assert b"attached-2\r\n40 120\r\n" in term.expect(b"120\r\n")
+    term.type(DETACH)
+    assert term.wait() == 0
+    assert state(cnm, "w2")["Status"] == "running"
+    assert cnm("ps", "-q", "--no-trunc") == cid + "\n"
+    # again, with other detach keys; then the shell's exit ends the attach with its status
+    term = terminal(cnm, "attach", "--detach-keys", "ctrl-a,d", "w2")
+    term.type(b"echo again\r")
+    term.expect(b"again\r\n")
+    term.type(b"\x01d")
+    assert term.wait() == 0
+    term = terminal(cnm, "attach", "w2")
+    term.type(b"exit 3\r")
+    assert term.wait() == 3
+    assert (state(cnm, "w2")["Status"], state(cnm, "w2")["ExitCode"]) == ("exited", 3)
+    assert cnm.fails("attach", "w2") == (
+        "Error: You cannot attach to a stopped container, start it first")
+
+
+def test_exec_it_gets_a_terminal_whose_size_follows_ours(cnm):
+    cnm("run", "-d", "--name", "w3", "--network", "none", "sleep", "600")
+    term = terminal(cnm, "exec", "-it", "w3", "sh", rows=25, cols=70)
+    term.expect(PROMPT)
+    term.type(b"stty size; tty\r")
+    assert b"25 70\r\n/dev/pts/" in term.expect(b"/dev/pts/")
+    term.resize(33, 111)
+    term.type(b"stty size\r")
+    assert b"33 111\r\n" in term.expect(b"111\r\n")
+    term.type(b"exit 4\r")
+    assert term.wait() == 4
+    assert state(cnm, "w3")["Status"] == "running"
+
+
+def test_ctrl_c_reaches_the_container_through_its_terminal(cnm):
+    term = terminal(cnm, "run", "-it", "--name", "w4", "--network", "none", "sh", "-c",
+                    "trap 'echo got-int; exit 7' INT; echo ready; sleep 600 & wait")
+    term.expect(b"ready")
+    term.type(b"\x03")
+    term.expect(b"got-int")
+    assert term.wait() == 7
+
+
+def test_start_a_i_attaches_before_it_runs(cnm):
+    cnm("create", "-it", "--name", "w5", "--network", "none", "sh")
+    term = terminal(cnm, "start", "-a", "-i", "w5")
+    term.expect(PROMPT)
+    term.type(b"echo started; exit 6\r")
+    term.expect(b"started")
+    assert term.wait() == 6
+
+
+def test_i_without_t_passes_stdin_and_keeps_it_open_detached(cnm):
+    result = subprocess.run([*CNMCTL, "run", "-i", "--rm", "--network", "none", "sh", "-c",
+                             "cat; echo done"], input="hi\n", capture_output=True,
+                            text=True, env=cnm.env, timeout=60)
+    assert (result.returncode, result.stdout) == (0, "hi\ndone\n")
+    # detached with -i, stdin stays open: `cat` waits on it instead of ending at once
+    cnm("run", "-d", "-i", "--name", "w6", "--network", "none", "cat")
+    cnm("run", "-d", "--name", "w7", "--network", "none", "cat")
+    wait_until(lambda: state(cnm, "w7")["Status"] == "exited", what="cat without -i to end")
+    assert state(cnm, "w6")["Status"] == "running"
+
+
+def test_signals_are_passed_on_without_a_terminal(cnm):
+    proc = subprocess.Popen([*CNMCTL, "run", "--name", "w8", "--network", "none", "sh", "-c",
+                             "trap 'echo got-term; exit 9' TERM; echo ready; "
+                             "sleep 600 & wait"],
+                            stdout=subprocess.PIPE, text=True, env=cnm.env)
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 9
+    assert proc.stdout.read() == "got-term\n"
+
+
+def test_killing_the_client_leaves_the_container_running(cnm):
+    term = terminal(cnm, "run", "-it", "--name", "w9", "--network", "none", "sh")
+    term.expect(PROMPT)
+    os.kill(term.pid, signal.SIGKILL)
+    term.wait()
+    assert state(cnm, "w9")["Status"] == "running"
+    cnm("rm", "-f", "w9")
+
+
+def test_a_terminal_container_logs_one_stream(cnm):
+    cnm("run", "-t", "--name", "w10", "--network", "none", "sh", "-c",
+        "echo out; echo err >&2")
+    result = subprocess.run([*CNMCTL, "logs", "w10"], capture_output=True, env=cnm.env,
+                            timeout=60)  # bytes: the terminal's \r kept, as Docker keeps it
+    assert (result.stdout, result.stderr) == (b"out\r\nerr\r\n", b"")
