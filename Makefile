@@ -55,7 +55,8 @@ unit: deps
 	$(PY) -m pytest -q tests/unit
 
 # The lesson's tasks, printed command by command, in a throwaway namespace whose
-# "outside" resolver is a local stub (tests/stub-resolver.sh).
+# "outside" resolver is a local stub (tests/stub-resolver.sh). The walkthrough imports
+# the alpine image (tools/mkimage-busybox) into its own throwaway store first.
 lab: deps
 	unshare --net --mount --pid --fork --mount-proc --propagation private \
 		sh -c 'bash tests/stub-resolver.sh && \

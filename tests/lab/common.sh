@@ -7,8 +7,10 @@
 #     exit: containers removed, networks removed, links the script made deleted. With
 #     LAB_KEEP_STATE=1 the store in the environment is used and left alone, so that several
 #     scripts share one state like a student's session (walkthrough.sh does this);
-#   - ALPINE: a busybox rootfs standing in for the `alpine` image (built once, reused when the
-#     environment already names one);
+#   - the working directory is the repository's root, so steps name tests/lab/... and tools/...
+#     as a student in a clone types them;
+#   - `ensure_alpine_image`: the `alpine` image (tools/mkimage-busybox | cnmctl import - alpine:
+#     the host's busybox-static), imported quietly into the store unless it is there;
 #   - `step`: prints `$ command` (bold on a tty) and runs it, showing its output like the
 #     reference recordings; its stdout is kept in $OUT for the checks that follow;
 #   - `expect_*`: checks that stop the script with a clear message when they fail.
@@ -16,6 +18,8 @@
 set -euo pipefail
 
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LAB_REPO=$(cd "$LAB_DIR/../.." && pwd)
+cd "$LAB_REPO"
 LAB_SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/cnmctl-lab.XXXXXX")
 LAB_OWNS_STATE=0
 OUT=""
@@ -203,46 +207,29 @@ ensure_network() {
     fi
 }
 
-# ensure_container NAME NETWORK: run `sleep 3600` quietly unless the container exists.
+# ensure_container NAME NETWORK: run `alpine sleep 3600` quietly unless the container exists.
 ensure_container() {
     if ! container_exists "$1"; then
-        note "set-up for this task on its own: cnmctl run -d --name $1 --network $2 --rootfs \"\$ALPINE\" sleep 3600"
-        cnmctl run -d --name "$1" --network "$2" --rootfs "$ALPINE" sleep 3600 >/dev/null
+        ensure_alpine_image
+        note "set-up for this task on its own: cnmctl run -d --name $1 --network $2 alpine sleep 3600"
+        cnmctl run -d --name "$1" --network "$2" alpine sleep 3600 >/dev/null
     fi
     expect_running "$1"
 }
 
-# ---------------------------------------------------------------------------------------------
-# The rootfs standing in for `alpine`
-
-# build_rootfs DIR: busybox with its applets, and empty /etc, /proc, /sys, /dev, /tmp.
-build_rootfs() {
-    local rootfs=$1 busybox=/bin/busybox link
-    [[ -x "$busybox" ]] || busybox=$(command -v busybox) ||
-        fail "busybox is missing: install busybox-static (make deps does)"
-    mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/proc" "$rootfs/sys" "$rootfs/dev" "$rootfs/tmp"
-    cp "$busybox" "$rootfs/bin/busybox"
-    "$rootfs/bin/busybox" --install -s "$rootfs/bin"
-    # --install -s links every applet to busybox's absolute host path ($rootfs/bin/busybox),
-    # which dangles once the container is chrooted into $rootfs: make the links relative.
-    for link in "$rootfs"/bin/*; do
-        if [[ -L "$link" ]]; then
-            ln -sfn busybox "$link"
-        fi
-    done
+# ensure_alpine_image: import the busybox image as `alpine` quietly unless the store has it (the
+# walkthrough imports it as a step of its own, before the tasks).
+ensure_alpine_image() {
+    if ! image_exists alpine; then
+        note "set-up for this task on its own: tools/mkimage-busybox | cnmctl import - alpine"
+        tools/mkimage-busybox | cnmctl import - alpine >/dev/null ||
+            fail "could not import the alpine image (tools/mkimage-busybox needs busybox-static)"
+    fi
 }
 
-if [[ -z "${ALPINE:-}" || ! -x "${ALPINE:-}/bin/busybox" ]]; then
-    if [[ "${LAB_KEEP_STATE:-}" == 1 ]]; then
-        # Containers of a shared session outlive this script: keep the rootfs too.
-        ALPINE="${TMPDIR:-/tmp}/cnmctl-lab-alpine"
-        [[ -x "$ALPINE/bin/busybox" ]] || build_rootfs "$ALPINE"
-    else
-        ALPINE="$LAB_SCRATCH/alpine"
-        build_rootfs "$ALPINE"
-    fi
-fi
-export ALPINE
+image_exists() {
+    q image inspect -f '{{.Id}}' "$1" >/dev/null
+}
 
 # ---------------------------------------------------------------------------------------------
 # The store and the clean-up

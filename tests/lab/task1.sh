@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Task 1: Explore CNM Components with a User-Defined Bridge.
-# The lesson's commands with `docker` -> `cnmctl` and `alpine` -> `--rootfs "$ALPINE"`, checked
+# The lesson's commands with `docker` -> `cnmctl`, on the busybox `alpine` image, checked
 # against Docker 20.10's recording (shared/reference/docker/task1.txt).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 banner "Task 1: Explore CNM Components with a User-Defined Bridge" \
     "- Create a network: cnmctl network create cnm-net" \
     "- Inspect the network and note the Containers section (empty)." \
-    "- Run two containers on this network (c1, c2: sleep 3600)." \
+    "- Run two containers on this network:" \
+    "    cnmctl run -d --name c1 --network cnm-net alpine sleep 3600 (and c2 the same)" \
     "- Inspect the network again: the containers are listed with their endpoint IDs and IPs." \
     "- Inspect one container (cnmctl inspect c1): NetworkSettings.Networks[\"cnm-net\"] holds" \
     "  its IP, gateway and endpoint ID."
+
+ensure_alpine_image
+ALPINE_ID=$(q image inspect -f '{{.Id}}' alpine)
 
 step 'cnmctl network create cnm-net'
 NET_ID=$OUT
@@ -27,12 +31,12 @@ expect_eq "IPAM: the first user-defined network gets 172.18.0.0/16, gateway 172.
 expect_eq "Containers is empty" "$(json "$OUT" 'd[0]["Containers"]')" '{}'
 expect_eq "Options is empty on a user-defined network" "$(json "$OUT" 'd[0]["Options"]')" '{}'
 
-step 'cnmctl run -d --name c1 --network cnm-net --rootfs "$ALPINE" sleep 3600'
+step 'cnmctl run -d --name c1 --network cnm-net alpine sleep 3600'
 C1_ID=$OUT
 expect_match "run -d prints c1's 64-hex ID" "$C1_ID" '^[0-9a-f]{64}$'
 expect_running c1
 
-step 'cnmctl run -d --name c2 --network cnm-net --rootfs "$ALPINE" sleep 3600'
+step 'cnmctl run -d --name c2 --network cnm-net alpine sleep 3600'
 C2_ID=$OUT
 expect_match "run -d prints c2's 64-hex ID" "$C2_ID" '^[0-9a-f]{64}$'
 expect_running c2
@@ -72,6 +76,12 @@ expect_eq "Networks[cnm-net].Aliases holds the 12-hex short ID" \
 expect_eq "top-level NetworkSettings.IPAddress/Gateway/MacAddress are empty on a user-defined network" \
     "$(json "$OUT" '[d[0]["NetworkSettings"][k] for k in ("IPAddress", "Gateway", "MacAddress")]')" '["", "", ""]'
 expect_eq "HostConfig.NetworkMode" "$(json "$OUT" 'd[0]["HostConfig"]["NetworkMode"]')" cnm-net
+expect_eq "c1 runs the alpine image: Config.Image as given, Image its ID" \
+    "$(json "$OUT" 'd[0]["Config"]["Image"] + " " + d[0]["Image"]')" "alpine $ALPINE_ID"
+expect_eq "the lesson's command, as Docker records it (Path, Args, Config.Cmd)" \
+    "$(json "$OUT" '[d[0]["Path"], d[0]["Args"], d[0]["Config"]["Cmd"]]')" '["sleep", ["3600"], ["sleep", "3600"]]'
+expect_eq "on the image's own writable layer (GraphDriver overlay)" \
+    "$(json "$OUT" 'd[0]["GraphDriver"]["Name"]')" overlay
 expect_match "a sandbox: SandboxID and SandboxKey are set" \
     "$(json "$OUT" 'd[0]["NetworkSettings"]["SandboxID"] + " " + d[0]["NetworkSettings"]["SandboxKey"]')" \
     '^[0-9a-f]{64} /'
@@ -90,5 +100,5 @@ CMD
 expect_eq "c2's address, gateway and MAC" "$OUT" "172.18.0.3 172.18.0.1 02:42:ac:12:00:03"
 
 step 'cnmctl ps'
-expect_match "ps lists c1 as up" "$OUT" "^${C1_ID:0:12} .* Up .* c1\$"
-expect_match "ps lists c2 as up" "$OUT" "^${C2_ID:0:12} .* Up .* c2\$"
+expect_match "ps lists c1 as up, from the alpine image" "$OUT" "^${C1_ID:0:12} +alpine +\"sleep 3600\" .* Up .* c1\$"
+expect_match "ps lists c2 as up, from the alpine image" "$OUT" "^${C2_ID:0:12} +alpine +\"sleep 3600\" .* Up .* c2\$"

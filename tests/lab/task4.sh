@@ -12,6 +12,7 @@ banner "Task 4: Compare Default Bridge vs. User-Defined Bridge" \
     "- Compare with the cnm-net you created. The user-defined network has an embedded DNS server" \
     "  and service discovery; the default bridge has no DNS service."
 
+ensure_alpine_image
 ensure_network cnm-net
 ensure_container c1 cnm-net
 ensure_container c2 cnm-net
@@ -38,9 +39,9 @@ expect_match "its subnet is 172.17.0.0/16, cnm-net's another" "$OUT" '^< +"Subne
 expect_match "cnm-net's Options are empty" "$OUT" '^> +"Options": \{\},'
 
 note "--- default bridge: resolve another container by name ---"
-step 'cnmctl run -d --name d1 --rootfs "$ALPINE" sleep 3600'
+step 'cnmctl run -d --name d1 alpine sleep 3600'
 expect_running d1
-step 'cnmctl run -d --name d2 --rootfs "$ALPINE" sleep 3600'
+step 'cnmctl run -d --name d2 alpine sleep 3600'
 expect_running d2
 
 step "cnmctl network inspect bridge -f '{{range .Containers}}{{.Name}} {{.IPv4Address}} {{end}}'"
@@ -63,7 +64,7 @@ step "cnmctl exec d1 ping -c1 -W2 \$(cnmctl inspect -f '{{.NetworkSettings.IPAdd
 expect_match "by IP the default bridge works" "$OUT" '1 packets transmitted, 1 packets received'
 
 note "--- legacy --link on the default bridge (writes /etc/hosts, no DNS server) ---"
-step 'cnmctl run -d --name d3 --link d2 --rootfs "$ALPINE" sleep 3600'
+step 'cnmctl run -d --name d3 --link d2 alpine sleep 3600'
 expect_running d3
 step 'cnmctl exec d3 cat /etc/hosts'
 expect_match "the link is a line in d3's /etc/hosts: d2's address, name and short ID" "$OUT" \

@@ -6,18 +6,19 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 banner "Task 5: Endpoint Details" \
     "- Create a new container on a user-defined network, but do not start it:" \
-    "    cnmctl create --name c3 --network cnm-net --rootfs \"\$ALPINE\" sleep 3600" \
+    "    cnmctl create --name c3 --network cnm-net alpine sleep 3600" \
     "- Inspect the network (the lesson expects a placeholder for c3; Docker lists nothing)." \
     "- Start the container: cnmctl start c3. Inspect again; now it has an IP." \
     "- Disconnect the container from the network: cnmctl network disconnect cnm-net c3" \
     "- Inspect the network: c3 is gone. The endpoint is removed."
 
+ensure_alpine_image
 ensure_network cnm-net
 BEFORE=$(network_members cnm-net)
 C3_IP=$(next_ip 172.18.0 cnm-net)
 C3_MAC=$(printf '02:42:ac:12:00:%02x' "${C3_IP##*.}")
 
-step 'cnmctl create --name c3 --network cnm-net --rootfs "$ALPINE" sleep 3600'
+step 'cnmctl create --name c3 --network cnm-net alpine sleep 3600'
 C3_ID=$OUT
 expect_match "create prints c3's 64-hex ID" "$C3_ID" '^[0-9a-f]{64}$'
 

@@ -5,18 +5,19 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 banner "Task 6: Multi-Endpoint Sandbox" \
     "- Run a container attached to two networks:" \
-    "    cnmctl run -d --name c4 --network cnm-net --rootfs \"\$ALPINE\" sleep 3600" \
+    "    cnmctl run -d --name c4 --network cnm-net alpine sleep 3600" \
     "    cnmctl network create other-net" \
     "    cnmctl network connect other-net c4" \
     "- Inspect the container: cnmctl inspect c4. Under NetworkSettings.Networks there are two" \
     "  networks, each with its own endpoint IP." \
     "- One sandbox (one network namespace), two endpoints (two interfaces) inside it."
 
+ensure_alpine_image
 ensure_network cnm-net
 C4_IP=$(next_ip 172.18.0 cnm-net)
 C4_MAC=$(printf '02:42:ac:12:00:%02x' "${C4_IP##*.}")
 
-step 'cnmctl run -d --name c4 --network cnm-net --rootfs "$ALPINE" sleep 3600'
+step 'cnmctl run -d --name c4 --network cnm-net alpine sleep 3600'
 C4_ID=$OUT
 expect_match "run -d prints c4's 64-hex ID" "$C4_ID" '^[0-9a-f]{64}$'
 expect_running c4
