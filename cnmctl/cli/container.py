@@ -314,6 +314,7 @@ def exec_(obj, detach, interactive, tty, env, workdir, user, privileged, contain
     """Run a command in a running container: in its namespaces (PID included) and
     root, with its capabilities and user unless -u or --privileged."""
     from cnmctl.cli.app import EXIT_USAGE
+    from cnmctl.engine.lifecycle import require_terminal
     from cnmctl.errors import InvalidArgument
     from cnmctl.validate import check_env, check_text
 
@@ -323,6 +324,7 @@ def exec_(obj, detach, interactive, tty, env, workdir, user, privileged, contain
     except InvalidArgument as exc:
         exc.exit_code = EXIT_USAGE
         raise
+    require_terminal(tty and interactive and not detach)
     sys.exit(obj.engine.exec_container(container, list(command), env=list(env),
                                        workdir=workdir, detach=detach,
                                        interactive=interactive, user=user,

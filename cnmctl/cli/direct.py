@@ -475,8 +475,10 @@ def run_container(engine, opts: dict, detach: bool) -> int:
     (or the command's 126/127)."""
     import sys
 
+    from cnmctl.engine.lifecycle import require_terminal
     from cnmctl.errors import CnmError
 
+    require_terminal(not detach and opts["tty"] and opts["interactive"])  # exit 1, as Docker
     try:
         argv, options = container_options(opts)
         if not detach:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from cnmctl.engine.liveness import EXIT_LOST
-from cnmctl.errors import CnmError, Conflict
+from cnmctl.errors import CnmError, Conflict, InvalidArgument
 from cnmctl.faults import point
 from cnmctl.model import Container, Endpoint, Network, Sandbox, new_id, now_rfc3339nano
 
@@ -155,6 +155,7 @@ class LifecycleOps:
         ctr = self.find_container(ref)
         if ctr.status != "running" or not self.still_running(ctr.id):
             raise Conflict("You cannot attach to a stopped container, start it first")
+        require_terminal(ctr.tty and stdin)
         try:
             attachment = self._attach_to(ctr)
         except CnmError:
@@ -167,6 +168,7 @@ class LifecycleOps:
 
     def start_attached(self, ref: str, *, stdin: bool, detach_keys: str) -> int:
         """`start -a [-i]`: start, attached before the process runs; as attach_container."""
+        require_terminal(self.find_container(ref).tty and stdin)
         attachment = self.start_container(ref, attach=self._attach_to)
         ctr = self.find_container(ref)
         return self._relay(ctr, attachment, stdin=stdin and ctr.interactive,
@@ -601,3 +603,12 @@ def folder_size(folder: str) -> int:
         return 0
     return sum(e.stat(follow_symlinks=False).st_size for e in entries
                if e.is_file(follow_symlinks=False))
+
+
+def require_terminal(needed: bool) -> None:
+    """Docker's refusal to attach a container's terminal to a stdin that is not one
+    (`echo x | run -it`): raw mode and the window size need a terminal."""
+    import sys
+
+    if needed and not sys.stdin.isatty():
+        raise InvalidArgument("the input device is not a TTY")

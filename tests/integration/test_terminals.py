@@ -132,3 +132,11 @@ def test_a_terminal_container_logs_one_stream(cnm):
     result = subprocess.run([*CNMCTL, "logs", "w10"], capture_output=True, env=cnm.env,
                             timeout=60)  # bytes: the terminal's \r kept, as Docker keeps it
     assert (result.stdout, result.stderr) == (b"out\r\nerr\r\n", b"")
+
+
+def test_a_terminal_is_refused_a_stdin_that_is_not_one(cnm):
+    cnm("run", "-dit", "--name", "w11", "--network", "none", "sh")
+    for args in (["run", "-it", "--rm", "--network", "none", "sh"], ["attach", "w11"],
+                 ["exec", "-it", "w11", "sh"]):
+        assert cnm.fails(*args) == "Error: the input device is not a TTY"
+    assert cnm("ps", "-a", "--format", "{{.Names}}") == "w11\n"  # nothing made
