@@ -87,9 +87,9 @@ ip netns del cnmbench
 
 
 def container_benchmarks(env: dict, repeat: int, count: int, opts: argparse.Namespace) -> dict:
-    """`run -d` + `rm -f` against the iproute2 floor, without and with -p (and, with
-    --baseline-code, the plain pair with older code); `count` containers in a row;
-    the memory each idle container adds beyond its own process."""
+    """`run -d` + `rm -f` against the iproute2 floor: a host command, the image, with
+    -p (and, with --baseline-code, the host command with older code); the memory
+    cnmctl keeps beside idle -d and -dit containers; `count` containers in a row."""
     subprocess.run([*CNMCTL, "network", "create", "cnm-net"], env=env, check=True,
                    stdout=subprocess.DEVNULL)
     bridge = "br-" + subprocess.run(
