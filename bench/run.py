@@ -8,7 +8,13 @@ Published ports (issue 9, bench/ports.py): the run/rm pair with -p beside the
 plain one, and iperf3 throughput through a published port against a direct
 connection (iperf3 comes with `make bench`). --baseline-code DIR times the
 plain pair with older code too, interleaved, e.g. the tree before a change:
-`git archive COMMIT | tar -x -C DIR`.
+`git archive COMMIT | tar -x -C DIR` (more than one DIR: each in the rotation).
+
+Images and the monitor (issue 10, bench/monitor.py): the run/rm pair of the busybox
+image the bench imports, in the same loop; the PSS cnmctl keeps beside each idle
+`-d` and `-dit` container (its monitor), for one and several containers at once,
+and with --old-supervisor DIR for older code too (d59dc08: the bash supervisor).
+--monitor-only runs just the floor, the plain and image pairs and the memory.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import sys
 import tempfile
 import time
 
+import monitor  # bench/monitor.py, beside this script
 import ports  # bench/ports.py, beside this script
 
 # The console script, as users run it (python -m adds runpy's cost).
@@ -80,42 +87,64 @@ ip netns del cnmbench
 
 
 def container_benchmarks(env: dict, repeat: int, count: int, opts: argparse.Namespace) -> dict:
-    """`run -d` + `rm -f` against the iproute2 floor, without and with -p (and, with
-    --baseline-code, the plain pair with older code); `count` containers in a row;
-    the memory each idle container adds beyond its own process."""
+    """`run -d` + `rm -f` against the iproute2 floor: a host command, the image, with
+    -p (and, with --baseline-code, the host command with older code); the memory
+    cnmctl keeps beside idle -d and -dit containers; `count` containers in a row."""
     subprocess.run([*CNMCTL, "network", "create", "cnm-net"], env=env, check=True,
                    stdout=subprocess.DEVNULL)
     bridge = "br-" + subprocess.run(
         [*CNMCTL, "network", "inspect", "-f", "{{.Id}}", "cnm-net"], env=env, check=True,
         capture_output=True, text=True).stdout.strip()[:12]
-    # The older code runs on the same store, network and DNS helper.
-    older = dict(env, PYTHONPATH=opts.baseline_code) if opts.baseline_code else None
+    # Older code runs on the same store, network and DNS helper.
+    older = {code: dict(env, PYTHONPATH=code) for code in opts.baseline_code}
     published = ports.published_cmd(CNMCTL, "pairp", 15201, 5201, "cnm-net", ["sleep", "600"])
-    floor, pair, pair_older, pair_p = [], [], [], []
     plain_pair = ([*CNMCTL, "run", "-d", "--name", "pair", "--network", "cnm-net",
                    "sleep", "600"], [*CNMCTL, "rm", "-f", "pair"])
+    with_image = not opts.ports_only
+    if with_image:
+        monitor.import_image(CNMCTL, env)
+    # Each timed in turn after the floor; which pair goes first rotates from one
+    # repetition to the next: the second of two back-to-back pairs measured 5-10 %
+    # slower on a 2-core VM.
+    pairs = {"plain": lambda: timed(*plain_pair, env=env)}
+    if with_image:
+        pairs["image"] = lambda: timed(*monitor.image_pair(CNMCTL, "pairi", "cnm-net"),
+                                       env=env)
+    for code, code_env in older.items():
+        pairs[code] = lambda code_env=code_env: timed(*plain_pair, env=code_env)
+    if not opts.monitor_only:
+        pairs["-p"] = lambda: ports.timed_pair(published, [*CNMCTL, "rm", "-f", "pairp"], env)
+    times: dict[str, list[float]] = {name: [] for name in ("floor", *pairs)}
+    order = list(pairs)
     for i in range(repeat):
-        floor.append(timed(["bash", "-c", FLOOR_SCRIPT, "floor", bridge], env=env))
-        # With older code, each goes first every other time: the second of two
-        # back-to-back pairs measured 5-10 % slower on a 2-core VM.
-        if older and i % 2:
-            pair_older.append(timed(*plain_pair, env=older))
-        pair.append(timed(*plain_pair, env=env))
-        if older and not i % 2:
-            pair_older.append(timed(*plain_pair, env=older))
-        pair_p.append(ports.timed_pair(published, [*CNMCTL, "rm", "-f", "pairp"], env))
-    base = statistics.median(floor)
-    plain, with_p = statistics.median(pair), statistics.median(pair_p)
+        times["floor"].append(timed(["bash", "-c", FLOOR_SCRIPT, "floor", bridge], env=env))
+        for name in order[i % len(order):] + order[:i % len(order)]:
+            times[name].append(pairs[name]())
+    med = {name: statistics.median(values) for name, values in times.items()}
+    base, plain = med["floor"], med["plain"]
     results = {
         "iproute2 floor: sandbox up + down in one bash script": (base, 1.0),
         "run -d + rm -f (one container)": (plain, plain / base),
     }
-    if older:
-        before = statistics.median(pair_older)
-        results[f"run -d + rm -f, code in {opts.baseline_code}"] = (before, before / base)
-        results["  this code / that code"] = (plain, plain / before)
-    results["run -d -p 15201:5201 + rm -f"] = (with_p, with_p / base)
-    results["  -p pair / plain pair"] = (with_p, with_p / plain)
+    if with_image:
+        results[f"run -d {monitor.IMAGE} (busybox image) + rm -f"] = (
+            med["image"], med["image"] / base)
+        results["  image pair / plain pair"] = (med["image"], med["image"] / plain)
+    for code in older:
+        before = med[code]
+        results[f"run -d + rm -f, code in {code}"] = (before, before / base)
+        results[f"  this code / code in {os.path.basename(code)}"] = (plain, plain / before)
+    if "-p" in med:
+        results["run -d -p 15201:5201 + rm -f"] = (med["-p"], med["-p"] / base)
+        results["  -p pair / plain pair"] = (med["-p"], med["-p"] / plain)
+    if with_image:
+        results.update(monitor.idle_memory(CNMCTL, env, "cnm-net", "-d sleep 3600", ["-d"],
+                                           ["sleep", "3600"], opts.memory_counts))
+        results.update(monitor.idle_memory(CNMCTL, env, "cnm-net", f"-dit {monitor.IMAGE} sh",
+                                           ["-dit"], [monitor.IMAGE, "sh"], opts.memory_counts))
+    if opts.old_supervisor:
+        results.update(monitor.old_supervisor_memory(CNMCTL, env, opts.old_supervisor,
+                                                     opts.tmp, opts.memory_counts))
     if count:
         results.update(containers_in_a_row(env, count, base))
     return results
@@ -125,49 +154,17 @@ def containers_in_a_row(env: dict, count: int, base: float) -> dict:
     """`count` containers started one after another; the memory of their helpers."""
     starts = [timed([*CNMCTL, "run", "-d", "--name", f"b{i}", "--network", "cnm-net",
                      "sleep", "3600"], env=env) for i in range(count)]
-    pids = [json.loads(subprocess.run(
-        [*CNMCTL, "inspect", "-f", "{{json .}}", f"b{i}"], env=env, check=True,
-        capture_output=True, text=True).stdout)["State"]["Pid"] for i in range(count)]
-    extra_kb = sum(helpers_pss_kb(pid) for pid in pids)
+    pids = monitor.container_pids(CNMCTL, env, [f"b{i}" for i in range(count)])
+    extra_kb, procs = monitor.kept_beside(pids)
     subprocess.run([*CNMCTL, "rm", "-f", *[f"b{i}" for i in range(count)]], env=env,
                    check=True, stdout=subprocess.DEVNULL)
     first, last = statistics.median(starts[:10]), statistics.median(starts[-10:])
     return {
         f"{count} containers, one after another (total)": (sum(starts), sum(starts) / base),
         f"  last 10 / first 10 of the {count} (median each)": (last, last / first),
-        "extra memory per idle container (supervisor + log writers, PSS MB; x = vs 3 MB)": (
-            extra_kb / count / 1024, extra_kb / count / 1024 / 3),
+        f"  their monitors, idle: PSS MB per container ({procs / count:g} process each; "
+        "x = vs 3 MB)": (extra_kb / count / 1024, extra_kb / count / 1024 / monitor.BOUND_MB),
     }
-
-
-def helpers_pss_kb(pid: int) -> int:
-    """PSS of the processes cnmctl keeps beside a container's own process: its
-    supervisor and log writers, which share the container's session."""
-    session = stat_field(pid, 3)
-    total = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != pid:
-            try:
-                if stat_field(int(entry), 3) == session:
-                    total += pss_kb(int(entry))
-            except OSError:
-                continue
-    return total
-
-
-def stat_field(pid: int, index: int) -> int:
-    """A numeric field of /proc/PID/stat, counted from the one after the name."""
-    with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[index])
-
-
-def pss_kb(pid: int) -> int:
-    """Proportional set size of a process in kB."""
-    with open(f"/proc/{pid}/smaps_rollup", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    return 0
 
 
 def main() -> None:
@@ -180,9 +177,19 @@ def main() -> None:
     parser.add_argument("--iperf-rounds", type=int, default=5,
                         help="iperf3 runs per path, interleaved (0: no throughput figures)")
     parser.add_argument("--iperf-seconds", type=float, default=2)
-    parser.add_argument("--baseline-code", metavar="DIR",
+    parser.add_argument("--baseline-code", metavar="DIR", action="append", default=[],
                         help="also time the plain run/rm pair with the cnmctl package in DIR "
-                             "(e.g. `git archive` of an older commit), interleaved")
+                             "(e.g. `git archive` of an older commit), interleaved; "
+                             "may be given more than once")
+    parser.add_argument("--monitor-only", action="store_true",
+                        help="only the floor, the plain and image run/rm pairs and the "
+                             "monitors' memory")
+    parser.add_argument("--memory-counts", default="1,10",
+                        help="idle containers measured at once for the memory figures "
+                             "(comma-separated counts)")
+    parser.add_argument("--old-supervisor", metavar="DIR",
+                        help="also measure the idle memory of the cnmctl package in DIR "
+                             "(e.g. `git archive d59dc08`: the bash supervisor)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args()
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
@@ -192,18 +199,26 @@ def main() -> None:
     import cnmctl
 
     compileall.compile_dir(os.path.dirname(cnmctl.__file__), quiet=1)
-    if args.baseline_code:
-        args.baseline_code = os.path.abspath(args.baseline_code)
-        compileall.compile_dir(os.path.join(args.baseline_code, "cnmctl"), quiet=1)
+    args.baseline_code = [os.path.abspath(code) for code in args.baseline_code]
+    for code in args.baseline_code:
+        compileall.compile_dir(os.path.join(code, "cnmctl"), quiet=1)
+    args.memory_counts = tuple(int(n) for n in args.memory_counts.split(","))
+    if args.old_supervisor:
+        args.old_supervisor = os.path.abspath(args.old_supervisor)
+        compileall.compile_dir(os.path.join(args.old_supervisor, "cnmctl"), quiet=1)
+    if args.monitor_only:
+        args.iperf_rounds = 0
     if args.iperf_rounds and shutil.which("iperf3") is None:
         sys.exit("iperf3 is missing (apt-get install iperf3, or make bench); "
                  "--iperf-rounds 0 skips it")
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         env = dict(os.environ, CNMCTL_ROOT=f"{tmp}/lib", CNMCTL_RUN_ROOT=f"{tmp}/run")
         env.pop("PYTHONDONTWRITEBYTECODE", None)
-        results = {} if args.ports_only else network_benchmarks(env, args.repeat)
-        results.update(container_benchmarks(env, args.repeat,
-                                            0 if args.ports_only else args.containers, args))
+        args.tmp = tmp
+        only = args.ports_only or args.monitor_only
+        results = {} if only else network_benchmarks(env, args.repeat)
+        results.update(container_benchmarks(env, args.repeat, 0 if only else args.containers,
+                                            args))
         rates = {}
         if args.iperf_rounds:
             rates = ports.throughput(CNMCTL, env, "cnm-net", args.iperf_rounds,
