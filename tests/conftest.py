@@ -20,6 +20,25 @@ import pytest
 INSIDE = "CNMCTL_TEST_NAMESPACE"
 
 
+# PID 1 of the suite's namespace: runs pytest and reaps every orphan, as a host's init
+# does. An orphan is reparented to the init of its parent's PID namespace; left a
+# zombie there (pytest as PID 1 would never reap it), a process that `exec` put in a
+# container's PID namespace keeps that namespace's PID 1 from finishing its exit.
+REAPER = """
+import os, signal, sys
+child = os.fork()
+if child == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(sig, lambda number, _frame: os.kill(child, number))
+while True:
+    pid, status = os.wait()
+    if pid == child:
+        code = os.waitstatus_to_exitcode(status)
+        sys.exit(128 - code if code < 0 else code)
+"""
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if os.geteuid() != 0 or os.environ.get(INSIDE):
         return
@@ -32,7 +51,8 @@ def pytest_configure(config: pytest.Config) -> None:
     sys.stderr.flush()
     env = dict(os.environ, **{INSIDE: "1"})
     argv = ["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc",
-            "--propagation", "private", sys.executable, "-m", "pytest", *sys.argv[1:]]
+            "--propagation", "private", sys.executable, "-c", REAPER,
+            sys.executable, "-m", "pytest", *sys.argv[1:]]
     os.execvpe("unshare", argv, env)
 
 

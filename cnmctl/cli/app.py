@@ -59,7 +59,7 @@ CONTAINER_COMMANDS = {name: f"cnmctl.cli.container:{attr}" for name, attr in (
     ("restart", "restart"), ("kill", "kill"), ("rm", "rm"), ("ps", "ps"),
     ("logs", "logs"), ("wait", "wait"), ("exec", "exec_"), ("inspect", "inspect"),
     ("port", "port"), ("pause", "pause"), ("unpause", "unpause"), ("rename", "rename"),
-    ("attach", "attach"),
+    ("attach", "attach"), ("top", "top"),
 )}
 
 

@@ -166,7 +166,9 @@ def test_names_follow_run_stop_rm_connect_disconnect_at_once(lab):
     assert status(lab, "c1", "late") == "NXDOMAIN"
     # a container whose process ends (its supervisor records the exit): gone once
     # `wait` returns
-    lab("run", "-d", "--name", "brief", "--network", "cnm-net", "sleep", "3600")
+    # (a SIGTERM handler: PID 1 of its PID namespace ignores signals it has none for)
+    lab("run", "-d", "--name", "brief", "--network", "cnm-net", "sh", "-c",
+        "trap 'exit 143' TERM; sleep 3600 & wait")
     assert short(lab, "c1", "brief") == ["172.18.0.4"]
     lab("kill", "-s", "TERM", "brief")
     assert lab("wait", "brief").strip() == "143"
