@@ -156,8 +156,9 @@ def _each(obj, verb: str, refs, **opts) -> None:
 @click.pass_obj
 def start(obj, attach, interactive, detach_keys, containers) -> None:
     """Start one or more created or stopped containers."""
-    from cnmctl.runtime.attach import DEFAULT_DETACH_KEYS
+    from cnmctl.runtime.attach import DEFAULT_DETACH_KEYS, parse_detach_keys
 
+    parse_detach_keys(detach_keys or DEFAULT_DETACH_KEYS)  # refused before anything starts
     if not (attach or interactive):
         _each(obj, "start", containers)  # exits
     if len(containers) > 1:
@@ -180,8 +181,9 @@ def attach(obj, detach_keys, no_stdin, sig_proxy, container) -> None:
     """Attach your terminal to a running container: its terminal (-t) or its output,
     and its STDIN if it keeps one open (-i). Ctrl-P Ctrl-Q (or --detach-keys)
     detaches and leaves it running."""
-    from cnmctl.runtime.attach import DEFAULT_DETACH_KEYS
+    from cnmctl.runtime.attach import DEFAULT_DETACH_KEYS, parse_detach_keys
 
+    parse_detach_keys(detach_keys or DEFAULT_DETACH_KEYS)
     sys.exit(obj.engine.attach_container(container, stdin=not no_stdin,
                                          detach_keys=detach_keys or DEFAULT_DETACH_KEYS,
                                          sig_proxy=sig_proxy))
@@ -314,7 +316,7 @@ def exec_(obj, detach, interactive, tty, env, workdir, user, privileged, contain
     """Run a command in a running container: in its namespaces (PID included) and
     root, with its capabilities and user unless -u or --privileged."""
     from cnmctl.cli.app import EXIT_USAGE
-    from cnmctl.engine.lifecycle import require_terminal
+    from cnmctl.engine.attach import require_terminal
     from cnmctl.errors import InvalidArgument
     from cnmctl.validate import check_env, check_text
 

@@ -475,15 +475,20 @@ def run_container(engine, opts: dict, detach: bool) -> int:
     (or the command's 126/127)."""
     import sys
 
-    from cnmctl.engine.lifecycle import require_terminal
+    from cnmctl.engine.attach import require_terminal
     from cnmctl.errors import CnmError
 
     require_terminal(not detach and opts["tty"] and opts["interactive"])  # exit 1, as Docker
+    detach_keys = opts["detach_keys"] or "ctrl-p,ctrl-q"
     try:
+        if not detach:
+            from cnmctl.runtime.attach import parse_detach_keys
+
+            parse_detach_keys(detach_keys)  # refused before anything is made (125)
         argv, options = container_options(opts)
         if not detach:
             return engine.run_attached(argv, {**options, "attached": True},
-                                       detach_keys=opts["detach_keys"] or "ctrl-p,ctrl-q",
+                                       detach_keys=detach_keys,
                                        sig_proxy=opts["sig_proxy"],
                                        created=lambda ctr: warn_discarded_ports(ctr, options))
         ctr, _started = engine.run_container(argv, **options)

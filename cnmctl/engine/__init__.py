@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 
+from cnmctl.engine.attach import AttachOps
 from cnmctl.engine.base import (
     BOOT_MARKER,
     DEFAULT_BRIDGE_GATEWAY,
@@ -41,7 +42,7 @@ from cnmctl.store import Store, StoreCorrupt, open_store
 from cnmctl.validate import is_id, private_dir
 
 
-class Engine(NetworkOps, ContainerOps, LifecycleOps, ConnectOps, DnsOps, LivenessOps,
+class Engine(NetworkOps, ContainerOps, LifecycleOps, AttachOps, ConnectOps, DnsOps, LivenessOps,
              PortOps, RestartOps, PauseOps, ImageOps):
     """cnmctl's state and the operations on it, for one store and run root."""
 

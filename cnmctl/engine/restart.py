@@ -1,8 +1,8 @@
 """Restart policies (`--restart`), as Docker's restart manager applies them, without a
 daemon.
 
-- **At an exit.** The process that saw the exit (the container's supervisor, which
-  becomes `cnmctl internal exited`, or `run` in the foreground) records it
+- **At an exit.** The process that saw the exit (the container's shim, which
+  becomes `cnmctl internal exited`) records it
   (`container_exited`) and decides as moby's restartmanager does: `always` and
   `unless-stopped` restart, `on-failure` only after a non-zero exit and while
   fewer than MAX restarts were made; never after `stop`, `kill` or `rm -f` (the

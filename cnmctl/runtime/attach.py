@@ -15,7 +15,7 @@ import socket
 import struct
 import sys
 
-from cnmctl.errors import InvalidArgument
+from cnmctl.errors import CnmError, InvalidArgument
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 DETACHED = -1  # relay's answer when the detach keys were typed
@@ -24,6 +24,7 @@ DETACHED = -1  # relay's answer when the detach keys were typed
 PROXIED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
            signal.SIGUSR1, signal.SIGUSR2)
 MESSAGE_MAX = 32769  # the shim's largest message: a type byte and 32 KiB
+MAX_CLIENTS = 16  # the shim's MAX_CLIENTS
 
 
 @contextlib.contextmanager
@@ -62,7 +63,7 @@ def parse_detach_keys(spec: str) -> bytes:
     `ctrl-X` (X a letter, or one of @ [ \\ ] ^ _)."""
     keys = bytearray()
     for key in spec.split(","):
-        if len(key) == 1:
+        if len(key) == 1 and key.isascii():
             keys.append(ord(key))
         elif key.lower().startswith("ctrl-") and len(key) == 6:
             char = key[5].lower()
@@ -71,9 +72,9 @@ def parse_detach_keys(spec: str) -> bytes:
             elif char in "@[\\]^_":
                 keys.append("@[\\]^_".index(char) + (0 if char == "@" else 26))
             else:
-                raise InvalidArgument(f"Unknown character: '{key}'")
+                raise InvalidArgument(f"Invalid detach keys ({spec}) provided")
         else:
-            raise InvalidArgument(f"Unknown character: '{key}'")
+            raise InvalidArgument(f"Invalid detach keys ({spec}) provided")
     return bytes(keys)
 
 
@@ -151,7 +152,8 @@ class Attachment:
     def _pump(self, fd_in: int, keys: Detector, close_stdin: bool) -> int | None:
         import selectors
 
-        selector = selectors.DefaultSelector()
+        # poll, not epoll: a stdin that is a file or /dev/null is always ready
+        selector = selectors.PollSelector()
         selector.register(self.sock, selectors.EVENT_READ)
         if fd_in >= 0:
             selector.register(fd_in, selectors.EVENT_READ)
@@ -164,6 +166,9 @@ class Attachment:
                         return None
                     if message[0] == ord("x"):
                         return struct.unpack("=i", message[1:5])[0]
+                    if message == b"f":
+                        raise CnmError(f"too many clients are attached to the container "
+                                       f"(at most {MAX_CLIENTS})")
                     out = outputs.get(message[0])
                     if out is not None:
                         with contextlib.suppress(BrokenPipeError):

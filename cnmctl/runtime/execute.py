@@ -8,9 +8,12 @@ to it and exits with its status (`exec -d`: returns at once).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
+import socket
 import sys
+import termios
 
 from cnmctl import linux
 from cnmctl.errors import Conflict
@@ -21,6 +24,7 @@ from cnmctl.sandbox.files import hostname_of
 # Joined in this order in the child; the PID namespace first, by the parent.
 NAMESPACES = (("net", linux.CLONE_NEWNET), ("uts", linux.CLONE_NEWUTS), ("mnt", linux.CLONE_NEWNS))
 FORWARDED = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
+MAX_FD = 1 << 20  # above any descriptor (the kernel's nr_open ceiling)
 SI_KERNEL = 0x80  # siginfo's si_code of a signal the terminal sent to its process group
 
 
@@ -53,9 +57,8 @@ def exec_in_container(ctr, argv: list[str], *, env: list[str], workdir: str, det
     sys.stderr.flush()
     watched = FORWARDED | {signal.SIGCHLD}
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
-    import socket
-
-    console = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM) if tty else None
+    # SEQPACKET: its reader sees the end when the child dies before sending a terminal
+    console = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) if tty else None
     child = os.fork()
     if child == 0:
         code = 126
@@ -112,6 +115,9 @@ def _child(ctr, argv: list[str], fds: list[tuple[int, int]], items: list[str], w
         # Looked up as the container's own process is (inside its root, on its PATH).
         path = find_executable(argv[0], environ)
         confine.become(uid, gid, groups, caps)
+        # Nothing of the caller's but stdio: an inherited descriptor of a host folder
+        # would be a way out of the container's root.
+        os.closerange(3, MAX_FD)
         os.execve(path, argv, environ)
     except OSError as exc:
         return exec_failure(argv[0], exc)
@@ -137,10 +143,6 @@ def _take_terminal(console, interactive: bool) -> None:
     own /dev/ptmx (so the command's `tty` names a device it can see, as runc's
     console socket does), send the master end to the parent and make the slave
     this process's controlling terminal and stdio (stdin only with -i)."""
-    import fcntl
-    import socket
-    import termios
-
     master, slave = os.openpty()
     socket.send_fds(console, [b"m"], [master])
     os.close(master)
@@ -156,7 +158,6 @@ def _relay_terminal(console, child: int, interactive: bool) -> int:
     """Relay between our terminal and the command's until it exits (its status as a
     shell reports it): our stdin in raw mode, our window size followed."""
     import selectors
-    import socket
 
     from cnmctl.runtime.attach import raw_mode, window_size
 
@@ -181,7 +182,7 @@ def _relay_terminal(console, child: int, interactive: bool) -> int:
     resize()
     previous = signal.signal(signal.SIGWINCH, resize)
     pidfd = os.pidfd_open(child)
-    selector = selectors.DefaultSelector()
+    selector = selectors.PollSelector()  # a stdin that is a file: epoll refuses it
     selector.register(master, selectors.EVENT_READ)
     selector.register(pidfd, selectors.EVENT_READ)
     if interactive:

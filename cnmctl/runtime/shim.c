@@ -22,7 +22,9 @@
  *  - attach: DIR/attach.sock (SOCK_SEQPACKET). Client to shim: 'i' DATA
  *    (stdin), 'e' (close stdin), 'w' ROWS COLS (u16 each, host order).
  *    Shim to client: 'o' DATA (stdout or terminal), 'r' DATA (stderr),
- *    'x' CODE (i32: the exit status, once all output is sent).
+ *    'x' CODE (i32: the exit status, once all output is sent), or 'f' alone
+ *    (refused: MAX_CLIENTS are attached already). A client that cannot keep up
+ *    holds the output back (as a full pipe would), up to QUEUE_MAX bytes.
  *  - at the exit: exec PYTHON -m cnmctl internal exited ID CODE PID, which
  *    records it (same pid, same session: liveness checks see one process).
  */
@@ -57,10 +59,12 @@
 enum { OUT, ERR };
 static const char *stream_names[] = {"stdout", "stderr"};
 
+#define QUEUE_MAX (16 << 20)  /* a client that falls this far behind is dropped */
+
 struct client {
     int fd;
-    char pending[CHUNK + 1];   /* a message the socket had no room for yet */
-    size_t pending_len;
+    char *queue;  /* messages its socket had no room for yet: (u32 length, bytes)... */
+    size_t queued, capacity;
 };
 
 static int log_fd = -1, master_fd = -1, stdin_fd = -1, listen_fd = -1, sock_fd = -1;
@@ -121,20 +125,71 @@ static void drop_client(struct client *c)
 {
     close(c->fd);
     c->fd = -1;
-    c->pending_len = 0;
+    free(c->queue);
+    c->queue = NULL;
+    c->queued = c->capacity = 0;
+}
+
+/* Keep a message for a client whose socket is full, behind those already kept. */
+static void enqueue(struct client *c, const char *msg, size_t len)
+{
+    uint32_t len32 = (uint32_t)len;
+    if (c->queued + sizeof len32 + len > QUEUE_MAX) {
+        drop_client(c);
+        return;
+    }
+    if (c->queued + sizeof len32 + len > c->capacity) {
+        size_t capacity = (c->queued + sizeof len32 + len) * 2;
+        char *grown = realloc(c->queue, capacity);
+        if (!grown) {
+            drop_client(c);
+            return;
+        }
+        c->queue = grown;
+        c->capacity = capacity;
+    }
+    memcpy(c->queue + c->queued, &len32, sizeof len32);
+    memcpy(c->queue + c->queued + sizeof len32, msg, len);
+    c->queued += sizeof len32 + len;
+}
+
+/* Send what is kept for a client, in order, as far as its socket takes it. */
+static void flush_client(struct client *c)
+{
+    size_t done = 0;
+    while (c->fd >= 0 && done < c->queued) {
+        uint32_t len32;
+        memcpy(&len32, c->queue + done, sizeof len32);
+        ssize_t n = send(c->fd, c->queue + done + sizeof len32, len32,
+                         MSG_NOSIGNAL | (draining ? 0 : MSG_DONTWAIT));
+        if (n < 0) {
+            if (!draining && (errno == EAGAIN || errno == EWOULDBLOCK))
+                break;
+            drop_client(c);
+            return;
+        }
+        done += sizeof len32 + len32;
+    }
+    memmove(c->queue, c->queue + done, c->queued - done);
+    c->queued -= done;
 }
 
 static void send_to(struct client *c, char type, const char *data, size_t len)
 {
+    static char msg[CHUNK + 1];
     if (c->fd < 0)
         return;
-    c->pending[0] = type;
-    memcpy(c->pending + 1, data, len);
-    ssize_t n = send(c->fd, c->pending, len + 1, MSG_NOSIGNAL | (draining ? 0 : MSG_DONTWAIT));
+    msg[0] = type;
+    memcpy(msg + 1, data, len);
+    if (c->queued) {  /* behind what is already waiting: in order */
+        enqueue(c, msg, len + 1);
+        return;
+    }
+    ssize_t n = send(c->fd, msg, len + 1, MSG_NOSIGNAL | (draining ? 0 : MSG_DONTWAIT));
     if (n >= 0)
         return;
     if (!draining && (errno == EAGAIN || errno == EWOULDBLOCK))
-        c->pending_len = len + 1;  /* output stops until this client takes it */
+        enqueue(c, msg, len + 1);  /* output stops until this client takes it */
     else
         drop_client(c);
 }
@@ -148,7 +203,7 @@ static void broadcast(char type, const char *data, size_t len)
 static int clients_blocked(void)
 {
     for (int i = 0; i < MAX_CLIENTS; i++)
-        if (clients[i].fd >= 0 && clients[i].pending_len)
+        if (clients[i].fd >= 0 && clients[i].queued)
             return 1;
     return 0;
 }
@@ -254,7 +309,8 @@ static void accept_client(void)
             return;
         }
     }
-    close(fd);  /* too many attached already */
+    send(fd, "f", 1, MSG_NOSIGNAL | MSG_DONTWAIT);  /* too many attached already: say so */
+    close(fd);
 }
 
 /* "/proc/self/fd/N/NAME" for a file in DIR: short enough for a socket address
@@ -306,7 +362,7 @@ static pid_t start_command(char **argv, int tty, int keep_stdin, int report_fd, 
         master_fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
         if (master_fd < 0 || grantpt(master_fd) < 0 || unlockpt(master_fd) < 0)
             die("pty");
-        slave = open(ptsname(master_fd), O_RDWR | O_NOCTTY);
+        slave = open(ptsname(master_fd), O_RDWR | O_NOCTTY | O_CLOEXEC);
         if (slave < 0)
             die("pty slave");
         struct winsize ws = {.ws_row = 24, .ws_col = 80};
@@ -391,6 +447,11 @@ int main(int argc, char **argv)
         close(slave);
     for (int i = 0; i < given_count; i++)
         close(given[i]);
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0) {
+        kill(pid, SIGKILL);  /* unwatched, it must not pass its gate */
+        die("pidfd_open");
+    }
     dprintf(report_fd, "%d", (int)pid);
     close(report_fd);
     int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -400,13 +461,12 @@ int main(int argc, char **argv)
         fcntl(master_fd, F_SETFL, O_NONBLOCK);
     if (stdin_fd >= 0)
         fcntl(stdin_fd, F_SETFL, O_NONBLOCK);
-    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (pidfd < 0)
-        die("pidfd_open");
-
     int status = 0, exited = 0;
     while (!exited) {
-        struct pollfd fds[3 + MAX_CLIENTS];
+        /* Input held back first, so that the clients are read again once it is gone. */
+        if (in_pending_len)
+            write_stdin();
+        struct pollfd fds[4 + MAX_CLIENTS];
         int n = 0, out_idx = -1, blocked = clients_blocked();
         fds[n++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
         fds[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
@@ -415,16 +475,17 @@ int main(int argc, char **argv)
             fds[n++] = (struct pollfd){.fd = master_fd >= 0 ? master_fd : sock_fd,
                                        .events = POLLIN};
         }
+        if (in_pending_len)  /* the command's stdin is full: wait until it reads */
+            fds[n++] = (struct pollfd){.fd = master_fd >= 0 ? master_fd : stdin_fd,
+                                       .events = POLLOUT};
         int first_client = n;
         for (int i = 0; i < MAX_CLIENTS; i++) {
-            short ev = clients[i].pending_len ? POLLOUT : 0;
+            short ev = clients[i].queued ? POLLOUT : 0;
             if (!in_pending_len)
                 ev |= POLLIN;
             fds[n++] = (struct pollfd){.fd = clients[i].fd, .events = ev};
         }
-        if (in_pending_len && (master_fd >= 0 || stdin_fd >= 0))
-            write_stdin();
-        if (poll(fds, (nfds_t)n, in_pending_len ? 20 : -1) < 0) {
+        if (poll(fds, (nfds_t)n, -1) < 0) {
             if (errno == EINTR)
                 continue;
             die("poll");
@@ -439,13 +500,9 @@ int main(int argc, char **argv)
             short rev = fds[first_client + i].revents;
             if (c->fd < 0 || !rev)
                 continue;
-            if ((rev & POLLOUT) && c->pending_len) {
-                if (send(c->fd, c->pending, c->pending_len, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
-                    c->pending_len = 0;
-                else if (errno != EAGAIN)
-                    drop_client(c);
-            }
-            if (rev & (POLLIN | POLLHUP | POLLERR))
+            if ((rev & POLLOUT) && c->queued)
+                flush_client(c);
+            if (c->fd >= 0 && (rev & (POLLIN | POLLHUP | POLLERR)))
                 client_message(c);
         }
         if (fds[0].revents & POLLIN)
@@ -461,10 +518,7 @@ int main(int argc, char **argv)
         if (clients[i].fd >= 0) {
             fcntl(clients[i].fd, F_SETFL, 0);
             setsockopt(clients[i].fd, SOL_SOCKET, SO_SNDTIMEO, &patience, sizeof patience);
-            if (clients[i].pending_len &&
-                send(clients[i].fd, clients[i].pending, clients[i].pending_len, MSG_NOSIGNAL) < 0)
-                drop_client(&clients[i]);
-            clients[i].pending_len = 0;
+            flush_client(&clients[i]);
         }
     while (!output_closed && read_output() > 0)
         ;

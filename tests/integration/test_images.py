@@ -355,3 +355,18 @@ def test_kill_run_and_rm_of_an_image_container(cnm, tarball):
             cnm.run("rm", "-f", "w1")
             assert _entries(cnm, "layers") == [], (command, n)
             assert _entries(cnm, "image-roots") == [image_id], (command, n)
+
+
+def test_exec_it_in_an_image_container(cnm, tarball):
+    """exec -it makes its terminal inside the container, whose root has none of the
+    host's Python: whatever it needs is loaded before it enters."""
+    from terminal import Terminal
+
+    _import(cnm, tarball, "alpine")
+    cnm("run", "-d", "--name", "img1", "--network", "none", "alpine", "sleep", "600")
+    term = Terminal([*CNMCTL, "exec", "-it", "img1", "sh"], cnm.env)
+    term.expect(b"# ")
+    term.type(b"tty; echo $((2+3))\r")
+    assert b"/dev/pts/0\r\n5\r\n" in term.expect(b"5\r\n")
+    term.type(b"exit 2\r")
+    assert term.wait() == 2

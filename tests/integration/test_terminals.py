@@ -140,3 +140,85 @@ def test_a_terminal_is_refused_a_stdin_that_is_not_one(cnm):
                  ["exec", "-it", "w11", "sh"]):
         assert cnm.fails(*args) == "Error: the input device is not a TTY"
     assert cnm("ps", "-a", "--format", "{{.Names}}") == "w11\n"  # nothing made
+
+
+# -- what a review found -----------------------------------------------------------------
+def test_a_large_stdin_reaches_a_command_that_reads_it_late(cnm):
+    # more than the pipe holds: the shim holds the rest back and must go on reading
+    result = subprocess.run([*CNMCTL, "run", "-i", "--rm", "--network", "none", "sh", "-c",
+                             "sleep 1; wc -c"], input=b"x" * 300000, capture_output=True,
+                            env=cnm.env, timeout=60)
+    assert (result.returncode, result.stdout.split()) == (0, [b"300000"])
+
+
+def test_stdin_from_a_file_or_dev_null(cnm, tmp_path):
+    script = tmp_path / "script.sh"
+    script.write_text("echo from-file\n")
+    for source, out in (("/dev/null", b""), (script, b"from-file\n")):
+        with open(source, "rb") as stdin:
+            result = subprocess.run([*CNMCTL, "run", "-i", "--rm", "--network", "none", "sh"],
+                                    stdin=stdin, capture_output=True, env=cnm.env, timeout=60)
+        assert (result.returncode, result.stdout, result.stderr) == (0, out, b"")
+    assert cnm("ps", "-aq") == ""
+
+
+def test_a_slow_attached_reader_gets_every_byte_in_order(cnm):
+    cnm("create", "--name", "w12", "--network", "none", "sh", "-c", "seq 1 300000")
+    expected = "".join(f"{i}\n" for i in range(1, 300001)).encode()
+    proc = subprocess.Popen([*CNMCTL, "start", "-a", "w12"], stdout=subprocess.PIPE,
+                            env=cnm.env)
+    # Nothing read until the command is stuck on its output (its pipe, the client's
+    # socket and the shim's queue full), then everything at once.
+    wait_until(lambda: "seq" in subprocess.run(["ps", "-eo", "stat,comm"], text=True,
+                                               capture_output=True).stdout,
+               what="seq to run")
+    out = proc.stdout.read()
+    assert proc.wait(timeout=60) == 0
+    assert out == expected
+
+
+def test_too_many_attached_clients_refuse_the_next_and_leave_it_running(cnm):
+    import socket
+
+    from cnmctl.linux import connect_unix
+
+    cid = cnm("run", "-dit", "--name", "w13", "--network", "none", "sh").strip()
+    path = os.path.join(cnm.run_root, "containers", cid, "attach.sock")
+    clients = []
+    for _ in range(16):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        connect_unix(sock, path)  # a deep path: through /proc/self/fd
+        clients.append(sock)
+    try:
+        line = cnm.fails("attach", "--no-stdin", "w13")
+        assert line == "Error: too many clients are attached to the container (at most 16)"
+        assert state(cnm, "w13")["Status"] == "running"
+    finally:
+        for sock in clients:
+            sock.close()
+
+
+def test_bad_detach_keys_are_refused_before_anything_runs(cnm):
+    for args in (["run", "-i", "--detach-keys", "bad", "--network", "none", "sh"],
+                 ["run", "--detach-keys", "ctrl-ĉ", "--network", "none", "true"]):
+        line = cnm.fails(*args, code=125)
+        assert line.startswith("Error: Invalid detach keys (")
+    assert cnm("ps", "-aq") == ""
+
+
+def test_no_descriptor_leaks_into_a_container(cnm):
+    # the pty's slave end (kept by the shim) and a descriptor of the caller's
+    cnm("run", "-d", "--name", "w14", "--network", "none", "sleep", "600")
+    term = terminal(cnm, "run", "-it", "--rm", "--network", "none", "sh", "-c",
+                    "ls /proc/self/fd; echo end")
+    assert term.expect(b"end").split() == [b"0", b"1", b"2", b"3", b"end"]
+    term.wait()
+    read_end, write_end = os.pipe()
+    try:
+        result = subprocess.run([*CNMCTL, "exec", "w14", "ls", "/proc/self/fd"],
+                                pass_fds=(read_end,), capture_output=True, text=True,
+                                env=cnm.env, timeout=60)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert result.stdout.split() == ["0", "1", "2", "3"]
