@@ -193,7 +193,7 @@ def container_processes(pid: int) -> list[int]:
     """Every process of the container whose main process is `pid`: those in its PID
     namespace if it has its own; otherwise its descendants and the processes in
     its mount namespace (`exec` joins that), never this process's own namespace."""
-    from cnmctl.runtime.process import namespace_of
+    from cnmctl.runtime.process import all_stats, namespace_of
 
     mine = {kind: namespace_of(f"/proc/self/ns/{kind}") for kind in ("pid", "mnt")}
     kind = "pid" if namespace_of(f"/proc/{pid}/ns/pid") != mine["pid"] else "mnt"
@@ -201,21 +201,13 @@ def container_processes(pid: int) -> list[int]:
     shared = target is None or target == mine[kind]
     children: dict[int, list[int]] = {}
     found = {pid}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(b")") + 2:].split()
+    for entry, fields in all_stats():
         if fields[0] == b"Z":  # exited already: nothing to freeze, and it cannot move
             continue
         parent = int(fields[1])
-        children.setdefault(parent, []).append(int(entry))
+        children.setdefault(parent, []).append(entry)
         if not shared and namespace_of(f"/proc/{entry}/ns/{kind}") == target:
-            found.add(int(entry))
+            found.add(entry)
     todo, seen = [pid], {pid}
     while todo:
         for child in children.get(todo.pop(), ()):

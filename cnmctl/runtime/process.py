@@ -151,12 +151,10 @@ def is_supervisor(pid: int, run_root: str) -> bool:
     return bool(_supervised_id(pid, f"CNMCTL_RUN_ROOT={run_root}".encode()))
 
 
-def kill_session(sid: int) -> None:
-    """SIGKILL every process of the session `sid` (a shim started with its own
-    session and the container's process) and the children of those (the process
-    of a container with a terminal leads a session of its own), and wait for them.
-    The rest of a container dies with its PID namespace's first process."""
-    stats = {}
+def all_stats():
+    """(pid, the /proc/PID/stat fields after the command name) of every process
+    (one that exits meanwhile is left out): field 0 is its state, 1 its parent,
+    3 its session, 19 its start time."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -165,8 +163,16 @@ def kill_session(sid: int) -> None:
                 stat = f.read()
         except OSError:
             continue
-        fields = stat[stat.rindex(b")") + 2:].split()
-        stats[int(entry)] = (int(fields[1]), int(fields[3]), int(fields[19]))  # ppid, sid, start
+        yield int(entry), stat[stat.rindex(b")") + 2:].split()
+
+
+def kill_session(sid: int) -> None:
+    """SIGKILL every process of the session `sid` (a shim started with its own
+    session and the container's process) and the children of those (the process
+    of a container with a terminal leads a session of its own), and wait for them.
+    The rest of a container dies with its PID namespace's first process."""
+    stats = {pid: (int(fields[1]), int(fields[3]), int(fields[19]))  # ppid, sid, start
+             for pid, fields in all_stats()}
     members = {pid for pid, (_ppid, session, _start) in stats.items() if session == sid}
     victims = [(pid, start) for pid, (ppid, session, start) in stats.items()
                if pid in members or ppid in members]
