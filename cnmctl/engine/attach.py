@@ -87,6 +87,9 @@ class AttachOps:
         finally:
             attachment.close()
         if code == DETACHED:
+            import sys
+
+            sys.stderr.write("read escape sequence\n")  # what Docker's client prints
             return 0
         if code is None and process.alive(ctr.pid, ctr.pid_start_time):
             raise CnmError(f"lost the connection to container {ctr.id}'s monitor; "

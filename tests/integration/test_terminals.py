@@ -45,6 +45,7 @@ def test_run_dit_then_attach_a_command_and_detach_leaves_it_running(cnm):
     term.type(b"echo attached-$((1+1)); stty size\r")
     assert b"attached-2\r\n40 120\r\n" in term.expect(b"120\r\n")
     term.type(DETACH)
+    term.expect(b"read escape sequence\r\n")  # on stderr, as Docker's client says it
     assert term.wait() == 0
     assert state(cnm, "w2")["Status"] == "running"
     assert cnm("ps", "-q", "--no-trunc") == cid + "\n"
