@@ -491,7 +491,7 @@ def run_container(engine, opts: dict, detach: bool) -> int:
                                        detach_keys=detach_keys,
                                        sig_proxy=opts["sig_proxy"],
                                        created=lambda ctr: warn_discarded_ports(ctr, options))
-        ctr, _started = engine.run_container(argv, **options)
+        ctr, _attached = engine.run_container(argv, **options)
     except CnmError as exc:
         if exc.exit_code == 1:
             exc.exit_code = EXIT_RUN_FAILED

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from cnmctl.cli.params import format_option
+from cnmctl.cli.render import bytes_size
 
 VERSION_LABEL_WIDTH = 20  # Docker's tabwriter minwidth for `version`
 
@@ -47,16 +48,6 @@ def render_version(doc: dict) -> str:
             ("Kernel version", details["KernelVersion"]),
             ("Experimental", details["Experimental"])])
     return "\n".join(lines) + "\n"
-
-
-def bytes_size(size: float) -> str:
-    """Go's units.BytesSize: four significant digits, binary units (Total Memory)."""
-    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
-    i = 0
-    while size >= 1024 and i < len(units) - 1:
-        size /= 1024
-        i += 1
-    return f"{size:.4g}{units[i]}"
 
 
 def render_info(doc: dict) -> str:

@@ -103,12 +103,26 @@ def inspect_output(objects: list[dict], fmt: str | None) -> str:
     return "".join(template.execute(obj) + "\n" for obj in objects)
 
 
+DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+
+
+def _scaled(size: float, base: int, units: tuple[str, ...], precision: int) -> str:
+    """Go's units.CustomSize: `size` in the largest unit under it, `precision`
+    significant digits."""
+    i = 0
+    while size >= base and i < len(units) - 1:
+        size /= base
+        i += 1
+    return f"{size:.{precision}g}{units[i]}"
+
+
 def human_size(size: float, precision: int = 4) -> str:
     """Go's units.HumanSizeWithPrecision: `precision` significant digits (4, as
     HumanSize gives them in prune's report; `images` asks for 3), decimal units."""
-    units = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-    i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000
-        i += 1
-    return f"{size:.{precision}g}{units[i]}"
+    return _scaled(size, 1000, DECIMAL_UNITS, precision)
+
+
+def bytes_size(size: float) -> str:
+    """Go's units.BytesSize: four significant digits, binary units (Total Memory)."""
+    return _scaled(size, 1024, BINARY_UNITS, 4)

@@ -486,7 +486,7 @@ class LifecycleOps:
             ctr = Container.from_doc(doc)
             if ctr.status == "running":
                 self._teardown(ctr)
-                if ctr.supervisor_pid and ctr.supervisor_pid != os.getpid():
+                if ctr.supervisor_pid:
                     self._tx.then({"kind": "session", "pid": ctr.supervisor_pid,
                                    "start": process.start_time(ctr.supervisor_pid)})
             if force:

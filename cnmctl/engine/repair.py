@@ -303,13 +303,8 @@ class Checker:
                                      f"not running, though containers on {net.name} use it",
                                      "start it", lambda n=net: engine._dns_restart(n)))
         found += self._cgroups(containers)
-        folder = os.path.join(self.run_root, "containers")
-        for entry in _listdir(folder):
-            if entry not in containers:
-                path = os.path.join(folder, entry)
-                found.append(Finding("folder", path, "no container records it", "remove it",
-                                     lambda p=path: engine._tx.then({"kind": "dir",
-                                                                     "name": p})))
+        found += self._unowned(os.path.join(self.run_root, "containers"), set(containers),
+                               "folder", "dir")
         return found
 
     def _cgroups(self, containers: dict[str, Container]) -> list[Finding]:
@@ -377,14 +372,20 @@ class Checker:
                 found.append(Finding("image", image_id[:12], "its folder is gone",
                                      "forget it", lambda i=image_id:
                                      self.store.delete("images", i)))
-        folder = os.path.join(engine.root, LAYERS)
-        owners = {c.id for c in containers if c.image_id}
+        found += self._unowned(os.path.join(engine.root, LAYERS),
+                               {c.id for c in containers if c.image_id}, "layer", "store-dir")
+        return found
+
+    def _unowned(self, folder: str, owners: set[str], what: str, step: str) -> list[Finding]:
+        """A finding for each entry of `folder` (one per container ID) that no
+        container in `owners` records; the fix removes it with a `step` step."""
+        found = []
         for entry in _listdir(folder):
             if entry not in owners:
                 path = os.path.join(folder, entry)
-                found.append(Finding("layer", path, "no container records it", "remove it",
-                                     lambda p=path: engine._tx.then({"kind": "store-dir",
-                                                                     "name": p})))
+                found.append(Finding(what, path, "no container records it", "remove it",
+                                     lambda p=path: self.engine._tx.then({"kind": step,
+                                                                          "name": p})))
         return found
 
 

@@ -40,16 +40,6 @@ class ExecFailed(CnmError):
     """The container's command could not be started (126/127) or set up (125)."""
 
 
-class Started:
-    """A started container process (a plain class: dataclasses would import
-    `inspect`, 12 ms on every `run`)."""
-
-    def __init__(self, pid: int, start_time: int, supervisor_pid: int) -> None:
-        self.pid = pid
-        self.start_time = start_time
-        self.supervisor_pid = supervisor_pid
-
-
 def start_time(pid: int) -> int:
     """The process's start time in clock ticks since boot (0 if it is gone)."""
     try:
@@ -301,11 +291,11 @@ class Launch:
             self._pid = int(report)
         return self._pid
 
-    def go(self) -> Started:
-        """Open the gate; the started process, or ExecFailed."""
+    def go(self) -> None:
+        """Open the gate; ExecFailed if the command could not be run."""
         from cnmctl.linux import write_all
 
-        pid = self.pid()
+        self.pid()  # known (and the report pipe read) before the gate opens
         try:
             write_all(self.gate_w, self.spec)
         except BrokenPipeError:  # it died before the gate opened; its status says why
@@ -315,7 +305,6 @@ class Launch:
         _check_exec(self.status_r)
         # The shim is reaped by init once we exit; Popen must not wait for it.
         self.popen.returncode = 0
-        return Started(pid, start_time(pid), self.popen.pid)
 
     def cancel(self) -> None:
         """Keep the gate shut: the held process exits (its shim's exit report

@@ -7,7 +7,8 @@ import pytest
 
 from cnmctl.cgroups import cgroup_version, find_in_mountinfo
 from cnmctl.cli.dockerflags import FLAGS, docker_command, unknown_flag
-from cnmctl.cli.info import bytes_size, render_info, render_version
+from cnmctl.cli.info import render_info, render_version
+from cnmctl.cli.render import bytes_size
 
 # /proc/self/mountinfo of a hybrid machine (this one): v1 controllers, cgroup2 beside
 HYBRID = """\
