@@ -165,6 +165,9 @@ class Endpoint(_Document):
     aliases: list[str] = []
     ifname: str = ""  # inside the sandbox: eth0, eth1, ...
     host_ifname: str = ""  # host side of the veth
+    # a remote plugin's link (its SrcName) moved in: given back under this name on unplug
+    src_name: str = ""
+    external: bool = False  # external connectivity programmed: it carries the default route
 
 
 class Sandbox(_Document):

@@ -152,6 +152,7 @@ NETLINK_ROUTE = 0
 RT_TABLE_MAIN = 254
 RTPROT_BOOT = 3
 RT_SCOPE_UNIVERSE = 0
+RT_SCOPE_LINK = 253
 RTN_UNICAST = 1
 IFA_F_NODAD = 0x02  # no duplicate address detection: IPv6 usable at once
 _HEADER = struct.Struct("=LHHLL")  # nlmsghdr: length, type, flags, seq, pid
@@ -257,7 +258,8 @@ class Rtnl:
         self.request(msg, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL)
 
     def link_set(self, index: int, *, up: bool | None = None, master: int | None = None,
-                 alias: str = "", isolated: bool = False) -> None:
+                 alias: str = "", isolated: bool = False, mac: str = "",
+                 netns_fd: int | None = None, ifname: str = "") -> None:
         """RTM_NEWLINK on an existing link: state, master, alias (the kernel takes
         IFLA_IFALIAS only on a link that exists) and/or, on a bridge port, isolation
         (it reaches only non-isolated ports and the bridge itself: `ip link set PORT
@@ -268,6 +270,12 @@ class Rtnl:
             msg["change"] = IFF_UP
             msg["flags"] = IFF_UP if up else 0
         attrs = []
+        if netns_fd is not None:  # moved there, renamed `ifname` on arrival if given
+            attrs.append(("IFLA_NET_NS_FD", netns_fd))
+        if ifname:
+            attrs.append(("IFLA_IFNAME", ifname))
+        if mac:
+            attrs.append(("IFLA_ADDRESS", mac))
         if master is not None:
             attrs.append(("IFLA_MASTER", master))
         if alias:
@@ -312,16 +320,18 @@ class Rtnl:
         return self.dump(ifaddrmsg(), RTM_GETADDR)
 
     def route_add(self, dst: str, gateway: str, oif: int) -> None:
-        """RTM_NEWROUTE in the main table via `gateway` on link `oif`."""
+        """RTM_NEWROUTE in the main table via `gateway` on link `oif`; a `gateway`
+        of "" makes an on-link route (scope link: a connected destination)."""
         network = ipaddress.ip_network(dst)
         msg = rtmsg()
         msg["family"] = socket.AF_INET if network.version == 4 else socket.AF_INET6
         msg["dst_len"] = network.prefixlen
         msg["table"] = RT_TABLE_MAIN
         msg["proto"] = RTPROT_BOOT
-        msg["scope"] = RT_SCOPE_UNIVERSE
+        msg["scope"] = RT_SCOPE_UNIVERSE if gateway else RT_SCOPE_LINK
         msg["type"] = RTN_UNICAST
-        attrs = [("RTA_GATEWAY", gateway), ("RTA_OIF", oif)]
+        attrs = [("RTA_GATEWAY", gateway)] if gateway else []
+        attrs.append(("RTA_OIF", oif))
         if network.prefixlen:
             attrs.append(("RTA_DST", str(network.network_address)))
         msg["attrs"] = attrs
@@ -505,12 +515,14 @@ def plug_veth(host_ifname: str, bridge: str, sandbox_key: str, ifname: str, mac:
 
 
 def configure_interface(sandbox_key: str, ifname: str, addresses: list[str],
-                        routes: list[tuple[str, str]]) -> None:
-    """Inside the sandbox: give `ifname` its addresses, bring it up and add
-    `routes` as (destination CIDR, gateway) pairs."""
+                        routes: list[tuple[str, str]], mac: str = "") -> None:
+    """Inside the sandbox: give `ifname` its MAC (if given) and addresses, bring it
+    up and add `routes` as (destination CIDR, gateway or "" for on-link) pairs."""
     step = f"configure {ifname} in {sandbox_key}"
     with _rtnl(step, sandbox_key) as rtnl:
         index = _require(rtnl, ifname, step)
+        if mac:
+            rtnl.link_set(index, mac=mac)
         for cidr in addresses:
             rtnl.addr_add(index, cidr)
         rtnl.link_set(index, up=True)
@@ -555,3 +567,59 @@ def default_routes(sandbox_key: str) -> list[tuple[str, str]]:
                 if msg["dst_len"] == 0 and gateway and msg["table"] == RT_TABLE_MAIN:
                     found.append((names.get(msg.get_attr("RTA_OIF")), gateway))
         return found
+
+
+# -- links made by someone else (a remote plugin's SrcName) ---------------------------
+
+def link_facts(name: str) -> dict | None:
+    """What the sandbox layer checks before moving a host link it did not make:
+    {"index", "kind", "master" (name), "alias", "addresses" (universe scope, CIDR),
+    "routes" (main-table destinations through it)}; None if there is no such link."""
+    with _rtnl(f"look up link {name}") as rtnl:
+        links = rtnl.links()
+        names = {msg["index"]: msg.get_attr("IFLA_IFNAME") for msg in links}
+        found = [msg for msg in links if msg.get_attr("IFLA_IFNAME") == name]
+        if not found:
+            return None
+        link = found[0]
+        index = link["index"]
+        info = link.get_attr("IFLA_LINKINFO")
+        addresses = [f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}"
+                     for msg in rtnl.addresses()
+                     if msg["index"] == index and msg["scope"] == RT_SCOPE_UNIVERSE]
+        routes = []
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for msg in rtnl.routes(family):
+                if msg.get_attr("RTA_OIF") == index and msg["table"] == RT_TABLE_MAIN:
+                    routes.append(f"{msg.get_attr('RTA_DST') or 'default'}/{msg['dst_len']}")
+    return {"index": index, "kind": (info.get_attr("IFLA_INFO_KIND") if info else None) or "",
+            "master": names.get(link.get_attr("IFLA_MASTER"), ""),
+            "alias": link.get_attr("IFLA_IFALIAS") or "", "addresses": addresses,
+            "routes": routes}
+
+
+def move_link_in(host_name: str, sandbox_key: str, ifname: str) -> None:
+    """Move the host link `host_name` into the sandbox, renamed `ifname` on arrival
+    (one message: it never shows up in the sandbox under another name)."""
+    step = f"move {host_name} into {sandbox_key} as {ifname}"
+    with _rtnl(step) as rtnl:
+        index = _require(rtnl, host_name, step)
+        ns_fd = os.open(sandbox_key, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            rtnl.link_set(index, netns_fd=ns_fd, ifname=ifname)
+        finally:
+            os.close(ns_fd)
+
+
+def move_link_out(sandbox_key: str, ifname: str, host_name: str) -> None:
+    """Move `ifname` out of the sandbox to this namespace, down and renamed
+    `host_name` (as Docker gives a plugin's link back); gone is not an error."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with _rtnl(f"move {ifname} out of {sandbox_key} as {host_name}", sandbox_key) as rtnl:
+            index = rtnl.index(ifname)
+            if index is not None:
+                rtnl.link_set(index, up=False)
+                rtnl.link_set(index, netns_fd=home, ifname=host_name)
+    finally:
+        os.close(home)

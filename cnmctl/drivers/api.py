@@ -23,13 +23,15 @@ class Capabilities:
     """What a driver is (libnetwork's driverapi.Capability, plus what cnmctl asks)."""
 
     def __init__(self, scope: str = "local", needs_ipam: bool = True,
-                 external_connectivity: bool = False) -> None:
+                 external_connectivity: bool = False, connectivity_scope: str = "") -> None:
         #: "local" (this host's store) or "global" (a shared store, multi-host)
         self.scope = scope
         #: whether endpoints get addresses from IPAM (and so interfaces at all)
         self.needs_ipam = needs_ipam
         #: whether the driver programs connectivity beyond the host (NAT, ports)
         self.external_connectivity = external_connectivity
+        #: how far its endpoints reach (libnetwork's ConnectivityScope); defaults to scope
+        self.connectivity_scope = connectivity_scope or scope
 
 
 class JoinInfo:
@@ -37,17 +39,24 @@ class JoinInfo:
 
     kind "veth": a veth pair, `host_ifname` enslaved to `master` on the host,
     its peer born in the sandbox under the name the engine chose (eth0, ...),
-    with `mac`, `mtu` and `addresses` (CIDR). `gateway`/`gateway6` are where
-    the default routes go when this endpoint carries them; `static_routes`
-    are (destination CIDR, next hop) pairs added either way.
+    with `mac`, `mtu` and `addresses` (CIDR).
+    kind "move": `host_ifname` is a link someone else made on the host (a remote
+    plugin's SrcName): moved into the sandbox under the engine's next name for
+    `prefix` (a plugin's DstPrefix; "" = the network's), given `mac` (if any)
+    and `addresses`; it goes back to the host under its old name when unplugged.
+    `gateway`/`gateway6` are where the default routes go when this endpoint
+    carries them; `static_routes` are (destination CIDR, next hop) pairs added
+    either way, a next hop of "" meaning on-link (a connected route).
     """
 
     def __init__(self, kind: str, *, host_ifname: str = "", master: str = "", mtu: int = 0,
                  mac: str = "", addresses: list[str] = (), gateway: str = "",
                  gateway6: str = "", static_routes: list[tuple[str, str]] = (),
-                 disable_gateway_service: bool = False, isolated: bool = False) -> None:
+                 disable_gateway_service: bool = False, isolated: bool = False,
+                 prefix: str = "") -> None:
         self.kind = kind
         self.host_ifname, self.master, self.mtu, self.mac = host_ifname, master, mtu, mac
+        self.prefix = prefix
         self.addresses = list(addresses)
         self.gateway, self.gateway6 = gateway, gateway6
         self.static_routes = list(static_routes)
@@ -93,12 +102,13 @@ class Driver:
     def create_endpoint(self, net: Network, ep: Endpoint, mac: str = "") -> None:
         """Choose the endpoint's interface details (its MAC, `mac` if the user asked
         for one; its host-side name); called by `start` and `network connect` after
-        IPAM filled `ep`'s addresses, before join. Makes nothing in the kernel.
-        Raises Forbidden where this network takes no endpoints."""
+        IPAM filled `ep`'s addresses, before join, its clean-up (delete_endpoint)
+        recorded first. Makes nothing in the kernel. Raises Forbidden where this
+        network takes no endpoints."""
 
     def join(self, net: Network, ep: Endpoint, sandbox_key: str) -> JoinInfo:
-        """What to plug into the sandbox for `ep`; called right after create_endpoint.
-        The sandbox layer applies it (and its clean-up is recorded first)."""
+        """What to plug into the sandbox for `ep`; called right after create_endpoint,
+        its clean-up (leave) recorded first. The sandbox layer applies it."""
         raise NotImplementedError(f"{self.name} driver has no endpoints")
 
     def leave(self, net: Network, ep: Endpoint, sandbox_key: str) -> None:
@@ -109,3 +119,26 @@ class Driver:
 
     def delete_endpoint(self, net: Network, ep: Endpoint) -> None:
         """Forget the endpoint's driver state; called after leave, likewise."""
+
+    def program_external_connectivity(self, net: Network, ep: Endpoint, sandbox_key: str,
+                                       options: dict) -> None:
+        """Give the endpoint access beyond the host (published ports in `options`);
+        called once the sandbox layer plugged it, when it carries the sandbox's
+        default route (its clean-up, revoke_external_connectivity, recorded first).
+        cnmctl's own drivers leave that to the firewall (firewall/)."""
+
+    def revoke_external_connectivity(self, net: Network, ep: Endpoint) -> None:
+        """Undo program_external_connectivity; called before leave, when the endpoint
+        carried the default route. Gone is not an error."""
+
+    def endpoint_info(self, net: Network, ep: Endpoint) -> dict:
+        """The driver's operational data of a joined endpoint (libnetwork's DriverInfo);
+        called once the endpoint is plugged, where Docker asks it."""
+        return {}
+
+    def tolerant(self) -> Driver:
+        """This driver, for undoing a call it may never have received (the command
+        was killed, or the call failed, before the driver accepted it): there, a
+        refusal because the object is unknown is not an error. The built-in
+        drivers' clean-ups are idempotent already."""
+        return self

@@ -41,8 +41,7 @@ class ConnectOps:
             if ctr.status == "running" and ctr.sandbox_id:
                 sandbox = Sandbox.from_doc(self.store.get("sandboxes", ctr.sandbox_id))
                 had_default = bool(interfaces.default_routes(sandbox.key))
-                ep = self._attach(ctr, sandbox, net, req, self._next_ifname(sandbox, net),
-                                  default_route=not had_default)
+                ep = self._attach(ctr, sandbox, net, req, default_route=not had_default)
                 sandbox.endpoint_ids.append(ep.id)
                 self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
                 dns_networks = self._dns_networks([net])
@@ -104,7 +103,8 @@ class ConnectOps:
         for ep in leaving:
             self._drop_endpoint(net, ep)
             sandbox.endpoint_ids.remove(ep.id)
-            tx.then({"kind": "iface", "netns": sandbox.key, "name": ep.ifname})
+            tx.then({"kind": "iface", "netns": sandbox.key, "name": ep.ifname,
+                     "restore": ep.src_name})
             tx.then(self._leave_step(net, ep, sandbox.key))
         self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
         if not leaving:

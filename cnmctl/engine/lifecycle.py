@@ -27,10 +27,12 @@ class LifecycleOps:
 
     # -- endpoints ----------------------------------------------------------
     def _attach(self, ctr: Container, sandbox: Sandbox, net: Network, req: dict,
-                ifname: str, default_route: bool) -> Endpoint:
+                default_route: bool) -> Endpoint:
         """Make one endpoint: addresses from IPAM, the driver's endpoint and join, the
-        sandbox layer plugs it, record. Clean-ups are recorded first (the caller's
-        transaction): the sandbox layer unplugs, then the driver leaves."""
+        sandbox layer plugs it (as the next name for the join's prefix), external
+        connectivity if it carries the default route, record. Each clean-up is on
+        record (the caller's transaction) before the call it undoes, `pending` until
+        the driver accepted it; so they run in reverse: revoke, unplug, leave, delete."""
         from cnmctl.errors import NotFound
         from cnmctl.sandbox import interfaces
         from cnmctl.sandbox.files import endpoint_aliases
@@ -39,35 +41,54 @@ class LifecycleOps:
         if not net.is_default_bridge:
             aliases = endpoint_aliases(ctr, req.get("aliases", []))
         ep = Endpoint(id=new_id(), network_id=net.id, container_id=ctr.id, name=ctr.name,
-                      aliases=aliases, ifname=ifname)
+                      aliases=aliases)
         self._allocate(net, ep, req.get("ip", ""), req.get("ip6", ""))
-        driver = self._driver(net)
+        driver, tx = self._driver(net), self._tx
+        step = self._leave_step(net, ep, sandbox.key)
+        at = tx.created({**step, "leave": False, "pending": True})
         driver.create_endpoint(net, ep, req.get("mac", ""))
-        self._tx.created(self._leave_step(net, ep, sandbox.key))
+        tx.accepted(at)
+        at = tx.created({**step, "delete": False, "pending": True})
         join = driver.join(net, ep, sandbox.key)
-        self._tx.created({"kind": "iface", "netns": sandbox.key, "name": ifname})
+        tx.accepted(at)
+        ep.ifname = self._next_ifname(sandbox, net, join.prefix)
+        if join.kind == "move":
+            ep.src_name = join.host_ifname
+        tx.created({"kind": "iface", "netns": sandbox.key, "name": ep.ifname,
+                    "restore": ep.src_name})
         try:
-            interfaces.plug(sandbox.key, ifname, join, default_route)
+            interfaces.plug(sandbox.key, ep.ifname, join, default_route)
         except NotFound:
             # The network's kernel objects are gone though the store has it (the kernel
             # state was lost while the run root survived): make them again.
             driver.restore_network(net)
-            interfaces.plug(sandbox.key, ifname, join, default_route)
+            interfaces.plug(sandbox.key, ep.ifname, join, default_route)
+        if (default_route and not net.internal and not join.disable_gateway_service
+                and (join.gateway or join.gateway6)):
+            at = tx.created({**step, "revoke": True, "leave": False, "delete": False,
+                             "pending": True})
+            driver.program_external_connectivity(
+                net, ep, sandbox.key, {"exposed": ctr.exposed_ports,
+                                       "bindings": ctr.port_bindings})
+            tx.accepted(at)
+            ep.external = True
+        driver.endpoint_info(net, ep)
         self.store.put("endpoints", ep.id, ep.to_doc())
         return ep
 
     @staticmethod
     def _leave_step(net: Network, ep: Endpoint, sandbox_key: str) -> dict:
-        """The step that has the driver leave and delete an endpoint (engine/steps.py)."""
+        """The step that has the driver revoke (if it programmed external connectivity),
+        leave and delete an endpoint (engine/steps.py)."""
         return {"kind": "endpoint", "network": net.to_doc(), "endpoint": ep.to_doc(),
-                "netns": sandbox_key}
+                "netns": sandbox_key, "revoke": ep.external}
 
     @staticmethod
-    def _next_ifname(sandbox: Sandbox, net: Network) -> str:
-        """eth0, eth1, ... (or the network's container_iface_prefix and its own count,
-        as Docker keeps one per prefix), never reusing an index within a sandbox's
-        life: eth2 after eth1 left."""
-        prefix = net.driver_data.get("iface_prefix") or "eth"
+    def _next_ifname(sandbox: Sandbox, net: Network, prefix: str = "") -> str:
+        """eth0, eth1, ... (or `prefix`, a plugin's DstPrefix, or the network's
+        container_iface_prefix, and its own count, as Docker keeps one per prefix),
+        never reusing an index within a sandbox's life: eth2 after eth1 left."""
+        prefix = prefix or net.driver_data.get("iface_prefix") or "eth"
         index = sandbox.if_counters.get(prefix, 0)
         sandbox.if_counters[prefix] = index + 1
         return f"{prefix}{index}"
@@ -309,8 +330,7 @@ class LifecycleOps:
         self._tx.created({"kind": "netns", "name": sandbox.key})
         netns.create(sandbox.key)
         for i, (net, req) in enumerate(nets):
-            ep = self._attach(ctr, sandbox, net, req, self._next_ifname(sandbox, net),
-                              default_route=i == 0)
+            ep = self._attach(ctr, sandbox, net, req, default_route=i == 0)
             sandbox.endpoint_ids.append(ep.id)
         self.store.put("sandboxes", sandbox.id, sandbox.to_doc())
         return sandbox
@@ -381,7 +401,8 @@ class LifecycleOps:
                 tx.then({"kind": "dns-detach", "network": net.id, "name": sandbox.key})
             tx.then({"kind": "dns-reload"})
             tx.then({"kind": "netns", "name": sandbox.key, "keep": self._kept(ctr, sandbox),
-                     "ifaces": [ep.ifname for ep in eps], "unplug": unplug})
+                     "ifaces": [ep.ifname for ep in eps], "unplug": unplug,
+                     "restore": [[ep.ifname, ep.src_name] for ep in eps if ep.src_name]})
             for net, ep in zip(nets, eps, strict=True):
                 if net is not None:
                     tx.then(self._leave_step(net, ep, sandbox.key))

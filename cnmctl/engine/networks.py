@@ -64,8 +64,11 @@ class NetworkOps:
             net.ipam_config = self._complete_ipam(config, existing, enable_ipv6,
                                                   interfaces.host_networks)
             drv.validate(net, existing)
-            tx.created({"kind": "network", "doc": net.to_doc()})
+            # pending until the driver accepted it: a plugin asked to delete a network
+            # it never received may refuse (steps.py)
+            at = tx.created({"kind": "network", "doc": net.to_doc(), "pending": True})
             drv.create_network(net)
+            tx.accepted(at)
             self._record_network(net)
             if caps.external_connectivity:
                 self.firewall_changed()

@@ -9,12 +9,16 @@ idempotent: running it twice, or on an object already gone, is not an error.
 |-----------|--------------------------|--------------------------------------------------------|
 | session   | pid, start               | SIGKILL a supervisor's whole session (the container too)|
 | netns     | name, keep, ifaces,      | kill what runs inside (but `keep` mount namespaces),    |
-|           | unplug                   | unplug `ifaces` if anything is kept (or `unplug`),      |
-|           |                          | unmount, unlink                                         |
-| iface     | netns, name              | the sandbox layer unplugs an interface                 |
-| endpoint  | network, endpoint, netns | the driver leaves and deletes the endpoint             |
+|           | unplug, restore          | give `restore` links back to the host, unplug `ifaces`  |
+|           |                          | if anything is kept (or `unplug`), unmount, unlink      |
+| iface     | netns, name, restore     | the sandbox layer unplugs an interface (gives it back   |
+|           |                          | to the host as `restore`, if given)                     |
+| endpoint  | network, endpoint, netns,| the driver revokes external connectivity (if `revoke`), |
+|           | revoke, leave, delete,   | leaves (unless `leave` false) and deletes the endpoint  |
+|           | pending                  | (unless `delete` false); `pending`: the call it undoes  |
+|           |                          | may never have reached the driver (Driver.tolerant)     |
+| network   | doc, pending             | its driver deletes the network (`pending`: as above)    |
 | link      | name                     | delete a link in the host namespace                    |
-| network   | doc                      | its driver deletes the network's kernel objects        |
 | dns-detach| network, name            | a network's DNS helper stops serving a sandbox         |
 | dns-stop  | network                  | stop a network's DNS helper                            |
 | dns-reload|                          | every running helper reads the store again             |
@@ -85,7 +89,7 @@ def _netns(step: dict, run_root: str) -> None:
 
     netns.delete(_inside(run_root, step["name"], "netns"),
                  {tuple(k) for k in step.get("keep", ())}, step.get("ifaces", ()),
-                 step.get("unplug", False))
+                 step.get("unplug", False), [tuple(r) for r in step.get("restore", ())])
 
 
 def _iface(step: dict, run_root: str) -> None:
@@ -93,17 +97,27 @@ def _iface(step: dict, run_root: str) -> None:
 
     path = _inside(run_root, step["netns"], "netns")
     if netns.exists(path):
-        interfaces.unplug(path, step["name"])
+        interfaces.unplug(path, step["name"], step.get("restore", ""))
+
+
+def _driver_for(step: dict, name: str):
+    from cnmctl.drivers import get_driver
+
+    driver = get_driver(name)
+    return driver.tolerant() if step.get("pending") else driver
 
 
 def _endpoint(step: dict, run_root: str) -> None:
-    from cnmctl.drivers import get_driver
     from cnmctl.model import Endpoint, Network
 
     net, ep = Network.from_doc(step["network"]), Endpoint.from_doc(step["endpoint"])
-    driver = get_driver(net.driver)
-    driver.leave(net, ep, step["netns"])
-    driver.delete_endpoint(net, ep)
+    driver = _driver_for(step, net.driver)
+    if step.get("revoke"):
+        driver.revoke_external_connectivity(net, ep)
+    if step.get("leave", True):
+        driver.leave(net, ep, step["netns"])
+    if step.get("delete", True):
+        driver.delete_endpoint(net, ep)
 
 
 def _link(step: dict, run_root: str) -> None:
@@ -123,11 +137,10 @@ def _link(step: dict, run_root: str) -> None:
 
 
 def _network(step: dict, run_root: str) -> None:
-    from cnmctl.drivers import get_driver
     from cnmctl.model import Network
 
     net = Network.from_doc(step["doc"])
-    get_driver(net.driver).delete_network(net)
+    _driver_for(step, net.driver).delete_network(net)
 
 
 def _dns_detach(step: dict, run_root: str) -> None:

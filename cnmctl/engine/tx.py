@@ -52,11 +52,21 @@ class Transaction:
         store.begin(self.id)
 
     # -- recording ----------------------------------------------------------------
-    def created(self, step: dict) -> None:
+    def created(self, step: dict) -> int:
         """Record how to clean up a kernel object the command is about to make;
-        call it before making the object, so a kill in between leaves a no-op."""
+        call it before making the object, so a kill in between leaves a no-op.
+        Its index, for `accepted`."""
         self.intent["undo"].append(step)
         self._append({"undo": step})
+        point()
+        return len(self.intent["undo"]) - 1
+
+    def accepted(self, index: int) -> None:
+        """The call that clean-up `index` undoes was accepted (a plugin answered it):
+        the clean-up is no longer `pending`. A pending one runs tolerantly, since the
+        call it undoes may never have arrived (steps.py, Driver.tolerant)."""
+        self.intent["undo"][index].pop("pending", None)
+        self._append({"accepted": index})
         point()
 
     def then(self, step: dict) -> None:
@@ -97,7 +107,8 @@ class Transaction:
     # -- the intent file ------------------------------------------------------------
     # One JSON record a line, each appended with one write(2) and no fsync (what it
     # describes, kernel state, does not outlive a reboot either): a header, then
-    # {"undo": step}, {"then": step} and {"committed": true} records. A kill in the
+    # {"undo": step}, {"accepted": index of an undo step}, {"then": step} and
+    # {"committed": true} records. A kill in the
     # middle of a write leaves a cut last line, which says nothing yet.
     def _at_commit_point(self) -> None:
         self.reached_commit_point = True
@@ -149,6 +160,12 @@ def read_intent(path: str) -> dict | None:
             intent[kind].append(record[kind])
         elif record.get("committed") is True:
             intent["committed"] = True
+        elif "accepted" in record:
+            index = record["accepted"]
+            if not isinstance(index, int) or not 0 <= index < len(intent["undo"]) \
+                    or not isinstance(intent["undo"][index], dict):
+                raise ValueError("not an intent")
+            intent["undo"][index].pop("pending", None)
     if "id" not in intent:
         if intent["undo"] or intent["then"]:
             raise ValueError("not an intent")

@@ -32,6 +32,10 @@ class CallNotFound(PluginError):
     """The plugin answered 404: it does not implement that call (tolerated for some)."""
 
 
+class PluginRefused(PluginError):
+    """The plugin answered and refused: its Err (or Error), or an error status."""
+
+
 def call_timeout() -> float:
     """Seconds a call may take, connecting included (CNMCTL_PLUGIN_TIMEOUT, else 30)."""
     text = os.environ.get("CNMCTL_PLUGIN_TIMEOUT", "")
@@ -53,6 +57,8 @@ class Plugin:
         self.name = address.name
         self.timeout = call_timeout() if timeout is None else timeout
         self._implements: list[str] | None = None
+        #: why the plugin could not be reached until a deadline ("" while it could)
+        self._unreachable = ""
 
     def implements(self) -> list[str]:
         """What the plugin says it implements (Plugin.Activate), asked once."""
@@ -69,6 +75,8 @@ class Plugin:
         JSON object. Raises CallNotFound for a 404, PluginError for anything else
         that is not a success; a connection refused is retried until the timeout,
         a request once sent never is (the plugin may have acted on it)."""
+        if self._unreachable:  # waited for once already: a clean-up after it fails fast
+            raise self._error(method, self._unreachable)
         body = b"" if payload is None else json.dumps(payload).encode()
         deadline = time.monotonic() + self.timeout
         status, data = self._post(method, body, deadline)
@@ -84,8 +92,8 @@ class Plugin:
             except (ConnectionRefusedError, FileNotFoundError) as exc:
                 conn.close()
                 if time.monotonic() + delay >= deadline:
-                    raise self._error(method, f"cannot connect to {self.address.url}: "
-                                      f"{exc.strerror}") from None
+                    self._unreachable = f"cannot connect to {self.address.url}: {exc.strerror}"
+                    raise self._error(method, self._unreachable) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
                 continue
@@ -129,7 +137,7 @@ class Plugin:
         if status != 200:
             message = doc.get("Err") if isinstance(doc, dict) else None
             raise self._error(method, _one_line(str(message) if message else
-                                                (text or f"HTTP status {status}")))
+                                                (text or f"HTTP status {status}")), PluginRefused)
         if not text:
             return {}
         if not isinstance(doc, dict):
@@ -137,11 +145,12 @@ class Plugin:
         # Network plugins say Err, IPAM plugins Error (libnetwork's two response structs).
         message = doc.get("Err") or doc.get("Error")
         if message:
-            raise self._error(method, _one_line(str(message)))
+            raise self._error(method, _one_line(str(message)), PluginRefused)
         return doc
 
-    def _error(self, method: str, message: str) -> PluginError:
-        return PluginError(f'plugin "{self.name}": {method}: {message}')
+    def _error(self, method: str, message: str,
+               kind: type[PluginError] = PluginError) -> PluginError:
+        return kind(f'plugin "{self.name}": {method}: {message}')
 
 
 def _first_json(text: str) -> object:

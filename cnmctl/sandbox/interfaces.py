@@ -22,25 +22,61 @@ def plug(sandbox_key: str, ifname: str, join: JoinInfo, default_route: bool) -> 
     NotFound when the driver's master link (a bridge) is missing."""
     from cnmctl import netlink
 
-    if join.kind != "veth":
+    if join.kind == "veth":
+        netlink.plug_veth(join.host_ifname, join.master, sandbox_key, ifname, join.mac,
+                          join.mtu, isolated=join.isolated)
+    elif join.kind == "move":
+        check_movable(join.host_ifname)
+        netlink.move_link_in(join.host_ifname, sandbox_key, ifname)
+    else:
         raise InvalidArgument(f"the sandbox layer cannot plug a {join.kind!r} interface")
-    netlink.plug_veth(join.host_ifname, join.master, sandbox_key, ifname, join.mac, join.mtu,
-                      isolated=join.isolated)
     routes = list(join.static_routes)
     if default_route and not join.disable_gateway_service:
         if join.gateway:
             routes.append(("0.0.0.0/0", join.gateway))
         if join.gateway6:
             routes.append(("::/0", join.gateway6))
-    netlink.configure_interface(sandbox_key, ifname, join.addresses, routes)
+    netlink.configure_interface(sandbox_key, ifname, join.addresses, routes,
+                                mac=join.mac if join.kind == "move" else "")
 
 
-def unplug(sandbox_key: str, ifname: str) -> None:
-    """Remove an interface from the sandbox (a veth's host side goes with it);
-    one already gone is not an error."""
+def check_movable(name: str) -> None:
+    """Refuse to move host link `name` into a sandbox (a remote plugin names it, so
+    it is hostile input) unless it is a spare link: there, not loopback, not made
+    by cnmctl (its bridges and their ports), no port of a bridge, and carrying no
+    address or route of the host (which would cut the host off: its main interface)."""
+    from cnmctl import netlink
+    from cnmctl.drivers.bridge import check_ifname, owner_of
+
+    check_ifname(name, "interface name")
+    facts = netlink.link_facts(name)
+    why = ""
+    if facts is None:
+        why = "there is no such link on the host"
+    elif facts["index"] == netlink.LOOPBACK_INDEX or facts["kind"] == "lo":
+        why = "it is the host's loopback"
+    elif owner_of(facts["alias"]) or facts["alias"].startswith("cnmctl"):
+        why = "cnmctl made it"
+    elif facts["master"]:
+        why = f"it is a port of {facts['master']}"
+    elif facts["addresses"]:
+        why = f"the host uses it (address {facts['addresses'][0]})"
+    elif any(not r.startswith("fe80:") for r in facts["routes"]):
+        why = f"the host uses it (route {facts['routes'][0]})"
+    if why:
+        raise InvalidArgument(f"refusing to move link {name} into a container: {why}")
+
+
+def unplug(sandbox_key: str, ifname: str, restore: str = "") -> None:
+    """Remove an interface from the sandbox (a veth's host side goes with it), or,
+    with `restore`, give it back to the host under that name (a remote plugin's
+    link: the plugin deletes it); one already gone is not an error."""
     from cnmctl import netlink
 
-    netlink.remove_interface(sandbox_key, ifname)
+    if restore:
+        netlink.move_link_out(sandbox_key, ifname, restore)
+    else:
+        netlink.remove_interface(sandbox_key, ifname)
 
 
 def default_routes(sandbox_key: str) -> list[tuple[str, str]]:

@@ -18,21 +18,34 @@ def create(sandbox_key: str) -> None:
 
 
 def delete(sandbox_key: str, keep: set[tuple[int, int]] = frozenset(),
-           ifaces: list[str] = (), unplug_always: bool = False) -> None:
+           ifaces: list[str] = (), unplug_always: bool = False,
+           restore: list[tuple[str, str]] = ()) -> None:
     """Kill what still runs in the namespace (but processes whose mount namespace
-    is in `keep`: containers joined to it, cnmctl itself), unplug `ifaces` if any
-    such process stays or `unplug_always` (else they vanish with the namespace,
-    which the kernel frees a moment later), and delete it. A namespace already
-    gone is not an error."""
+    is in `keep`: containers joined to it, cnmctl itself), give the links of
+    `restore` ((name inside, name on the host): remote plugins' links) back to the
+    host, unplug `ifaces` if any such process stays or `unplug_always` (else they
+    vanish with the namespace, which the kernel frees a moment later), and delete
+    it. A namespace already gone is not an error; a link that cannot go back is
+    reported once the namespace is deleted (it went with it)."""
     from cnmctl import linux
+    from cnmctl.errors import CnmError
     from cnmctl.runtime import process
     from cnmctl.sandbox.interfaces import unplug
 
     kept = process.evict(sandbox_key, keep)
-    if (kept or unplug_always) and os.path.exists(sandbox_key):
-        for ifname in ifaces:
-            unplug(sandbox_key, ifname)
+    errors = []
+    if os.path.exists(sandbox_key):
+        for ifname, host_name in restore:
+            try:
+                unplug(sandbox_key, ifname, restore=host_name)
+            except CnmError as exc:
+                errors.append(str(exc))
+        if kept or unplug_always:
+            for ifname in ifaces:
+                unplug(sandbox_key, ifname)
     linux.delete_netns(sandbox_key)
+    if errors:
+        raise CnmError("; ".join(errors))
 
 
 def exists(sandbox_key: str) -> bool:
