@@ -117,8 +117,11 @@ class RemoteDriver(Driver):
             print(f"Warning: {exc}", file=sys.stderr)
 
     def tolerant(self) -> RemoteDriver:
-        """A driver for clean-ups of calls the plugin may never have received."""
-        return RemoteDriver(self.name, tolerant=True)
+        """A driver for clean-ups of calls the plugin may never have received (the same
+        plugin, activated and registered once)."""
+        driver = RemoteDriver(self.name, tolerant=True)
+        driver._plugin, driver._caps = self._plugin, self._caps
+        return driver
 
     # -- networks -------------------------------------------------------------------------
     def validate(self, net: Network, existing: list[Network] = ()) -> None:
@@ -185,8 +188,11 @@ class RemoteDriver(Driver):
         link to move in (SrcName), its name prefix, gateways and static routes."""
         answer = self._call("Join", {"NetworkID": net.id, "EndpointID": ep.id,
                                      "SandboxKey": sandbox_key, "Options": {}})
+        from cnmctl.sandbox.interfaces import check_movable
+
         try:
             info = self._join_info(answer)
+            check_movable(info.host_ifname)  # here too, to say whose answer it was
         except (ValueError, TypeError, InvalidArgument) as exc:
             raise self._bad_answer("Join", str(exc)) from None
         ep.host_ifname = info.host_ifname

@@ -95,3 +95,14 @@ def cnm(tmp_path):
     errors = clean_up(cli.root, cli.run_root, before)
     if errors:
         pytest.fail("clean-up after the test: " + "; ".join(errors), pytrace=False)
+
+
+@pytest.fixture
+def refnet(cnm, tmp_path):
+    """The reference network plugin (tests/plugins/netplugin.py), which `cnm` finds
+    as "refnet" (refnet.py); killed afterwards."""
+    from refnet import Refnet
+
+    plugin = Refnet(cnm, tmp_path)
+    yield plugin
+    plugin.stop()

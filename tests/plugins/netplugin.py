@@ -9,7 +9,9 @@ Leave deletes the pair (the engine gave SrcName back); DeleteNetwork the
 bridge. It refuses what it does not know (a DeleteEndpoint of an endpoint it
 never saw is an Err, as many real plugins answer), which tests the engine's
 clean-ups. Options (`network create -o`): `refnet.route=CIDR` adds an on-link
-static route, `refnet.nogateway=1` answers Join without a gateway.
+static route, `refnet.nogateway=1` answers Join without a gateway,
+`refnet.srcname=NAME` names another link as SrcName (a hostile answer).
+`/Refnet.State` (not Docker's) tells the tests what the plugin holds.
 
 Run: `python -m plugins.netplugin SOCKET LOG [FAULTS]` with tests/ on sys.path
 (see server.py); REFNET_SCOPE=global makes it a global-scope driver.
@@ -111,7 +113,8 @@ def join(payload: dict) -> dict:
             _ip("link", "del", host_end)
             raise
         ep["joined"] = True
-        answer: dict = {"InterfaceName": {"SrcName": container_end, "DstPrefix": "eth"}}
+        src = net["options"].get("refnet.srcname") or container_end  # a hostile SrcName
+        answer: dict = {"InterfaceName": {"SrcName": src, "DstPrefix": "eth"}}
         if not net["options"].get("refnet.nogateway"):
             answer["Gateway"] = net["gateway"]
         if net["options"].get("refnet.route"):
@@ -152,6 +155,13 @@ def _accept(_payload: dict) -> dict:
     return {}
 
 
+def state(_payload: dict) -> dict:
+    """Not Docker's: what the plugin holds, for the tests to compare with cnmctl's store."""
+    with _lock:
+        return {"networks": sorted(_networks), "endpoints": sorted(_endpoints),
+                "joined": sorted(e for e, ep in _endpoints.items() if ep["joined"])}
+
+
 HANDLERS = {
     "NetworkDriver.GetCapabilities": get_capabilities,
     "NetworkDriver.CreateNetwork": create_network,
@@ -165,6 +175,7 @@ HANDLERS = {
     "NetworkDriver.DiscoverDelete": _accept,
     "NetworkDriver.ProgramExternalConnectivity": _accept,
     "NetworkDriver.RevokeExternalConnectivity": _accept,
+    "Refnet.State": state,
 }
 
 if __name__ == "__main__":
