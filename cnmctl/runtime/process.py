@@ -341,6 +341,11 @@ def launch(ctr: Container, netns: str, files: dict[str, str], *, root: str, run_
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
            "CNMCTL_ROOT": root, "CNMCTL_RUN_ROOT": run_root, "LC_ALL": "C",
            "CNMCTL_LOCK_TIMEOUT": "inf", "PYTHONPATH": os.path.dirname(os.path.dirname(HERE))}
+    # The exit hook tells the network plugins (Leave, DeleteEndpoint): it finds them
+    # where this command did.
+    from cnmctl.plugins.discovery import SETTINGS
+
+    env.update({key: os.environ[key] for key in SETTINGS if key in os.environ})
     import subprocess  # only for starting: stop, kill and rm do without it
     try:
         shim = subprocess.Popen(

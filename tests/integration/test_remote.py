@@ -131,6 +131,20 @@ def test_connect_a_running_container_and_disconnect(cnm, refnet):
     _nothing_left(cnm, refnet, links(), ("rn",))
 
 
+def test_a_container_that_exits_by_itself_leaves_the_plugin_network(cnm, refnet):
+    """Its exit hook (a process of its own, started by the shim) finds the plugin
+    where `run` did and sends Leave and DeleteEndpoint."""
+    from conftest import wait_until
+
+    cnm("network", "create", "-d", "refnet", "rn")
+    cnm("run", "-d", "--name", "a", "--network", "rn", "sh", "-c", "sleep 0.3")
+    wait_until(lambda: refnet.methods()[-2:] == ["Leave", "DeleteEndpoint"], timeout=10,
+               what="the exit hook's Leave and DeleteEndpoint")
+    assert refnet.state()["endpoints"] == []
+    cnm("rm", "a")
+    _nothing_left(cnm, refnet, links(), ("rn",))
+
+
 def test_no_gateway_from_the_plugin_means_no_default_route(cnm, refnet):
     cnm("network", "create", "-d", "refnet", "-o", "refnet.nogateway=1", "rn")
     cnm("run", "-d", "--name", "a", "--network", "rn", "sleep", "1000")
