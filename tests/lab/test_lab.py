@@ -19,7 +19,7 @@ import textwrap
 import pytest
 
 LAB = os.path.dirname(os.path.abspath(__file__))
-TASKS = ["task1.sh", "task2.sh", "task4.sh", "task5.sh", "task6.sh", "shell.sh"]
+TASKS = ["task1.sh", "task2.sh", "task3.sh", "task4.sh", "task5.sh", "task6.sh", "shell.sh"]
 # Variables that would make a script share (or reuse) someone else's state.
 INHERITED = ("LAB_KEEP_STATE", "CNMCTL_ROOT", "CNMCTL_RUN_ROOT")
 
@@ -87,7 +87,8 @@ def check_walkthrough(transcript: str) -> None:
             r"cnmctl (?:run|create) .*--name (\S+) (?:.* )?alpine (sleep 3600|ash)", command)
         assert match, f"not run from the alpine image: {command}"
         names.append(match.group(1))
-    assert sorted(names) == ["alpine1", "c1", "c2", "c3", "c4", "d1", "d2", "d3"], names
+    assert sorted(names) == ["alpine1", "c1", "c2", "c3", "c4", "d1", "d2", "d3", "r1", "r2"], \
+        names
     assert "cnmctl run -dit --name alpine1 --network cnm-net alpine ash" in commands
     # Every running container, as `ps` lists it once they all exist, came from alpine.
     ps = [out for c, out in done if c == "cnmctl ps"][-1]

@@ -10,7 +10,7 @@ banner "The Container Network Model, hands-on, with cnmctl" \
     "Every command is printed as '\$ command', then its output, then the checks ('# ok: ...')" \
     "against what Docker 20.10 showed for the same command." \
     "There is no registry: the alpine image is the host's busybox, imported first." \
-    "Task 3 (remote drivers) is not part of this walkthrough."
+    "Task 3 runs a real remote driver: the reference plugin of cnmctl's tests."
 
 export LAB_KEEP_STATE=1 CNMCTL_ROOT CNMCTL_RUN_ROOT
 
@@ -36,6 +36,7 @@ expect_match "images lists alpine:latest with its short ID" "$OUT" \
 
 run_task task1.sh
 run_task task2.sh
+run_task task3.sh
 run_task task4.sh
 run_task task5.sh
 run_task task6.sh
