@@ -25,6 +25,7 @@ import pytest
 from conftest import CNMCTL, Cli, store_snapshot
 from kernel import require_link_kind
 from leftovers import clean_up, link_names
+from shapes import assert_same_shape, reference
 
 from cnmctl import features
 from cnmctl.drivers.bridge import OWNER_ALIAS
@@ -163,6 +164,31 @@ def test_dns_names_and_no_published_ports_on_one_host(cnm, lan):
     assert "18080" not in nft
     cnm("rm", "-f", "c1", "c2")
     assert cnm.run("exec", "c1", "true").code != 0
+    cnm("network", "rm", "lan")
+
+
+def test_ls_and_inspect_in_docker_s_shapes(cnm, lan):
+    cnm("network", "create", "-d", "macvlan", "-o", "parent=mvA", "-o", "macvlan_mode=vepa",
+        "--subnet", SUBNET, "--ip-range", "198.51.100.64/26", "--gateway", GATEWAY,
+        "--aux-address", "router=198.51.100.254", "lan")
+    cnm("run", "-d", "--name", "c1", "--network", "lan", "sleep", "300")
+    cnm("run", "-d", "--name", "c2", "--network", "lan", "sleep", "300")
+    (doc,) = json.loads(cnm("network", "inspect", "lan"))
+    assert doc["Driver"] == "macvlan" and doc["Scope"] == "local"
+    assert doc["Options"] == {"parent": "mvA", "macvlan_mode": "vepa"}  # as given
+    assert doc["IPAM"]["Config"] == [{"Subnet": SUBNET, "IPRange": "198.51.100.64/26",
+                                      "Gateway": GATEWAY,
+                                      "AuxiliaryAddresses": {"router": "198.51.100.254"}}]
+    assert sorted(c["IPv4Address"] for c in doc["Containers"].values()) == [
+        "198.51.100.64/24", "198.51.100.65/24"]
+    # The rest is shaped as Docker's user-defined network with two containers.
+    ref = reference("task4-network-inspect-cnm-net.json")[0]
+    assert_same_shape({**doc, "Options": {}, "IPAM": {**doc["IPAM"], "Config": [{}]}},
+                      {**ref, "IPAM": {**ref["IPAM"], "Config": [{}]}})
+    row = cnm("network", "ls", "--filter", "driver=macvlan", "--format",
+              "{{.Name}} {{.Driver}} {{.Scope}} {{.Internal}}")
+    assert row == "lan macvlan local false\n"
+    cnm("rm", "-f", "c1", "c2")
     cnm("network", "rm", "lan")
 
 
