@@ -19,7 +19,7 @@ import os
 
 LINK_KINDS = ("macvlan", "ipvlan", "vxlan", "dummy", "vlan")
 FEATURES = ("nftables", *LINK_KINDS)
-# Each kind's settings for the probe link (netlink.py's attribute names).
+# Each kind's settings for the probe link (linkkinds.py's attribute names).
 _SETTINGS = {"macvlan": [("IFLA_MACVLAN_MODE", 4)],  # bridge
              "ipvlan": [("IFLA_IPVLAN_MODE", 0)],  # l2
              "vxlan": [("IFLA_VXLAN_ID", 42)],
@@ -51,7 +51,7 @@ def probe(kinds: tuple[str, ...] = FEATURES) -> dict[str, str]:
 
 def lacks(kind: str) -> str:
     """"" if the kernel makes links of `kind`, else a line naming what it lacks."""
-    from cnmctl.netlink import Unsupported
+    from cnmctl.linkkinds import Unsupported
 
     return str(Unsupported(kind)) if probe((kind,))[kind] else ""
 
@@ -79,6 +79,7 @@ def _nftables() -> str:
 def _links(rtnl, kinds: list[str]) -> dict[str, str]:
     """Each of `kinds` -> "" if the kernel made such a link, else its refusal. The
     links are left to die with the throwaway namespace."""
+    from cnmctl.linkkinds import link_add
     from cnmctl.netlink import NetlinkFailure
 
     if not kinds:
@@ -90,7 +91,7 @@ def _links(rtnl, kinds: list[str]) -> dict[str, str]:
     for kind in kinds:
         on = 0 if kind in ("vxlan", "dummy") else parent
         try:
-            rtnl.link_add_on(f"probe-{kind}", kind, on, _SETTINGS[kind])
+            link_add(rtnl, f"probe-{kind}", kind, on, _SETTINGS[kind])
         except NetlinkFailure as exc:
             found[kind] = f"the kernel refused a link of type {kind}: {os.strerror(exc.code)}"
             continue

@@ -82,9 +82,9 @@ class ifinfmsg(nlmsg):  # noqa: N801 - pyroute2's naming for message classes
     prefix = "IFLA_"
     fields = _IFINFOMSG
     nla_map = ((1, "IFLA_ADDRESS", "l2addr"), (3, "IFLA_IFNAME", "asciiz"),
-               (4, "IFLA_MTU", "uint32"), (5, "IFLA_LINK", "uint32"),
-               (10, "IFLA_MASTER", "uint32"), (18, "IFLA_LINKINFO", "linkinfo"),
-               (20, "IFLA_IFALIAS", "asciiz"), (28, "IFLA_NET_NS_FD", "uint32"))
+               (4, "IFLA_MTU", "uint32"), (10, "IFLA_MASTER", "uint32"),
+               (18, "IFLA_LINKINFO", "linkinfo"), (20, "IFLA_IFALIAS", "asciiz"),
+               (28, "IFLA_NET_NS_FD", "uint32"))
 
     class linkinfo(nla):  # noqa: N801
         """IFLA_LINKINFO: the link kind and, for a veth, its peer."""
@@ -109,40 +109,6 @@ class ifinfmsg(nlmsg):  # noqa: N801 - pyroute2's naming for message classes
                 fields = _IFINFOMSG
                 nla_map = ((1, "IFLA_ADDRESS", "l2addr"), (3, "IFLA_IFNAME", "asciiz"),
                            (4, "IFLA_MTU", "uint32"), (28, "IFLA_NET_NS_FD", "uint32"))
-
-
-def _with_info_data(data_map: tuple) -> type:
-    """An ifinfomsg for creating a link whose kind's IFLA_INFO_DATA holds `data_map`
-    (the attribute numbers overlap between kinds, so each kind has its own class)."""
-
-    class kindmsg(nlmsg):  # noqa: N801
-        prefix = "IFLA_"
-        fields = _IFINFOMSG
-        nla_map = ((1, "IFLA_ADDRESS", "l2addr"), (3, "IFLA_IFNAME", "asciiz"),
-                   (5, "IFLA_LINK", "uint32"), (18, "IFLA_LINKINFO", "linkinfo"),
-                   (28, "IFLA_NET_NS_FD", "uint32"))
-
-        class linkinfo(nla):  # noqa: N801
-            prefix = "IFLA_INFO_"
-            nla_map = ((1, "IFLA_INFO_KIND", "asciiz"), (2, "IFLA_INFO_DATA", "kind_data"))
-
-            class kind_data(nla):  # noqa: N801
-                nla_map = data_map
-
-    return kindmsg
-
-
-# Link kinds made on a parent (IFLA_LINK), with their settings (linux/if_link.h).
-_KIND_MSG = {
-    "macvlan": _with_info_data(((1, "IFLA_MACVLAN_MODE", "uint32"),)),
-    "ipvlan": _with_info_data(((1, "IFLA_IPVLAN_MODE", "uint16"),
-                               (2, "IFLA_IPVLAN_FLAGS", "uint16"))),
-    "vlan": _with_info_data(((1, "IFLA_VLAN_ID", "uint16"),)),
-    "vxlan": _with_info_data(((1, "IFLA_VXLAN_ID", "uint32"),)),
-}
-MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}
-IPVLAN_MODES = {"l2": 0, "l3": 1, "l3s": 2}
-IPVLAN_FLAGS = {"bridge": 0, "private": 1, "vepa": 2}
 
 
 class ifinfreply(nlmsg):  # noqa: N801
@@ -287,26 +253,6 @@ class Rtnl:
         linkinfo = [("IFLA_INFO_KIND", kind)]
         if info_data:
             linkinfo.append(("IFLA_INFO_DATA", {"attrs": info_data}))
-        attrs.append(("IFLA_LINKINFO", {"attrs": linkinfo}))
-        msg["attrs"] = attrs
-        self.request(msg, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL)
-
-    def link_add_on(self, ifname: str, kind: str, parent: int = 0, data: list = (), *,
-                    mac: str = "", ns_fd: int = -1) -> None:
-        """RTM_NEWLINK: a link of `kind` on link `parent` (its index; 0: none) with
-        the kind's settings `data` ((attribute, value) pairs), born in the
-        namespace open at `ns_fd` if given (its parent stays in this one)."""
-        msg = _KIND_MSG[kind]() if data else ifinfmsg()
-        attrs = [("IFLA_IFNAME", ifname)]
-        if mac:
-            attrs.append(("IFLA_ADDRESS", mac))
-        if parent:
-            attrs.append(("IFLA_LINK", parent))
-        if ns_fd >= 0:
-            attrs.append(("IFLA_NET_NS_FD", ns_fd))
-        linkinfo = [("IFLA_INFO_KIND", kind)]
-        if data:
-            linkinfo.append(("IFLA_INFO_DATA", {"attrs": list(data)}))
         attrs.append(("IFLA_LINKINFO", {"attrs": linkinfo}))
         msg["attrs"] = attrs
         self.request(msg, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL)
@@ -559,73 +505,6 @@ def plug_veth(host_ifname: str, bridge: str, sandbox_key: str, ifname: str, mac:
         except BaseException as exc:
             _remove_half_made(rtnl, index, exc)
             raise
-
-
-class Unsupported(KernelError):
-    """The kernel makes no links of a kind: netlink's EOPNOTSUPP, which `ip link add`
-    prints as "Unknown device type" (the driver is not built in, nor a module)."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(f"the kernel has no {KIND_NAMES.get(kind, kind + ' links')}")
-        self.kind = kind
-
-
-#: what each link kind is called in a message
-KIND_NAMES = {"dummy": "dummy links", "vlan": "802.1Q VLAN links (8021q)",
-              "macvlan": "macvlan links", "ipvlan": "ipvlan links", "vxlan": "VXLAN links"}
-
-
-def _add_on(rtnl: Rtnl, step: str, ifname: str, kind: str, parent: int, data: list, *,
-            mac: str = "", ns_fd: int = -1) -> None:
-    """Rtnl.link_add_on, a kernel without the kind raising Unsupported."""
-    try:
-        rtnl.link_add_on(ifname, kind, parent, data, mac=mac, ns_fd=ns_fd)
-    except NetlinkFailure as exc:
-        if exc.code == errno.EOPNOTSUPP:
-            raise Unsupported(kind) from None
-        raise _translate(step, exc) from exc
-
-
-def create_parent_link(name: str, kind: str, base: str = "", vlan_id: int = 0,
-                       alias: str = "") -> None:
-    """Create a parent link for macvlan/ipvlan children: a dummy link, or (kind
-    "vlan") the 802.1Q sub-interface `name` of `base` with `vlan_id`; mark it
-    with `alias` (IFLA_IFALIAS, set once it exists) and set it up. On failure
-    the half-made link is removed."""
-    step = f"create {kind} link {name}"
-    with _rtnl(step) as rtnl:
-        parent = _require(rtnl, base, step) if base else 0
-        data = [("IFLA_VLAN_ID", vlan_id)] if kind == "vlan" else []
-        _add_on(rtnl, step, name, kind, parent, data)
-        try:
-            rtnl.link_set(_require(rtnl, name, step), up=True, alias=alias)
-        except BaseException as exc:
-            _remove_half_made(rtnl, rtnl.index(name), exc)
-            raise
-
-
-def plug_child(kind: str, parent: str, sandbox_key: str, ifname: str, mac: str = "",
-               mode: str = "", flag: str = "") -> None:
-    """Create a macvlan or ipvlan child of the host's link `parent`, born inside
-    the sandbox as `ifname` (IFLA_NET_NS_FD: never on the host, so it dies with
-    the namespace), with `mac` (macvlan) and its `mode` (and ipvlan's `flag`).
-    NotFound, in Docker's words, when the parent is missing."""
-    step = f"create {kind} {ifname} on {parent}"
-    if kind == "macvlan":
-        data = [("IFLA_MACVLAN_MODE", MACVLAN_MODES[mode or "bridge"])]
-    else:
-        data = [("IFLA_IPVLAN_MODE", IPVLAN_MODES[mode or "l2"]),
-                ("IFLA_IPVLAN_FLAGS", IPVLAN_FLAGS[flag or "bridge"])]
-    with _rtnl(step) as rtnl:
-        index = rtnl.index(parent)
-        if index is None:
-            raise NotFound(
-                f"the requested parent interface {parent} was not found on the Docker host")
-        ns_fd = os.open(sandbox_key, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            _add_on(rtnl, step, ifname, kind, index, data, mac=mac, ns_fd=ns_fd)
-        finally:
-            os.close(ns_fd)
 
 
 def configure_interface(sandbox_key: str, ifname: str, addresses: list[str],

@@ -140,15 +140,15 @@ class ParentLinkDriver(Driver):
     def create_network(self, net: Network) -> None:
         """Make the parent when it is cnmctl's to make (a dummy link, a VLAN
         sub-interface), marked as this network's; else nothing."""
-        from cnmctl import netlink
+        from cnmctl import linkkinds
 
         data = net.driver_data
         if not data["make"]:
             return
         try:
-            netlink.create_parent_link(data["parent"], data["make"], data["base"],
-                                       data["vlan_id"], alias=OWNER_ALIAS + net.id)
-        except netlink.Unsupported as exc:
+            linkkinds.create_parent_link(data["parent"], data["make"], data["base"],
+                                         data["vlan_id"], alias=OWNER_ALIAS + net.id)
+        except linkkinds.Unsupported as exc:
             if data["make"] == "dummy":
                 raise KernelError(f"a {self.name} network without -o parent needs a dummy "
                                   f"link as its parent: {exc}") from None

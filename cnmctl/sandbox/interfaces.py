@@ -1,7 +1,8 @@
 """The sandbox layer's interfaces: it alone applies a driver's JoinInfo to a sandbox.
 
 Drivers say what to plug (drivers/api.py, JoinInfo); this module plugs it,
-through netlink.py, and takes it away again. The engine calls these and the
+through netlink.py (linkkinds.py for macvlan and ipvlan children), and takes
+it away again. The engine calls these and the
 namespace functions in netns.py, never netlink itself.
 """
 
@@ -26,7 +27,9 @@ def plug(sandbox_key: str, ifname: str, join: JoinInfo, default_route: bool) -> 
         netlink.plug_veth(join.host_ifname, join.master, sandbox_key, ifname, join.mac,
                           join.mtu, isolated=join.isolated)
     elif join.kind in ("macvlan", "ipvlan"):
-        netlink.plug_child(join.kind, join.parent, sandbox_key, ifname, join.mac, join.mode,
+        from cnmctl import linkkinds
+
+        linkkinds.plug_child(join.kind, join.parent, sandbox_key, ifname, join.mac, join.mode,
                            join.flag)
     else:
         raise InvalidArgument(f"the sandbox layer cannot plug a {join.kind!r} interface")

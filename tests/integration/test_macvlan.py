@@ -211,6 +211,24 @@ def test_network_connect_and_disconnect_plug_a_child(cnm, lan):
     cnm("network", "rm", "lan", "br")
 
 
+def test_a_reboot_restores_nothing_twice(cnm, lan):
+    """After a reboot the first command restores every network: for a macvlan network
+    on the user's parent there is nothing to make, and doing it twice changes nothing."""
+    from cnmctl.engine.base import BOOT_MARKER
+
+    cnm("network", "create", "-d", "macvlan", "-o", "parent=mvA", "--subnet", SUBNET, "lan")
+    links = link_names()
+    for _ in range(2):
+        os.unlink(os.path.join(cnm.run_root, BOOT_MARKER))
+        kernel_ready(cnm)
+        assert link_names() == links
+    cnm("run", "-d", "--name", "c1", "--network", "lan", "sleep", "300")
+    assert pings(cnm, "c1", HOST_B)
+    assert cnm.run("system", "check").out == ""
+    cnm("rm", "-f", "c1")
+    cnm("network", "rm", "lan")
+
+
 def test_each_refusal_is_one_line_and_changes_nothing(cnm, lan):
     cnm("network", "create", "-d", "macvlan", "-o", "parent=mvA", "--subnet", SUBNET, "lan")
     lan_id = cnm("network", "inspect", "-f", "{{.Id}}", "lan").strip()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnmctl import features, netlink
+from cnmctl import features, linkkinds, netlink
 from cnmctl.drivers import get_driver
 from cnmctl.drivers.bridge import OWNER_ALIAS
 from cnmctl.errors import Conflict, InvalidArgument, KernelError, NotFound
@@ -24,16 +24,16 @@ class FakeKernel:
         self.links = {name: ("veth", "") for name in links}
         self.made, self.deleted, self.lacking = [], [], set(lacking)
         monkeypatch.setattr(netlink, "link_exists", lambda name: name in self.links)
-        monkeypatch.setattr(netlink, "create_parent_link", self.create)
+        monkeypatch.setattr(linkkinds, "create_parent_link", self.create)
         monkeypatch.setattr(netlink, "host_links", lambda: [
             (name, kind, "", alias) for name, (kind, alias) in self.links.items()])
         monkeypatch.setattr(netlink, "delete_link", self.delete)
         monkeypatch.setattr(features, "lacks", lambda kind: (
-            str(netlink.Unsupported(kind)) if kind in self.lacking else ""))
+            str(linkkinds.Unsupported(kind)) if kind in self.lacking else ""))
 
     def create(self, name, kind, base="", vlan_id=0, alias=""):
         if kind in self.lacking:
-            raise netlink.Unsupported(kind)
+            raise linkkinds.Unsupported(kind)
         self.links[name] = (kind, alias)
         self.made.append((name, kind, base, vlan_id, alias))
 
