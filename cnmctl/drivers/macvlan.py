@@ -11,7 +11,13 @@ straight to the LAN): a container reaches other machines and other children.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cnmctl.drivers.parentlink import ParentLinkDriver
+from cnmctl.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from cnmctl.model import Endpoint, Network
 
 
 class MacvlanDriver(ParentLinkDriver):
@@ -21,6 +27,18 @@ class MacvlanDriver(ParentLinkDriver):
     mode_option = "macvlan_mode"
     modes = ("bridge", "vepa", "private", "passthru")
     mode_default_text = "'bridge' mode is the macvlan driver default"
+
+    def create_endpoint(self, net: Network, ep: Endpoint, mac: str = "") -> None:
+        """As parentlink's, but in passthru mode the one child takes its parent's MAC
+        (the kernel ignores another), so none is recorded and none can be asked."""
+        if net.driver_data["mode"] != "passthru":
+            super().create_endpoint(net, ep, mac)
+            return
+        if mac:
+            raise InvalidArgument("a macvlan network in passthru mode gives its container "
+                                  "the parent's MAC address: --mac-address cannot be used")
+        super().create_endpoint(net, ep)
+        ep.mac = ""
 
 
 DRIVER = MacvlanDriver()

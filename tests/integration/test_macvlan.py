@@ -211,6 +211,23 @@ def test_network_connect_and_disconnect_plug_a_child(cnm, lan):
     cnm("network", "rm", "lan", "br")
 
 
+def test_passthru_is_one_container_with_the_parent_s_mac(cnm, lan):
+    cnm("network", "create", "-d", "macvlan", "-o", "parent=mvA", "-o",
+        "macvlan_mode=passthru", "--subnet", SUBNET, "pt")
+    cnm("run", "-d", "--name", "c1", "--network", "pt", "sleep", "300")
+    (eth0,) = ip_json("link", "show", "eth0", netns=sandbox_key(cnm, "c1"))
+    assert eth0["linkinfo"]["info_data"]["mode"] == "passthru"
+    assert eth0["address"] == ip_json("link", "show", "mvA")[0]["address"]
+    assert pings(cnm, "c1", HOST_B)
+    before = store_snapshot(cnm.root)
+    assert cnm.fails("run", "-d", "--name", "c2", "--network", "pt", "sleep", "300",
+                     code=125) == "Error: create macvlan eth0 on mvA: Invalid argument"
+    assert store_snapshot(cnm.root) == before
+    cnm("rm", "-f", "c1")
+    cnm("network", "rm", "pt")
+    assert cnm.run("system", "check").out == ""
+
+
 def test_a_reboot_restores_nothing_twice(cnm, lan):
     """After a reboot the first command restores every network: for a macvlan network
     on the user's parent there is nothing to make, and doing it twice changes nothing."""

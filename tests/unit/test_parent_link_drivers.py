@@ -232,3 +232,13 @@ def test_ipvlan_modes_route_as_docker_s(monkeypatch):
     with pytest.raises(InvalidArgument) as exc:
         drv.create_endpoint(l2, endpoint(), "02:00:00:00:00:01")
     assert str(exc.value) == "ipvlan interfaces do not support custom mac address assignment"
+
+
+def test_passthru_children_keep_the_parent_s_mac(monkeypatch):
+    FakeKernel(monkeypatch)
+    net = validated("macvlan", {"parent": "eth0", "macvlan_mode": "passthru"})
+    ep = endpoint()
+    get_driver("macvlan").create_endpoint(net, ep)
+    assert ep.mac == "" and get_driver("macvlan").join(net, ep, "/run/x").mac == ""
+    with pytest.raises(InvalidArgument):
+        get_driver("macvlan").create_endpoint(net, endpoint(), "02:00:00:00:00:01")
