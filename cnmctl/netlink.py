@@ -152,6 +152,7 @@ NETLINK_ROUTE = 0
 RT_TABLE_MAIN = 254
 RTPROT_BOOT = 3
 RT_SCOPE_UNIVERSE = 0
+RT_SCOPE_LINK = 253
 RTN_UNICAST = 1
 IFA_F_NODAD = 0x02  # no duplicate address detection: IPv6 usable at once
 _HEADER = struct.Struct("=LHHLL")  # nlmsghdr: length, type, flags, seq, pid
@@ -312,16 +313,18 @@ class Rtnl:
         return self.dump(ifaddrmsg(), RTM_GETADDR)
 
     def route_add(self, dst: str, gateway: str, oif: int) -> None:
-        """RTM_NEWROUTE in the main table via `gateway` on link `oif`."""
+        """RTM_NEWROUTE in the main table via `gateway` on link `oif`; with no
+        gateway, straight out of `oif` (scope link, as `ip route add DST dev IF`)."""
         network = ipaddress.ip_network(dst)
         msg = rtmsg()
         msg["family"] = socket.AF_INET if network.version == 4 else socket.AF_INET6
         msg["dst_len"] = network.prefixlen
         msg["table"] = RT_TABLE_MAIN
         msg["proto"] = RTPROT_BOOT
-        msg["scope"] = RT_SCOPE_UNIVERSE
+        msg["scope"] = RT_SCOPE_UNIVERSE if gateway else RT_SCOPE_LINK
         msg["type"] = RTN_UNICAST
-        attrs = [("RTA_GATEWAY", gateway), ("RTA_OIF", oif)]
+        attrs = [("RTA_GATEWAY", gateway)] if gateway else []
+        attrs.append(("RTA_OIF", oif))
         if network.prefixlen:
             attrs.append(("RTA_DST", str(network.network_address)))
         msg["attrs"] = attrs

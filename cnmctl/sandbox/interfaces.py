@@ -1,7 +1,8 @@
 """The sandbox layer's interfaces: it alone applies a driver's JoinInfo to a sandbox.
 
 Drivers say what to plug (drivers/api.py, JoinInfo); this module plugs it,
-through netlink.py, and takes it away again. The engine calls these and the
+through netlink.py (linkkinds.py for macvlan and ipvlan children), and takes
+it away again. The engine calls these and the
 namespace functions in netns.py, never netlink itself.
 """
 
@@ -19,14 +20,23 @@ def plug(sandbox_key: str, ifname: str, join: JoinInfo, default_route: bool) -> 
     """Plug the interface `join` describes into the sandbox as `ifname`, with its
     addresses, its static routes, and the default routes via its gateways when
     `default_route` (and the driver did not disable the gateway service). Raises
-    NotFound when the driver's master link (a bridge) is missing."""
+    NotFound when the driver's master link (a bridge) or parent link is missing."""
     from cnmctl import netlink
 
-    if join.kind != "veth":
+    if join.kind == "veth":
+        netlink.plug_veth(join.host_ifname, join.master, sandbox_key, ifname, join.mac,
+                          join.mtu, isolated=join.isolated)
+    elif join.kind in ("macvlan", "ipvlan"):
+        from cnmctl import linkkinds
+
+        linkkinds.plug_child(join.kind, join.parent, sandbox_key, ifname, join.mac, join.mode,
+                           join.flag)
+    else:
         raise InvalidArgument(f"the sandbox layer cannot plug a {join.kind!r} interface")
-    netlink.plug_veth(join.host_ifname, join.master, sandbox_key, ifname, join.mac, join.mtu,
-                      isolated=join.isolated)
-    routes = list(join.static_routes)
+    # A sandbox has one default route per family, of the endpoint the engine chose
+    # (`default_route`): a driver's static default routes (ipvlan l3) follow it.
+    routes = [(dst, hop) for dst, hop in join.static_routes
+              if default_route or dst not in ("0.0.0.0/0", "::/0")]
     if default_route and not join.disable_gateway_service:
         if join.gateway:
             routes.append(("0.0.0.0/0", join.gateway))
