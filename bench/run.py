@@ -15,6 +15,10 @@ image the bench imports, in the same loop; the PSS cnmctl keeps beside each idle
 `-d` and `-dit` container (its monitor), for one and several containers at once,
 and with --old-supervisor DIR for older code too (d59dc08: the bash supervisor).
 --monitor-only runs just the floor, the plain and image pairs and the memory.
+
+macvlan beside bridge (issue 11, bench/drivers.py): the run/rm pair on a macvlan
+network (its parent a veth pair the bench makes) in the same loop as the pair
+on the bridge network. --drivers-only runs just the floor and those two pairs.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import sys
 import tempfile
 import time
 
+import drivers  # bench/drivers.py, beside this script
 import monitor  # bench/monitor.py, beside this script
 import ports  # bench/ports.py, beside this script
 
@@ -100,7 +105,10 @@ def container_benchmarks(env: dict, repeat: int, count: int, opts: argparse.Name
     published = ports.published_cmd(CNMCTL, "pairp", 15201, 5201, "cnm-net", ["sleep", "600"])
     plain_pair = ([*CNMCTL, "run", "-d", "--name", "pair", "--network", "cnm-net",
                    "sleep", "600"], [*CNMCTL, "rm", "-f", "pair"])
-    with_image = not opts.ports_only
+    with_image = not (opts.ports_only or opts.drivers_only)
+    with_macvlan = not (opts.ports_only or opts.monitor_only)
+    if with_macvlan:
+        drivers.create_network(CNMCTL, env)
     if with_image:
         monitor.import_image(CNMCTL, env)
     # Each timed in turn after the floor; which pair goes first rotates from one
@@ -112,7 +120,9 @@ def container_benchmarks(env: dict, repeat: int, count: int, opts: argparse.Name
                                        env=env)
     for code, code_env in older.items():
         pairs[code] = lambda code_env=code_env: timed(*plain_pair, env=code_env)
-    if not opts.monitor_only:
+    if with_macvlan:
+        pairs["macvlan"] = lambda: timed(*drivers.pair(CNMCTL, "pairm"), env=env)
+    if not (opts.monitor_only or opts.drivers_only):
         pairs["-p"] = lambda: ports.timed_pair(published, [*CNMCTL, "rm", "-f", "pairp"], env)
     times: dict[str, list[float]] = {name: [] for name in ("floor", *pairs)}
     order = list(pairs)
@@ -120,6 +130,8 @@ def container_benchmarks(env: dict, repeat: int, count: int, opts: argparse.Name
         times["floor"].append(timed(["bash", "-c", FLOOR_SCRIPT, "floor", bridge], env=env))
         for name in order[i % len(order):] + order[:i % len(order)]:
             times[name].append(pairs[name]())
+    if with_macvlan:
+        drivers.remove_network(CNMCTL, env)
     med = {name: statistics.median(values) for name, values in times.items()}
     base, plain = med["floor"], med["plain"]
     results = {
@@ -134,6 +146,9 @@ def container_benchmarks(env: dict, repeat: int, count: int, opts: argparse.Name
         before = med[code]
         results[f"run -d + rm -f, code in {code}"] = (before, before / base)
         results[f"  this code / code in {os.path.basename(code)}"] = (plain, plain / before)
+    if "macvlan" in med:
+        results["run -d + rm -f on macvlan"] = (med["macvlan"], med["macvlan"] / base)
+        results["  macvlan pair / bridge pair"] = (med["macvlan"], med["macvlan"] / plain)
     if "-p" in med:
         results["run -d -p 15201:5201 + rm -f"] = (med["-p"], med["-p"] / base)
         results["  -p pair / plain pair"] = (med["-p"], med["-p"] / plain)
@@ -184,6 +199,8 @@ def main() -> None:
     parser.add_argument("--monitor-only", action="store_true",
                         help="only the floor, the plain and image run/rm pairs and the "
                              "monitors' memory")
+    parser.add_argument("--drivers-only", action="store_true",
+                        help="only the floor and the run/rm pairs on bridge and macvlan")
     parser.add_argument("--memory-counts", default="1,10",
                         help="idle containers measured at once for the memory figures "
                              "(comma-separated counts)")
@@ -206,7 +223,7 @@ def main() -> None:
     if args.old_supervisor:
         args.old_supervisor = os.path.abspath(args.old_supervisor)
         compileall.compile_dir(os.path.join(args.old_supervisor, "cnmctl"), quiet=1)
-    if args.monitor_only:
+    if args.monitor_only or args.drivers_only:
         args.iperf_rounds = 0
     if args.iperf_rounds and shutil.which("iperf3") is None:
         sys.exit("iperf3 is missing (apt-get install iperf3, or make bench); "
@@ -215,7 +232,7 @@ def main() -> None:
         env = dict(os.environ, CNMCTL_ROOT=f"{tmp}/lib", CNMCTL_RUN_ROOT=f"{tmp}/run")
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         args.tmp = tmp
-        only = args.ports_only or args.monitor_only
+        only = args.ports_only or args.monitor_only or args.drivers_only
         results = {} if only else network_benchmarks(env, args.repeat)
         results.update(container_benchmarks(env, args.repeat, 0 if only else args.containers,
                                             args))

@@ -8,38 +8,52 @@ touches the host's links or ruleset, so a kill at any instruction leaves
 nothing behind.
 
 - nftables: a table added and deleted through libnftables;
-- macvlan, ipvlan: a link of that type on a veth made for it;
-- vxlan: a VXLAN link (VNI 42, no remote).
+- macvlan, ipvlan, vlan (802.1Q, the 8021q module): a link of that type on a
+  veth made for it;
+- vxlan: a VXLAN link (VNI 42, no remote); dummy: a dummy link.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 
-LINK_KINDS = ("macvlan", "ipvlan", "vxlan")
+LINK_KINDS = ("macvlan", "ipvlan", "vxlan", "dummy", "vlan")
 FEATURES = ("nftables", *LINK_KINDS)
+# Each kind's settings for the probe link (linkkinds.py's attribute names).
+_SETTINGS = {"macvlan": [("IFLA_MACVLAN_MODE", 4)],  # bridge
+             "ipvlan": [("IFLA_IPVLAN_MODE", 0)],  # l2
+             "vxlan": [("IFLA_VXLAN_ID", 42)],
+             "vlan": [("IFLA_VLAN_ID", 42)],
+             "dummy": []}
 
 
-def probe() -> dict[str, str]:
-    """Each of FEATURES -> "" if this kernel (and libnftables) has it, else why not."""
+def probe(kinds: tuple[str, ...] = FEATURES) -> dict[str, str]:
+    """Each of `kinds` (FEATURES by default) -> "" if this kernel (and libnftables)
+    has it, else why not."""
     from cnmctl import linux, netlink
 
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         linux.unshare(linux.CLONE_NEWNET)
         try:
-            found = {"nftables": _nftables()}
+            found = {"nftables": _nftables()} if "nftables" in kinds else {}
             rtnl = netlink.Rtnl()  # in the throwaway namespace, which it keeps alive
         finally:
             linux.setns(home, linux.CLONE_NEWNET)
     finally:
         os.close(home)
     try:
-        found.update(_links(rtnl))
+        found.update(_links(rtnl, [kind for kind in kinds if kind in LINK_KINDS]))
     finally:
         rtnl.close()
     return found
+
+
+def lacks(kind: str) -> str:
+    """"" if the kernel makes links of `kind`, else a line naming what it lacks."""
+    from cnmctl.linkkinds import Unsupported
+
+    return str(Unsupported(kind)) if probe((kind,))[kind] else ""
 
 
 def _nftables() -> str:
@@ -62,40 +76,24 @@ def _nftables() -> str:
     return ""
 
 
-def _links(rtnl) -> dict[str, str]:
-    """Each of LINK_KINDS -> "" if the kernel made such a link, else its refusal."""
-    import pyroute2  # noqa: F401 - the whole package first: its ifinfmsg imports it back
-    from pyroute2.netlink import NLM_F_CREATE, NLM_F_EXCL
-    from pyroute2.netlink.rtnl import RTM_NEWLINK
-    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-
+def _links(rtnl, kinds: list[str]) -> dict[str, str]:
+    """Each of `kinds` -> "" if the kernel made such a link, else its refusal. The
+    links are left to die with the throwaway namespace."""
+    from cnmctl.linkkinds import link_add
     from cnmctl.netlink import NetlinkFailure
 
+    if not kinds:
+        return {}
     rtnl.link_add("probe0", "veth",
                   info_data=[("VETH_INFO_PEER", {"attrs": [("IFLA_IFNAME", "probe1")]})])
     parent = rtnl.index("probe0")
-    settings = {"macvlan": [("IFLA_MACVLAN_MODE", 4)],  # bridge
-                "ipvlan": [("IFLA_IPVLAN_MODE", 0)],  # l2
-                "vxlan": [("IFLA_VXLAN_ID", 42)]}
     found = {}
-    for kind in LINK_KINDS:
-        msg = ifinfmsg()
-        attrs = [("IFLA_IFNAME", f"probe-{kind}")]
-        if kind != "vxlan":
-            attrs.append(("IFLA_LINK", parent))
-        attrs.append(("IFLA_LINKINFO", {"attrs": [
-            ("IFLA_INFO_KIND", kind), ("IFLA_INFO_DATA", {"attrs": settings[kind]})]}))
-        msg["attrs"] = attrs
+    for kind in kinds:
+        on = 0 if kind in ("vxlan", "dummy") else parent
         try:
-            rtnl.request(msg, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL)
+            link_add(rtnl, f"probe-{kind}", kind, on, _SETTINGS[kind])
         except NetlinkFailure as exc:
             found[kind] = f"the kernel refused a link of type {kind}: {os.strerror(exc.code)}"
             continue
         found[kind] = ""
-        index = rtnl.index(f"probe-{kind}")
-        if index is not None:  # deleted, as it would be with the namespace anyway
-            with contextlib.suppress(NetlinkFailure):
-                rtnl.link_del(index)
-    with contextlib.suppress(NetlinkFailure):
-        rtnl.link_del(parent)
     return found

@@ -6,12 +6,15 @@ bridge, namespace and process a test makes dies with the suite and the host's
 network is never touched. There, tests/stub-resolver.sh stands in for the
 host's upstream resolver (192.0.2.53), so no DNS query leaves. Without root,
 integration tests are skipped, except in CI (CI=true), where a privileged test
-that would skip fails instead.
+that would skip fails instead: the one skip CI accepts is a kernel lacking a
+feature, and its reason must name it ("kernel has no ipvlan links (...)",
+tests/integration/kernel.py's require_link_kind).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 
@@ -99,6 +102,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.usefixtures("_fail_unprivileged"))
             else:
                 item.add_marker(pytest.mark.skip(reason=reason))  # outside CI only
+
+
+# The skip reason CI accepts: the kernel lacks a named feature.
+KERNEL_LACKS = re.compile(r"kernel has no \S+ links \(")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Under CI=true, a privileged test that skipped for any other reason fails."""
+    outcome = yield
+    report = outcome.get_result()
+    in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    if not (in_ci and report.skipped and os.environ.get(INSIDE)):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if not KERNEL_LACKS.search(reason):
+        report.outcome = "failed"
+        report.longrepr = f"CI=true: a privileged test must not be skipped ({reason})"
 
 
 @pytest.fixture

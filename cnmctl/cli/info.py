@@ -113,7 +113,8 @@ def version(fmt) -> None:
 @click.pass_obj
 def info(obj, fmt) -> None:
     """Display system-wide information: containers, the store and run root, and the
-    kernel features cnmctl found by trying them (nftables, macvlan, ipvlan, vxlan)."""
+    kernel features cnmctl found by trying them (nftables; macvlan, ipvlan, vxlan,
+    dummy and 802.1Q VLAN links)."""
     from cnmctl.engine.info import system_info
 
     doc = system_info(obj.engine)

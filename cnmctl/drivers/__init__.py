@@ -11,6 +11,8 @@ _BUILTIN = {
     "bridge": "cnmctl.drivers.bridge",
     "host": "cnmctl.drivers.host",
     "null": "cnmctl.drivers.null",
+    "macvlan": "cnmctl.drivers.macvlan",
+    "ipvlan": "cnmctl.drivers.ipvlan",
 }
 BUILTIN_DRIVERS = tuple(_BUILTIN)
 _REMOTE: dict[str, Driver] = {}

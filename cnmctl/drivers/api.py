@@ -40,22 +40,28 @@ class JoinInfo:
     kind "veth": a veth pair, `host_ifname` enslaved to `master` on the host,
     its peer born in the sandbox under the name the engine chose (eth0, ...),
     with `mac`, `mtu` and `addresses` (CIDR).
+    kind "macvlan" or "ipvlan": a child of the host's link `parent`, born in
+    the sandbox (it dies with it; nothing of it is on the host), in `mode`
+    (macvlan: bridge, vepa, private, passthru; ipvlan: l2, l3, l3s) with
+    ipvlan's `flag` (bridge, private, vepa), `mac` (macvlan only) and
+    `addresses`.
     kind "move": `host_ifname` is a link someone else made on the host (a remote
     plugin's SrcName): moved into the sandbox under the engine's next name for
     `prefix` (a plugin's DstPrefix; "" = the network's), given `mac` (if any)
     and `addresses`; it goes back to the host under its old name when unplugged.
     `gateway`/`gateway6` are where the default routes go when this endpoint
     carries them; `static_routes` are (destination CIDR, next hop) pairs added
-    either way, a next hop of "" meaning on-link (a connected route).
+    either way, a next hop "" meaning straight out of the interface (on-link).
     """
 
     def __init__(self, kind: str, *, host_ifname: str = "", master: str = "", mtu: int = 0,
                  mac: str = "", addresses: list[str] = (), gateway: str = "",
                  gateway6: str = "", static_routes: list[tuple[str, str]] = (),
                  disable_gateway_service: bool = False, isolated: bool = False,
-                 prefix: str = "") -> None:
+                 parent: str = "", mode: str = "", flag: str = "", prefix: str = "") -> None:
         self.kind = kind
         self.host_ifname, self.master, self.mtu, self.mac = host_ifname, master, mtu, mac
+        self.parent, self.mode, self.flag = parent, mode, flag
         self.prefix = prefix
         self.addresses = list(addresses)
         self.gateway, self.gateway6 = gateway, gateway6

@@ -10,7 +10,8 @@ is crash-safe):
 3. references: containers recorded running whose process is gone, sandboxes
    without their container, endpoints without their sandbox or network;
 4. derived data: the name index, IPAM allocations (rebuilt from the rest);
-5. the kernel: namespace mounts, bridges, veths (against the store);
+5. the kernel: namespace mounts, bridges, veths, macvlan/ipvlan parents cnmctl made
+   (against the store);
 6. processes and the run root: supervisors, DNS helpers, freezer cgroups, folders;
 7. the firewall: cnmctl's nftables table against the one the store implies;
 8. images: image folders and container layers against their records.
@@ -253,10 +254,13 @@ class Checker:
         bridges = {}
         for net in networks:
             bridge = net.driver_data.get("bridge") if net.driver == "bridge" else None
+            # A macvlan/ipvlan parent cnmctl made (a dummy or VLAN link, parentlink.py).
+            made = net.driver_data.get("parent") if net.driver_data.get("make") else None
             if bridge:
                 bridges[bridge] = net
-                if bridge not in names:
-                    found.append(Finding("bridge", bridge, f"network {net.name} has no bridge",
+            for link, what in ((bridge, "bridge"), (made, "parent link")):
+                if link and link not in names:
+                    found.append(Finding(what, link, f"network {net.name} has no {what}",
                                          "make it again",
                                          lambda n=net: engine._driver(n).restore_network(n)))
         ids = {net.id for net in networks}
@@ -264,7 +268,7 @@ class Checker:
         veths = {}
         for name, kind, master, alias in links:
             if owner_of(alias) and owner_of(alias) not in ids:
-                found.append(Finding("bridge", name, "its network is gone", "delete it",
+                found.append(Finding(kind or "link", name, "its network is gone", "delete it",
                                      lambda n=name: engine._tx.then({"kind": "link",
                                                                      "name": n})))
             elif kind == "veth" and master in bridges and name not in host_ends:

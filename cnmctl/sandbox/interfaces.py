@@ -1,7 +1,8 @@
 """The sandbox layer's interfaces: it alone applies a driver's JoinInfo to a sandbox.
 
 Drivers say what to plug (drivers/api.py, JoinInfo); this module plugs it,
-through netlink.py, and takes it away again. The engine calls these and the
+through netlink.py (linkkinds.py for macvlan and ipvlan children, foreignlinks.py
+for a plugin's link), and takes it away again. The engine calls these and the
 namespace functions in netns.py, never netlink itself.
 """
 
@@ -19,18 +20,28 @@ def plug(sandbox_key: str, ifname: str, join: JoinInfo, default_route: bool) -> 
     """Plug the interface `join` describes into the sandbox as `ifname`, with its
     addresses, its static routes, and the default routes via its gateways when
     `default_route` (and the driver did not disable the gateway service). Raises
-    NotFound when the driver's master link (a bridge) is missing."""
+    NotFound when the driver's master link (a bridge) or parent link is missing."""
     from cnmctl import netlink
 
     if join.kind == "veth":
         netlink.plug_veth(join.host_ifname, join.master, sandbox_key, ifname, join.mac,
                           join.mtu, isolated=join.isolated)
+    elif join.kind in ("macvlan", "ipvlan"):
+        from cnmctl import linkkinds
+
+        linkkinds.plug_child(join.kind, join.parent, sandbox_key, ifname, join.mac, join.mode,
+                             join.flag)
     elif join.kind == "move":
+        from cnmctl import foreignlinks
+
         check_movable(join.host_ifname)
-        netlink.move_link_in(join.host_ifname, sandbox_key, ifname)
+        foreignlinks.move_link_in(join.host_ifname, sandbox_key, ifname)
     else:
         raise InvalidArgument(f"the sandbox layer cannot plug a {join.kind!r} interface")
-    routes = list(join.static_routes)
+    # A sandbox has one default route per family, of the endpoint the engine chose
+    # (`default_route`): a driver's static default routes (ipvlan l3) follow it.
+    routes = [(dst, hop) for dst, hop in join.static_routes
+              if default_route or dst not in ("0.0.0.0/0", "::/0")]
     if default_route and not join.disable_gateway_service:
         if join.gateway:
             routes.append(("0.0.0.0/0", join.gateway))
@@ -45,11 +56,11 @@ def check_movable(name: str) -> None:
     it is hostile input) unless it is a spare link: there, not loopback, not made
     by cnmctl (its bridges and their ports), no port of a bridge, and carrying no
     address or route of the host (which would cut the host off: its main interface)."""
-    from cnmctl import netlink
+    from cnmctl import foreignlinks, netlink
     from cnmctl.drivers.bridge import check_ifname, owner_of
 
     check_ifname(name, "interface name")
-    facts = netlink.link_facts(name)
+    facts = foreignlinks.link_facts(name)
     why = ""
     if facts is None:
         why = "there is no such link on the host"
@@ -74,7 +85,9 @@ def unplug(sandbox_key: str, ifname: str, restore: str = "") -> None:
     from cnmctl import netlink
 
     if restore:
-        netlink.move_link_out(sandbox_key, ifname, restore)
+        from cnmctl import foreignlinks
+
+        foreignlinks.move_link_out(sandbox_key, ifname, restore)
     else:
         netlink.remove_interface(sandbox_key, ifname)
 

@@ -202,3 +202,42 @@ def test_kill_every_verb_at_every_point_then_fill_a_slash_24(cnm, capsys):
               f"{per_verb}; {random_kills} after random delays, and {completed} commands that "
               "finished before their kill); 253 containers on a /24 after")
     assert kills >= 300
+
+
+# macvlan: a child of the test's veth `mvA` is born in each sandbox; nothing is on the host.
+MV = ["network", "create", "-d", "macvlan", "-o", "parent=mvA", "--subnet", "10.96.0.0/24",
+      "mv"]
+RUN_MV = ["run", "-d", "--name", "w1", "--network", "mv", "sleep", "1000"]
+MACVLAN_VERBS = [
+    ("macvlan network create", [], MV, [["network", "rm", "mv"]],
+     "network with name mv already exists"),
+    ("run on macvlan", [MV], RUN_MV, [["rm", "-f", "w1"], ["network", "rm", "mv"]], None),
+    ("rm -f on macvlan", [MV, RUN_MV], ["rm", "-f", "w1"], [["network", "rm", "mv"]],
+     "No such container: w1"),
+    ("network connect to macvlan", [MV, ["run", "-d", "--name", "w1", "sleep", "1000"]],
+     ["network", "connect", "mv", "w1"], [["rm", "-f", "w1"], ["network", "rm", "mv"]],
+     "already exists in network mv"),
+]
+
+
+def test_kill_macvlan_verbs_at_every_point(cnm):
+    subprocess.run(["ip", "link", "add", "mvA", "type", "veth", "peer", "name", "mvB"],
+                   check=True)
+    try:
+        subprocess.run(["ip", "link", "set", "mvA", "up"], check=True)
+        cnm("network", "rm", cnm("network", "create", "warm").strip())  # the kernel restored
+        for verb, setup, command, reset, done_marker in MACVLAN_VERBS:
+            points = _points(cnm, setup, command, reset)
+            assert points > 0, verb
+            for n in range(1, points + 1):
+                when = f"{verb} killed at crash point {n} of {points}"
+                for args in setup:
+                    _ok(cnm, args)
+                result = _run(cnm, command, kill_at=str(n))
+                assert result.returncode == -signal.SIGKILL, (when, result.stderr)
+                story = _recover_and_redo(cnm, verb, command, done_marker, when)
+                _reset(cnm, reset, story)
+                _clean(cnm, when)
+        assert _leftovers(cnm) == {"links": ["mvA", "mvB"]}
+    finally:
+        subprocess.run(["ip", "link", "del", "mvA"], check=True)
