@@ -54,15 +54,21 @@ class RemoteDriver(Driver):
     # -- the wire ---------------------------------------------------------------------
     def _call(self, method: str, payload: dict | None = None, *, optional: bool = False,
               forgiving: bool = False) -> dict:
-        """Call NetworkDriver.METHOD (activating and registering the plugin first).
+        """Call NetworkDriver.METHOD (activating and registering the plugin first: a
+        failure there names METHOD and the call that failed).
         `optional`: a 404 means {} (Docker tolerates it for that call). `forgiving`
         (a clean-up, in tolerant mode): the plugin's refusal means {} too."""
-        from cnmctl.plugins.client import CallNotFound, PluginRefused
+        from cnmctl.plugins.client import CallNotFound, PluginError, PluginRefused
 
-        if method != "GetCapabilities":
-            self.capabilities()
         try:
-            return self._activate().call(f"NetworkDriver.{method}", payload)
+            self.capabilities()
+            plugin = self._activate()
+        except PluginError as exc:  # say which call it was for, too
+            prefix = f'plugin "{self.name}": '
+            raise type(exc)(f"{prefix}NetworkDriver.{method}: "
+                            f"{str(exc).removeprefix(prefix)}") from None
+        try:
+            return plugin.call(f"NetworkDriver.{method}", payload)
         except CallNotFound:
             if optional or (forgiving and self._tolerant):
                 return {}
@@ -90,7 +96,7 @@ class RemoteDriver(Driver):
         registration). A global connectivity scope is told this host with one
         DiscoverNew, as Docker tells such drivers each node of its cluster."""
         if self._caps is None:
-            answer = self._call("GetCapabilities")
+            answer = self._activate().call("NetworkDriver.GetCapabilities")
             scope = answer.get("Scope")
             connectivity = answer.get("ConnectivityScope") or scope
             for value in (scope, connectivity):
@@ -206,18 +212,22 @@ class RemoteDriver(Driver):
         from cnmctl.drivers.bridge import check_ifname
 
         names = answer.get("InterfaceName") or {}
+        routes = answer.get("StaticRoutes") or []
+        if not isinstance(names, dict) or not isinstance(routes, list):
+            raise ValueError("InterfaceName must be an object and StaticRoutes a list")
         src = str(names.get("SrcName") or "")
         if not src:
             raise ValueError("no InterfaceName.SrcName: no interface to move into the sandbox")
         check_ifname(src, "InterfaceName.SrcName")
         prefix = str(names.get("DstPrefix") or "eth")
         check_ifname(prefix + "0", "InterfaceName.DstPrefix")
-        gateway = str(ipaddress.IPv4Address(answer["Gateway"])) if answer.get("Gateway") else ""
-        gateway6 = (str(ipaddress.IPv6Address(answer["GatewayIPv6"]))
+        # str() first: ipaddress would take a number for an address
+        gateway = (str(ipaddress.IPv4Address(str(answer["Gateway"])))
+                   if answer.get("Gateway") else "")
+        gateway6 = (str(ipaddress.IPv6Address(str(answer["GatewayIPv6"])))
                     if answer.get("GatewayIPv6") else "")
-        routes = [_static_route(r) for r in answer.get("StaticRoutes") or []]
         return JoinInfo("move", host_ifname=src, prefix=prefix, gateway=gateway,
-                        gateway6=gateway6, static_routes=routes,
+                        gateway6=gateway6, static_routes=[_static_route(r) for r in routes],
                         disable_gateway_service=bool(answer.get("DisableGatewayService")))
 
     def program_external_connectivity(self, net: Network, ep: Endpoint, sandbox_key: str,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+from cnmctl.drivers import BUILTIN_DRIVERS
 from cnmctl.engine.base import check_name
 from cnmctl.errors import Conflict, Forbidden, NotFound
 from cnmctl.model import Network, new_id, now_rfc3339nano
@@ -143,7 +144,8 @@ class NetworkOps:
         self.store.delete("ipam", net.id)
         self._tx.then({"kind": "dns-stop", "network": net.id})
         self._tx.then({"kind": "network", "doc": net.to_doc()})
-        if self._driver(net).capabilities().external_connectivity:
+        # A plugin's network has no rules in cnmctl's firewall: its plugin need not answer.
+        if net.driver in BUILTIN_DRIVERS and self._driver(net).capabilities().external_connectivity:
             self.firewall_changed()
 
 

@@ -112,12 +112,18 @@ def _endpoint(step: dict, run_root: str) -> None:
 
     net, ep = Network.from_doc(step["network"]), Endpoint.from_doc(step["endpoint"])
     driver = _driver_for(step, net.driver)
-    if step.get("revoke"):
-        driver.revoke_external_connectivity(net, ep)
-    if step.get("leave", True):
-        driver.leave(net, ep, step["netns"])
-    if step.get("delete", True):
-        driver.delete_endpoint(net, ep)
+    calls = [(step.get("revoke", False), driver.revoke_external_connectivity, (net, ep)),
+             (step.get("leave", True), driver.leave, (net, ep, step["netns"])),
+             (step.get("delete", True), driver.delete_endpoint, (net, ep))]
+    errors = []
+    for wanted, call, args in calls:  # past a failed one, as Docker deletes after Leave
+        if wanted:
+            try:
+                call(*args)
+            except CnmError as exc:
+                errors.append(str(exc))
+    if errors:
+        raise CnmError("; ".join(dict.fromkeys(errors)))
 
 
 def _link(step: dict, run_root: str) -> None:

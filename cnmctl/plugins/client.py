@@ -205,8 +205,8 @@ def get(name: str, kind: str) -> Plugin:
     ("NetworkDriver", "IpamDriver"); one per name and process."""
     plugin = _ACTIVE.get(name)
     if plugin is None:
-        plugin = Plugin(find(name))
+        # kept before it answers: one that cannot be reached is waited for once
+        plugin = _ACTIVE[name] = Plugin(find(name))
     if kind not in plugin.implements():
         raise PluginError(f'plugin "{name}" does not implement the requested driver ({kind})')
-    _ACTIVE[name] = plugin
     return plugin

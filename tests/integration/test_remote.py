@@ -178,7 +178,9 @@ def test_create_network_failure_leaves_nothing(cnm, refnet, fault):
     _one_error(result, "NetworkDriver.CreateNetwork", 1)
     if fault == "die":
         assert not refnet.alive()
-        assert "cannot connect" in result.err  # its DeleteNetwork could not be sent: said
+        # its DeleteNetwork could not be made (refused, or reset while it died): said
+        assert 'Warning: undo: network: plugin "refnet": NetworkDriver.DeleteNetwork: ' \
+            in result.err
     else:
         # the undo reached the plugin (which, never having made it, refused: tolerated)
         assert refnet.methods()[-2:] == ["CreateNetwork", "DeleteNetwork"]
@@ -296,3 +298,27 @@ def test_global_scope_plugin_is_warned_about_and_allocated(cnm, tmp_path):
         assert plugin.methods()[-2:] == ["DeleteNetwork", "FreeNetwork"]
     finally:
         plugin.stop()
+
+
+def test_a_dead_plugin_stops_only_what_needs_it(cnm, refnet):
+    """ls and inspect never call the plugin; removing a container or the network with
+    the plugin gone still happens in cnmctl, each call that cannot be made reported
+    (one timeout, then its later calls fail at once)."""
+    cnm("network", "create", "-d", "refnet", "rn")
+    cnm("run", "-d", "--name", "a", "--network", "rn", "sleep", "1000")
+    refnet.stop()
+    cnm.env["CNMCTL_PLUGIN_TIMEOUT"] = "1"
+    assert "rn" in cnm("network", "ls")
+    assert cnm("network", "inspect", "-f", "{{.Driver}}", "rn") == "refnet\n"
+    assert cnm("inspect", "-f", "{{.State.Status}}", "a") == "running\n"
+    result = cnm.run("rm", "-f", "a")
+    assert result.code == 0 and result.out == "a\n", result.err
+    [warning] = result.err.strip().splitlines()
+    assert warning.startswith('Warning: endpoint: plugin "refnet": ') and \
+        "cannot connect" in warning, warning
+    result = cnm.run("network", "rm", "rn")
+    assert result.code == 0 and result.err.startswith(
+        'Warning: network: plugin "refnet": NetworkDriver.DeleteNetwork: Plugin.Activate: '
+        "cannot connect"), result.err
+    assert cnm("system", "check") == ""
+    assert not os.listdir(os.path.join(cnm.root, "endpoints"))

@@ -119,6 +119,10 @@ def test_join_answer_becomes_join_info(movable):
      "None"),
     ({"InterfaceName": {"SrcName": "v"}, "StaticRoutes": [
         {"Destination": "fd01::/64", "NextHop": "10.1.0.1"}]}, "another address family"),
+    ({"InterfaceName": "v"}, "InterfaceName must be an object"),
+    ({"InterfaceName": {"SrcName": "v"}, "StaticRoutes": {"a": 1}}, "StaticRoutes a list"),
+    ({"InterfaceName": {"SrcName": "v"}, "StaticRoutes": [5]}, "not an object"),
+    ({"InterfaceName": {"SrcName": "v"}, "Gateway": 167772161}, "167772161"),
 ])
 def test_a_bad_join_answer_is_refused_naming_plugin_and_call(movable, answer, error):
     driver, _ = _driver({"Join": answer})
@@ -170,3 +174,27 @@ def test_accepted_clears_pending_in_the_intent(tmp_path):
                                   {"kind": "dir", "name": "b", "pending": True}]
         assert tx.intent["undo"] == intent["undo"]
         tx.store.abort()
+
+
+@pytest.mark.parametrize("answer, error", [
+    ({"Scope": "cluster"}, "expecting 'local' or 'global', got 'cluster'"),
+    ({}, "got 'None'"),
+    ({"Scope": "local", "ConnectivityScope": "everywhere"}, "got 'everywhere'"),
+])
+def test_bad_capabilities_are_refused(answer, error):
+    driver = RemoteDriver("p")
+    driver._plugin = FakePlugin({"GetCapabilities": answer})
+    with pytest.raises(PluginError, match=r'^plugin "p": NetworkDriver.GetCapabilities: '
+                                          r"invalid capability") as info:
+        driver.capabilities()
+    assert error in str(info.value)
+
+
+def test_capabilities_asked_once_and_connectivity_scope_defaults_to_scope():
+    driver = RemoteDriver("p")
+    driver._plugin = FakePlugin({"GetCapabilities": {"Scope": "local"}})
+    driver.delete_endpoint(NET, _ep())
+    caps = driver.capabilities()
+    assert (caps.scope, caps.connectivity_scope, caps.external_connectivity) == (
+        "local", "local", False)
+    assert [m for m, _ in driver._plugin.calls] == ["GetCapabilities", "DeleteEndpoint"]
