@@ -9,6 +9,8 @@ it had been accepted).
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 
 import pytest
@@ -68,3 +70,44 @@ def test_kill_at_every_point(cnm, refnet, setup, command, reset, done):
         assert check.returncode == 0 and check.stdout == "", (n, check.stdout, check.stderr)
         assert refnet.state() == {"networks": [rn], "endpoints": [], "joined": []}, n
         assert links() == links_before, n
+
+
+def test_a_plugin_gone_when_the_killed_command_is_undone(cnm, refnet):
+    """`run` killed while the plugin acts on its Join, then the plugin dies too: the
+    repair cannot tell it (the error says so, naming plugin and call), cnmctl's own
+    state is clean all the same, and the plugin, started anew, holds nothing."""
+    import signal
+    import time
+
+    from conftest import wait_until
+
+    cnm("network", "create", "-d", "refnet", "rn")
+    refnet.fault(Join="hang")
+    cnm.env["CNMCTL_PLUGIN_TIMEOUT"] = "30"
+    run = subprocess.Popen([*CNMCTL, "run", "-d", "--name", "w1", "--network", "rn",
+                            "sleep", "1000"], env=cnm.env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    wait_until(lambda: "Join" in refnet.methods(), timeout=20, what="the Join")
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    # and its container's session (a shim whose exit hook would finish the run at once,
+    # the plugin still up): `system check --fix` is the one to find the intent
+    [intent] = os.listdir(os.path.join(cnm.run_root, "intents"))
+    with open(os.path.join(cnm.run_root, "intents", intent), encoding="utf-8") as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    [session] = [r["undo"]["pid"] for r in records if r.get("undo", {}).get("kind") == "session"]
+    os.killpg(session, signal.SIGKILL)
+    refnet.stop()
+    cnm.env["CNMCTL_PLUGIN_TIMEOUT"] = "1"
+    time.sleep(0.2)
+    fixed = _run(cnm, ["system", "check", "--fix"])
+    assert fixed.returncode == 0, fixed.stderr
+    warnings = fixed.stderr.strip().splitlines()
+    assert warnings and all(w.startswith("Warning: repairing an interrupted command: ")
+                            and 'plugin "refnet": NetworkDriver.' in w for w in warnings), \
+        warnings
+    assert _run(cnm, ["system", "check"]).stdout == ""
+    assert cnm("ps", "-aq") == ""
+    refnet.fault()
+    refnet.start()
+    assert refnet.state() == {"networks": [], "endpoints": [], "joined": []}
