@@ -128,10 +128,11 @@ class Driver:
 
     def program_external_connectivity(self, net: Network, ep: Endpoint, sandbox_key: str,
                                        options: dict) -> None:
-        """Give the endpoint access beyond the host (published ports in `options`);
-        called once the sandbox layer plugged it, when it carries the sandbox's
-        default route (its clean-up, revoke_external_connectivity, recorded first).
-        cnmctl's own drivers leave that to the firewall (firewall/)."""
+        """Give the endpoint access beyond the host; `options` holds the container's
+        ports as it records them: {"exposed": ["80/tcp"], "bindings": {"80/tcp":
+        [{"HostIp", "HostPort"}]}}. Called once the sandbox layer plugged it, when it
+        carries the sandbox's default route (its clean-up, revoke_external_connectivity,
+        recorded first). cnmctl's own drivers leave that to the firewall (firewall/)."""
 
     def revoke_external_connectivity(self, net: Network, ep: Endpoint) -> None:
         """Undo program_external_connectivity; called before leave, when the endpoint

@@ -192,16 +192,15 @@ class RemoteDriver(Driver):
     def join(self, net: Network, ep: Endpoint, sandbox_key: str) -> JoinInfo:
         """Join with cnmctl's namespace path as SandboxKey; the answer says which host
         link to move in (SrcName), its name prefix, gateways and static routes."""
-        answer = self._call("Join", {"NetworkID": net.id, "EndpointID": ep.id,
-                                     "SandboxKey": sandbox_key, "Options": {}})
         from cnmctl.sandbox.interfaces import check_movable
 
+        answer = self._call("Join", {"NetworkID": net.id, "EndpointID": ep.id,
+                                     "SandboxKey": sandbox_key, "Options": {}})
         try:
             info = self._join_info(answer)
             check_movable(info.host_ifname)  # here too, to say whose answer it was
         except (ValueError, TypeError, InvalidArgument) as exc:
             raise self._bad_answer("Join", str(exc)) from None
-        ep.host_ifname = info.host_ifname
         ep.gateway, ep.ipv6_gateway = info.gateway, info.gateway6
         info.mac = ep.mac
         info.addresses = [a for a in (ep.ipv4, ep.ipv6) if a]
