@@ -16,7 +16,8 @@ idempotent: running it twice, or on an object already gone, is not an error.
 | endpoint  | network, endpoint, netns,| the driver revokes external connectivity (if `revoke`), |
 |           | revoke, leave, delete,   | leaves (unless `leave` false) and deletes the endpoint  |
 |           | pending                  | (unless `delete` false); `pending`: the call it undoes  |
-|           |                          | may never have reached the driver (Driver.tolerant)     |
+|           |                          | may never have reached the driver, or a redone step's   |
+|           |                          | may have already (Driver.tolerant)                      |
 | network   | doc, pending             | its driver deletes the network (`pending`: as above)    |
 | link      | name                     | delete a link in the host namespace                    |
 | dns-detach| network, name            | a network's DNS helper stops serving a sandbox         |

@@ -201,7 +201,9 @@ def recover(store: Store, run_root: str) -> list[str]:
                 pass
             elif intent["committed"] or intent["id"] in committed:
                 store.replay(intent["id"])
-                errors += run_steps(intent["then"], run_root, store)
+                # Redone: a plugin may have had these calls already (steps.py, pending).
+                errors += run_steps([dict(step, pending=True) if isinstance(step, dict)
+                                     else step for step in intent["then"]], run_root, store)
             else:
                 errors += run_steps(list(reversed(intent["undo"])), run_root, store)
         except (OSError, ValueError, CnmError) as exc:

@@ -322,3 +322,28 @@ def test_a_dead_plugin_stops_only_what_needs_it(cnm, refnet):
         "cannot connect"), result.err
     assert cnm("system", "check") == ""
     assert not os.listdir(os.path.join(cnm.root, "endpoints"))
+
+
+def test_found_through_spec_and_json_files_and_refused_from_an_open_folder(cnm, refnet,
+                                                                           tmp_path):
+    """The same plugin named by a .spec (unix:// URL) and a .json (Addr) file in a spec
+    folder; a spec in a folder anyone may write to is refused in one line."""
+    specs = tmp_path / "specs"
+    specs.mkdir(mode=0o755)
+    (specs / "viaspec.spec").write_text(f"unix://{refnet.sock}\n")
+    (specs / "viajson").mkdir(mode=0o755)
+    (specs / "viajson" / "viajson.json").write_text(
+        json.dumps({"Name": "ignored", "Addr": f"unix://{refnet.sock}"}))
+    for name in ("viaspec", "viajson"):
+        cnm("network", "create", "-d", name, f"n-{name}")
+        assert cnm("network", "ls", "--filter", f"name=n-{name}", "--format",
+                   "{{.Driver}}") == f"{name}\n"
+        cnm("network", "rm", f"n-{name}")
+    assert refnet.methods().count("CreateNetwork") == 2
+    open_dir = specs / "open"
+    open_dir.mkdir()
+    open_dir.chmod(0o777)
+    (open_dir / "open.spec").write_text(f"unix://{refnet.sock}\n")
+    line = cnm.fails("network", "create", "-d", "open", "n-open")
+    assert "is not trusted" in line and str(open_dir) in line
+    assert refnet.methods().count("CreateNetwork") == 2

@@ -41,7 +41,14 @@ RUN_W1 = ["run", "-d", "--name", "w1", "--network", "rn", "sleep", "1000"]
                                     "1000"]],
      ["network", "connect", "rn", "w1"], [["rm", "-f", "w1"], ["network", "rm", "n3"]],
      "already exists in network rn"),
-], ids=["network create", "run", "rm -f", "network connect"])
+    ([["network", "create", "-d", "refnet", "n2"]], ["network", "rm", "n2"], [],
+     "No such network: n2"),
+    ([["network", "create", "n3"], ["run", "-d", "--name", "w1", "--network", "n3", "sleep",
+                                    "1000"], ["network", "connect", "rn", "w1"]],
+     ["network", "disconnect", "rn", "w1"], [["rm", "-f", "w1"], ["network", "rm", "n3"]],
+     "is not connected to network rn"),
+], ids=["network create", "run", "rm -f", "network connect", "network rm",
+        "network disconnect"])
 def test_kill_at_every_point(cnm, refnet, setup, command, reset, done):
     rn = cnm("network", "create", "-d", "refnet", "--subnet", "10.55.0.0/24", "rn").strip()
     links_before = links()
