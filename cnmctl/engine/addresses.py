@@ -99,10 +99,16 @@ class AddressOps:
         """RequestPool; a plugin's answer is on record (to release) before it is used."""
         if not ipam.external:
             return ipam.request_pool(req)
+        from cnmctl.ipam.remote import BadAnswer
+
         step = {"kind": "ipam-pool", "driver": ipam.name, "pool": ""}
         index = self._tx.created(step, crash_point=False)
         try:
             pool = ipam.request_pool(req)
+        except BadAnswer as exc:  # a pool ID with a bad pool: it is released
+            self._tx.answered(index, {**step, "pool": exc.accepted} if exc.accepted
+                              else {**step, "refused": True})
+            raise
         except CnmError:  # refused (or no answer): nothing to release
             self._tx.answered(index, {**step, "refused": True})
             raise
@@ -115,11 +121,18 @@ class AddressOps:
         checked: in the pool, not the subnet's own address, not held already."""
         if not ipam.external:
             return ipam.request_address(pool.id, preferred, options)
+        from cnmctl.ipam.remote import BadAnswer
+
         step = {"kind": "ipam-address", "driver": ipam.name, "pool": pool.id,
                 "address": preferred or ""}
         index = self._tx.created(step, crash_point=bool(preferred))
         try:
             got = ipam.request_address(pool.id, preferred, options)
+        except BadAnswer as exc:  # an address all the same: released (unless held)
+            if exc.accepted or not preferred:
+                self._tx.answered(index, {**step, "address": exc.accepted} if exc.accepted
+                                  else {**step, "refused": True})
+            raise
         except CnmError:
             self._tx.answered(index, {**step, "refused": True})
             raise
@@ -327,9 +340,8 @@ def release_step(step: dict, store: Store) -> None:
     """Run an ipam-pool or ipam-address step (engine/steps.py): release what an
     IPAM plugin gave, unless it was refused, or (an address) a network or
     endpoint in the store still holds it; 'not found' from the plugin is done."""
-    from cnmctl.ipam import get_ipam
-    from cnmctl.ipam.remote import released_already
-    from cnmctl.plugins.client import PluginError
+    from cnmctl.ipam.remote import RemoteIpam, released_already
+    from cnmctl.plugins import client
 
     if step.get("refused"):
         return
@@ -340,13 +352,13 @@ def release_step(step: dict, store: Store) -> None:
                        "request: what the plugin gave then stays with it")
     if address is not None and _held_in_store(store, driver, pool, address):
         return
-    ipam = get_ipam(driver)
+    ipam = RemoteIpam(client.get(driver, "IpamDriver"))
     try:
         if address is None:
             ipam.release_pool(pool)
         else:
             ipam.release_address(pool, address)
-    except PluginError as exc:
+    except client.PluginError as exc:
         if not released_already(exc):
             raise
 

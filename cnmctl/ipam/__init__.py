@@ -49,7 +49,9 @@ def get_ipam(name: str) -> Ipam:
     from cnmctl.ipam.remote import RemoteIpam
     from cnmctl.plugins import client
 
-    return RemoteIpam(client.get(name, "IpamDriver"))
+    ipam = RemoteIpam(client.get(name, "IpamDriver"))
+    ipam.capabilities()  # asked at activation, as Docker registers a driver
+    return ipam
 
 
 def __getattr__(name: str) -> object:

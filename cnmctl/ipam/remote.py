@@ -39,6 +39,15 @@ class Transport(Protocol):
         ...
 
 
+class BadAnswer(PluginError):
+    """An answer that does not hold up; ``accepted`` is what the plugin gave all
+    the same (a pool ID, an address: to release), or ""."""
+
+    def __init__(self, message: str, accepted: str = "") -> None:
+        super().__init__(message)
+        self.accepted = accepted
+
+
 def released_already(exc: PluginError) -> bool:
     """Whether a release's error says there was nothing to release."""
     text = str(exc).lower()
@@ -84,6 +93,14 @@ class RemoteIpam:
             "AddressSpace": req.address_space, "Pool": req.pool, "SubPool": req.sub_pool,
             "Options": dict(req.options or {}), "V6": req.v6})
         pool_id = self._text(answer, "PoolID", method, required=True)
+        try:
+            return self._pool(req, pool_id, answer)
+        except BadAnswer as exc:
+            exc.accepted = pool_id
+            raise
+
+    def _pool(self, req: PoolRequest, pool_id: str, answer: dict) -> AllocatedPool:
+        method = "RequestPool"
         text = self._text(answer, "Pool", method, required=True)
         try:
             pool = parse_cidr(text)[1]
@@ -120,8 +137,12 @@ class RemoteIpam:
         address = self._interface(text, method, "Address")
         if preferred and address.ip != ipaddress.ip_address(str(preferred)):
             raise self._error(method, f"returned {address.ip}, not the address asked for "
-                                      f"({preferred})")
-        self._data(answer, method)
+                                      f"({preferred})", str(address.ip))
+        try:
+            self._data(answer, method)
+        except BadAnswer as exc:
+            exc.accepted = str(address.ip)
+            raise
         return address
 
     def release_address(self, pool_id: str, address: str | IPAddress) -> None:
@@ -130,8 +151,8 @@ class RemoteIpam:
                                                        "Address": str(address)})
 
     # -- checking answers --------------------------------------------------------------
-    def _error(self, method: str, message: str) -> PluginError:
-        return PluginError(f'plugin "{self.name}": IpamDriver.{method}: {message}')
+    def _error(self, method: str, message: str, accepted: str = "") -> BadAnswer:
+        return BadAnswer(f'plugin "{self.name}": IpamDriver.{method}: {message}', accepted)
 
     def _flag(self, answer: dict, key: str, method: str) -> bool:
         value = answer.get(key, False)
