@@ -1,0 +1,60 @@
+"""Remote IPAM under crash injection: every verb that requests or releases with a
+plugin, killed at each of its crash points (see test_crash.py). After
+`system check --fix` and the verb done again (or found done), `system check` is
+clean and the plugin holds exactly what the store says it gave: each accepted
+request released, or owned by a recorded network or endpoint."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+from ipam_plugin import NAME, RefIpam, held_by_store, plugin_holds
+from test_crash import _clean, _ok, _points, _recover_and_redo, _reset, _run
+
+RUN_W1 = ["run", "-d", "--name", "w1", "--network", "n1", "sleep", "1000"]
+ON_BRIDGE = ["run", "-d", "--name", "w1", "sleep", "1000"]
+CREATE_N2 = ["network", "create", "--ipam-driver", NAME, "--ipam-opt", "k=v",
+             "--aux-address", "a=10.55.0.9", "--subnet", "10.55.0.0/24", "n2"]
+# (verb, set-up, command, reset, the error of doing it again once it happened)
+VERBS = [
+    ("network create", [], CREATE_N2, [["network", "rm", "n2"]],
+     "network with name n2 already exists"),
+    ("run", [], RUN_W1, [["rm", "-f", "w1"]], None),
+    ("run --ip", [], [*RUN_W1[:2], "--ip", "10.77.0.50", *RUN_W1[2:]], [["rm", "-f", "w1"]],
+     None),
+    ("network connect", [ON_BRIDGE], ["network", "connect", "n1", "w1"], [["rm", "-f", "w1"]],
+     "already exists in network n1"),
+    ("network disconnect", [ON_BRIDGE, ["network", "connect", "n1", "w1"]],
+     ["network", "disconnect", "n1", "w1"], [["rm", "-f", "w1"]],
+     "is not connected to network n1"),
+    ("rm -f", [RUN_W1], ["rm", "-f", "w1"], [], "No such container: w1"),
+    ("network rm", [CREATE_N2], ["network", "rm", "n2"], [], "No such network: n2"),
+]
+
+
+@pytest.mark.parametrize(("verb", "setup", "command", "reset", "done_marker"), VERBS,
+                         ids=[v[0] for v in VERBS])
+def test_kill_at_every_point_leaves_nothing_held(cnm, tmp_path, verb, setup, command, reset,
+                                                  done_marker):
+    plugin = RefIpam(str(tmp_path))
+    cnm.env = plugin.env(cnm.env)
+    try:
+        _ok(cnm, ["network", "create", "--ipam-driver", NAME, "n1"])
+        points = _points(cnm, setup, command, reset)
+        assert points > 0
+        for n in range(1, points + 1):
+            when = f"{verb} killed at crash point {n} of {points}"
+            for args in setup:
+                _ok(cnm, args)
+            result = _run(cnm, command, kill_at=str(n))
+            assert result.returncode == -signal.SIGKILL, (when, result.stderr)
+            story = _recover_and_redo(cnm, verb, command, done_marker, when)
+            assert held_by_store(cnm.root) == plugin_holds(plugin), (when, story)
+            _reset(cnm, reset, story)
+            _clean(cnm, when)
+            assert held_by_store(cnm.root) == plugin_holds(plugin), (when, story)
+        _ok(cnm, ["network", "rm", "n1"])
+        assert plugin.state() == {}
+    finally:
+        plugin.stop()
