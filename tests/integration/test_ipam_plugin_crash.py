@@ -6,11 +6,9 @@ request released, or owned by a recorded network or endpoint."""
 
 from __future__ import annotations
 
-import signal
-
 import pytest
 from ipam_plugin import NAME, RefIpam, held_by_store, plugin_holds
-from test_crash import _clean, _ok, _points, _recover_and_redo, _reset, _run
+from test_crash import _kill_at_every_point, _ok
 
 RUN_W1 = ["run", "-d", "--name", "w1", "--network", "n1", "sleep", "1000"]
 ON_BRIDGE = ["run", "-d", "--name", "w1", "sleep", "1000"]
@@ -41,19 +39,11 @@ def test_kill_at_every_point_leaves_nothing_held(cnm, tmp_path, verb, setup, com
     cnm.env = plugin.env(cnm.env)
     try:
         _ok(cnm, ["network", "create", "--ipam-driver", NAME, "n1"])
-        points = _points(cnm, setup, command, reset)
-        assert points > 0
-        for n in range(1, points + 1):
-            when = f"{verb} killed at crash point {n} of {points}"
-            for args in setup:
-                _ok(cnm, args)
-            result = _run(cnm, command, kill_at=str(n))
-            assert result.returncode == -signal.SIGKILL, (when, result.stderr)
-            story = _recover_and_redo(cnm, verb, command, done_marker, when)
+
+        def same(when: str, story: str) -> None:
             assert held_by_store(cnm.root) == plugin_holds(plugin), (when, story)
-            _reset(cnm, reset, story)
-            _clean(cnm, when)
-            assert held_by_store(cnm.root) == plugin_holds(plugin), (when, story)
+
+        assert _kill_at_every_point(cnm, verb, setup, command, reset, done_marker, same) > 0
         _ok(cnm, ["network", "rm", "n1"])
         assert plugin.state() == {}
     finally:
