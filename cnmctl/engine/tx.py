@@ -114,7 +114,8 @@ class Transaction:
     # -- the intent file ------------------------------------------------------------
     # One JSON record a line, each appended with one write(2) and no fsync (what it
     # describes, kernel state, does not outlive a reboot either): a header, then
-    # {"undo": step}, {"then": step} and {"committed": true} records. A kill in the
+    # {"undo": step}, {"undo": step, "replaces": index} (a plugin's answer completing
+    # an earlier undo step), {"then": step} and {"committed": true} records. A kill in the
     # middle of a write leaves a cut last line, which says nothing yet.
     def _at_commit_point(self) -> None:
         self.reached_commit_point = True

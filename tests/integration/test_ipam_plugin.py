@@ -210,3 +210,19 @@ def test_an_endpoint_address_outside_the_pool_is_refused_and_released(cnm, refip
     assert "does not belong to any of this network's subnets" in line
     cnm("network", "rm", "n1")
     assert refipam.state() == {}
+
+
+def test_ipv6_pools_chosen_by_the_plugin(cnm, refipam):
+    cnm("network", "create", "--ipam-driver", NAME, "--ipv6", "n1")
+    requests = [p for m, p in _ipam_calls(refipam) if m == "RequestPool"]
+    assert [r["V6"] for r in requests] == [False, True]
+    assert json.loads(cnm("network", "inspect", "n1"))[0]["IPAM"]["Config"] == [
+        {"Subnet": "10.77.0.0/24", "Gateway": "10.77.0.1"},
+        {"Subnet": "fd77::/64", "Gateway": "fd77::1"}]
+    cnm("run", "-d", "--name", "c1", "--network", "n1", "sleep", "1000")
+    networks = json.loads(cnm("inspect", "c1"))[0]["NetworkSettings"]["Networks"]["n1"]
+    assert (networks["IPAddress"], networks["GlobalIPv6Address"]) == ("10.77.0.2", "fd77::2")
+    assert held_by_store(cnm.root) == plugin_holds(refipam)
+    cnm("rm", "-f", "c1")
+    cnm("network", "rm", "n1")
+    assert refipam.state() == {}
