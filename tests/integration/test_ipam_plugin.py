@@ -6,10 +6,12 @@ the store unchanged and nothing held in the plugin."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from conftest import store_snapshot
 from ipam_plugin import NAME, RefIpam, held_by_store, plugin_holds
+from leftovers import link_names
 
 GW_OPTS = {"RequestAddressType": "com.docker.network.gateway"}
 
@@ -26,6 +28,15 @@ def _ipam_calls(plugin: RefIpam) -> list[tuple[str, dict | None]]:
     """The IPAM calls, without the GetCapabilities each command makes at activation."""
     return [(m.removeprefix("IpamDriver."), p) for m, p in plugin.calls()
             if m.startswith("IpamDriver.") and m != "IpamDriver.GetCapabilities"]
+
+
+def _kernel_and_run_root(cnm) -> tuple:
+    """The host's links and what the run root holds (namespaces, containers, intents)."""
+    held = {}
+    for folder in ("netns", "containers", "intents", "starting"):
+        path = os.path.join(cnm.run_root, folder)
+        held[folder] = sorted(os.listdir(path)) if os.path.isdir(path) else []
+    return link_names(), held
 
 
 def _eth0(cnm, name: str) -> list[str]:
@@ -130,8 +141,8 @@ CREATE = ["network", "create", "--ipam-driver", NAME, "--subnet", "10.66.0.0/24"
 @pytest.mark.parametrize("method", ["GetDefaultAddressSpaces", "RequestPool", "RequestAddress"])
 @pytest.mark.parametrize("fault", ["err", "err500", "hang", "die", "garbage", "404"])
 def test_network_create_failures_change_nothing(cnm, refipam, method, fault):
-    cnm("network", "ls")  # the store exists
-    before = store_snapshot(cnm.root)
+    cnm("network", "create", "warm")  # the store and the default bridge exist
+    before, kernel = store_snapshot(cnm.root), _kernel_and_run_root(cnm)
     refipam.faults({f"IpamDriver.{method}": fault})
     if fault == "die" and method == "RequestAddress":
         # The pool it gave cannot go back to a dead plugin: said before the error.
@@ -144,24 +155,24 @@ def test_network_create_failures_change_nothing(cnm, refipam, method, fault):
         line = cnm.fails(*CREATE)
     assert line.startswith(f'Error: plugin "{NAME}": IpamDriver.{method}: '), \
         line
-    assert store_snapshot(cnm.root) == before
+    assert store_snapshot(cnm.root) == before and _kernel_and_run_root(cnm) == kernel
     if fault == "die":
         refipam.start()  # its state died with it
     assert refipam.state() == {} or plugin_holds(refipam) == {}
     refipam.faults({})
     cnm(*CREATE)  # and it works once the plugin does
-    cnm("network", "rm", "n1")
+    cnm("network", "rm", "n1", "warm")
     assert refipam.state() == {}
 
 
 @pytest.mark.parametrize("fault", ["err", "hang", "die", "garbage"])
 def test_run_failure_at_the_address_request_changes_nothing(cnm, refipam, fault):
     cnm("network", "create", "--ipam-driver", NAME, "n1")
-    before = store_snapshot(cnm.root)
+    before, kernel = store_snapshot(cnm.root), _kernel_and_run_root(cnm)
     refipam.faults({"IpamDriver.RequestAddress": fault})
     line = cnm.fails("run", "-d", "--name", "c1", "--network", "n1", "sleep", "1000", code=125)
     assert f'plugin "{NAME}": IpamDriver.RequestAddress: ' in line
-    assert store_snapshot(cnm.root) == before
+    assert store_snapshot(cnm.root) == before and _kernel_and_run_root(cnm) == kernel
     if fault == "die":
         return  # its state died with it
     refipam.faults({})
