@@ -25,8 +25,8 @@ MAX_TEXT = 512  # characters of a pool ID, address space or data value accepted
 MAX_DATA = 64  # entries of a Data map accepted
 # How plugins say "I do not have that" when asked to release it: a release that
 # finds nothing is done (a redone step, or a request the plugin never accepted).
-_GONE = ("not found", "unknown", "not allocated", "does not exist", "no such", "cannot find",
-         "not in use", "already released", "not exist")
+_GONE = ("not found", "not allocated", "does not exist", "no such", "cannot find",
+         "not in use", "already released", "unknown pool", "unknown address")
 
 
 class Transport(Protocol):
