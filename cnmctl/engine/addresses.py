@@ -24,7 +24,7 @@ from cnmctl.store import StoreCorrupt
 
 if TYPE_CHECKING:
     from cnmctl.engine.tx import Transaction
-    from cnmctl.ipam.api import Ipam, IPInterface, PoolRequest
+    from cnmctl.ipam.api import AllocatedPool, Ipam, IPInterface, PoolRequest
     from cnmctl.ipam.default import DefaultIpam
     from cnmctl.store import Store
 
@@ -95,7 +95,7 @@ class AddressOps:
         raise InvalidArgument(NOT_IN_SUBNETS.format(text))
 
     # -- requests, recorded when the driver keeps its state outside the store -------------
-    def _request_pool(self, ipam: Ipam, req: PoolRequest):
+    def _request_pool(self, ipam: Ipam, req: PoolRequest) -> AllocatedPool:
         """RequestPool; a plugin's answer is on record (to release) before it is used."""
         if not ipam.external:
             return ipam.request_pool(req)
@@ -180,9 +180,10 @@ class AddressOps:
                               options=net.ipam_options or {}, exclude=exclude, v6=v6,
                               address_space=space)
             allocated = self._request_pool(ipam, req)
-            if any(allocated.pool.overlaps(other) for other in in_use):
+            if any(allocated.pool.overlaps(other) for other in exclude):
                 raise Conflict(f'plugin "{ipam.name}": IpamDriver.RequestPool: returned '
-                               f"{allocated.pool}, which overlaps another network's subnet")
+                               f"{allocated.pool}, which overlaps another network's subnet"
+                               + ("" if v6 or subnet else ", a host route or a resolver"))
             in_use.append(allocated.pool)
             pool = Pool(allocated.pool_id, allocated.pool, "")
             record = {"id": pool.id, "subnet": str(pool.subnet), "addresses": []}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import pytest
 from conftest import store_snapshot
@@ -202,7 +203,8 @@ def test_a_chosen_pool_overlapping_another_network_is_released(cnm, refipam):
     before = store_snapshot(cnm.root)
     line = cnm.fails("network", "create", "--ipam-driver", NAME, "n1")
     assert line == (f'Error: plugin "{NAME}": IpamDriver.RequestPool: '
-                    "returned 10.77.0.0/24, which overlaps another network's subnet")
+                    "returned 10.77.0.0/24, which overlaps another network's subnet, a host "
+                    "route or a resolver")
     assert store_snapshot(cnm.root) == before
     assert refipam.state() == {}
     cnm("network", "rm", "other")
@@ -237,3 +239,17 @@ def test_ipv6_pools_chosen_by_the_plugin(cnm, refipam):
     cnm("rm", "-f", "c1")
     cnm("network", "rm", "n1")
     assert refipam.state() == {}
+
+
+def test_a_chosen_pool_on_a_host_route_is_released(cnm, refipam):
+    subprocess.run(["ip", "addr", "add", "10.77.0.200/24", "dev", "lo"], check=True)
+    try:
+        line = cnm.fails("network", "create", "--ipam-driver", NAME, "n1")
+    finally:
+        subprocess.run(["ip", "addr", "del", "10.77.0.200/24", "dev", "lo"], check=True)
+    assert line == (f'Error: plugin "{NAME}": IpamDriver.RequestPool: returned 10.77.0.0/24, '
+                    "which overlaps another network's subnet, a host route or a resolver")
+    assert refipam.state() == {}
+    # an explicit subnet is the user's choice, as with the default driver
+    cnm("network", "create", "--ipam-driver", NAME, "--subnet", "10.66.0.0/24", "n1")
+    cnm("network", "rm", "n1")
