@@ -16,6 +16,7 @@ requested with them (``Network.ipam_pools``).
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from cnmctl.errors import CnmError, Conflict, InvalidArgument
@@ -147,7 +148,7 @@ class AddressOps:
 
     # -- network create and rm ------------------------------------------------------
     def _request_pools(self, net: Network, config: list[dict], existing: list[Network],
-                       host_networks) -> None:
+                       host_networks: Callable[[], list]) -> None:
         """`network create`'s IPAM half, in Docker's order: the address spaces, then
         per subnet (the user's, then a driver-chosen IPv4 one first and IPv6 one
         last where the user gave none) RequestPool, the gateway's RequestAddress

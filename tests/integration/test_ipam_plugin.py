@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 
 import pytest
@@ -253,3 +254,28 @@ def test_a_chosen_pool_on_a_host_route_is_released(cnm, refipam):
     # an explicit subnet is the user's choice, as with the default driver
     cnm("network", "create", "--ipam-driver", NAME, "--subnet", "10.66.0.0/24", "n1")
     cnm("network", "rm", "n1")
+
+
+def test_start_of_a_lost_container_keeps_its_static_address(cnm, refipam):
+    """A container whose process and supervisor were killed: `start` records its exit
+    first (the address goes back), then asks for the address again."""
+    cnm("network", "create", "--ipam-driver", NAME, "n1")
+    cid = cnm("run", "-d", "--name", "c1", "--network", "n1", "--ip", "10.77.0.50",
+              "sleep", "1000").strip()
+    with open(os.path.join(cnm.root, "containers", f"{cid}.json"), encoding="utf-8") as f:
+        doc = json.load(f)
+    os.killpg(doc["supervisor_pid"], signal.SIGKILL)
+    os.kill(doc["pid"], signal.SIGKILL)
+    refipam.forget_calls()
+    cnm("start", "c1")
+    pool = "ref/10.77.0.0/24"
+    assert _ipam_calls(refipam) == [
+        ("ReleaseAddress", {"PoolID": pool, "Address": "10.77.0.50"}),
+        ("RequestAddress", {"PoolID": pool, "Address": "10.77.0.50",
+                            "Options": {"com.docker.network.endpoint.name": "c1"}})]
+    assert _eth0(cnm, "c1") == ["10.77.0.50/24"]
+    assert held_by_store(cnm.root) == plugin_holds(refipam) == {
+        pool: ["10.77.0.1", "10.77.0.50"]}
+    cnm("rm", "-f", "c1")
+    cnm("network", "rm", "n1")
+    assert refipam.state() == {}
