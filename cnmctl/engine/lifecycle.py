@@ -40,9 +40,9 @@ class LifecycleOps:
             aliases = endpoint_aliases(ctr, req.get("aliases", []))
         ep = Endpoint(id=new_id(), network_id=net.id, container_id=ctr.id, name=ctr.name,
                       aliases=aliases, ifname=ifname)
-        self._allocate(net, ep, req.get("ip", ""), req.get("ip6", ""))
+        mac = self._allocate(net, ep, req.get("ip", ""), req.get("ip6", ""), req.get("mac", ""))
         driver = self._driver(net)
-        driver.create_endpoint(net, ep, req.get("mac", ""))
+        driver.create_endpoint(net, ep, mac)
         self._tx.created(self._leave_step(net, ep, sandbox.key))
         join = driver.join(net, ep, sandbox.key)
         self._tx.created({"kind": "iface", "netns": sandbox.key, "name": ifname})
