@@ -26,7 +26,7 @@ import re
 from typing import TYPE_CHECKING
 
 from cnmctl.drivers.api import Capabilities, Driver, JoinInfo
-from cnmctl.drivers.bridge import OWNER_ALIAS, check_ifname, mac_from_ip, random_mac
+from cnmctl.drivers.bridge import OWNER_ALIAS, check_ifname, mac_from_ip, owner_of, random_mac
 from cnmctl.errors import Conflict, InvalidArgument, KernelError, NotFound
 
 if TYPE_CHECKING:
@@ -64,6 +64,25 @@ def parse_vlan(name: str) -> tuple[str, int]:
     if not 1 <= vid <= 4094:
         raise InvalidArgument(f"vlan id must be between 1-4094, received: {vid}")
     return base, vid
+
+
+def _refuse_own_link(parent: str, link: str, networks: list[Network]) -> None:
+    """Refuse a parent (or the link of a VLAN parent to make) that cnmctl made: a
+    bridge, a container's veth on one, another network's dummy or VLAN parent. It
+    goes with its network or container, and the children with it."""
+    from cnmctl import netlink
+
+    links = {name: (master, alias) for name, _kind, master, alias in netlink.host_links()}
+    if link not in links:
+        return
+    master, alias = links[link]
+    owner = owner_of(alias) or owner_of(links.get(master, ("", ""))[1])
+    if not owner:
+        return
+    names = {net.id: net.name for net in networks}
+    what = "it" if link == parent else link
+    raise InvalidArgument(f"invalid parent interface {parent}: {what} is a link cnmctl made "
+                          f"for network {names.get(owner, owner[:12])}, not a host interface")
 
 
 class ParentLinkDriver(Driver):
@@ -120,6 +139,8 @@ class ParentLinkDriver(Driver):
         elif not netlink.link_exists(parent):
             data["make"] = "vlan"
             data["base"], data["vlan_id"] = parse_vlan(parent)
+        if parent:
+            _refuse_own_link(parent, data["base"] or parent, existing)
         lacking = features.lacks(self.name)
         if lacking:
             raise KernelError(f"cannot create {self.name} network {net.name}: {lacking}")

@@ -265,6 +265,9 @@ def test_each_refusal_is_one_line_and_changes_nothing(cnm, lan):
             "invalid parent interface '$(reboot)': only letters, digits, '_', '.' and '-' "
             "are allowed",
         ("-o", "parent=mvA", "-o", "mode=x"): "unknown macvlan driver option 'mode'",
+        # a link cnmctl made goes with its network: never a parent
+        ("-o", "parent=cnm0"): "invalid parent interface cnm0: it is a link cnmctl made for "
+                               "network bridge, not a host interface",
     }
     for options, message in refused.items():
         assert cnm.fails("network", "create", "-d", "macvlan", *options, "--subnet",

@@ -242,3 +242,32 @@ def test_passthru_children_keep_the_parent_s_mac(monkeypatch):
     assert ep.mac == "" and get_driver("macvlan").join(net, ep, "/run/x").mac == ""
     with pytest.raises(InvalidArgument):
         get_driver("macvlan").create_endpoint(net, endpoint(), "02:00:00:00:00:01")
+
+
+@pytest.mark.parametrize("driver", ["macvlan", "ipvlan"])
+@pytest.mark.parametrize(("parent", "message"), [
+    ("br-fedcba987654", "invalid parent interface br-fedcba987654: it is a link cnmctl made "
+                        "for network nfed, not a host interface"),
+    ("vethabc1234", "invalid parent interface vethabc1234: it is a link cnmctl made for "
+                    "network nfed, not a host interface"),
+    ("mybr.10", "invalid parent interface mybr.10: mybr is a link cnmctl made for network "
+                "nfed, not a host interface"),
+    ("dm-0000000000aa", "invalid parent interface dm-0000000000aa: it is a link cnmctl made "
+                        "for network 0000000000aa, not a host interface"),
+])
+def test_a_link_cnmctl_made_is_no_parent(monkeypatch, driver, parent, message):
+    """A bridge cnmctl made (or a container's veth on it, or another network's parent)
+    goes with its network: as a parent it would vanish under the containers."""
+    kernel = FakeKernel(monkeypatch)
+    bridge = network("bridge", net_id=OTHER_ID)
+    kernel.links["br-fedcba987654"] = ("bridge", OWNER_ALIAS + OTHER_ID)
+    kernel.links["mybr"] = ("bridge", OWNER_ALIAS + OTHER_ID)  # -o ...bridge.name=mybr
+    kernel.links["vethabc1234"] = ("veth", "")
+    kernel.links["dm-0000000000aa"] = ("dummy", OWNER_ALIAS + "0000000000aa" + "0" * 52)
+    monkeypatch.setattr(netlink, "host_links", lambda: [
+        (name, kind, "br-fedcba987654" if name.startswith("veth") else "", alias)
+        for name, (kind, alias) in kernel.links.items()])
+    with pytest.raises(InvalidArgument) as exc:
+        validated(driver, {"parent": parent}, existing=[bridge])
+    assert str(exc.value) == message
+    assert kernel.made == []
