@@ -26,6 +26,7 @@ from cnmctl.netlink import (
     _require,
     _rtnl,
     _translate,
+    ifinfmsg,
     nla,
     nlmsg,
 )
@@ -113,21 +114,38 @@ def _add(rtnl: Rtnl, step: str, ifname: str, kind: str, parent: int, data: list,
 
 
 def create_parent_link(name: str, kind: str, base: str = "", vlan_id: int = 0,
-                       alias: str = "") -> None:
+                       alias: str = "", temp: str = "") -> None:
     """Create a parent link for macvlan/ipvlan children: a dummy link, or (kind
     "vlan") the 802.1Q sub-interface `name` of `base` with `vlan_id`; mark it
     with `alias` (IFLA_IFALIAS, which the kernel takes only once the link
-    exists) and set it up. On failure the half-made link is removed."""
+    exists) and set it up. With `temp`, the link is made under that name and
+    takes `name` only once marked: a link called `name` without the mark is
+    then never one cnmctl made (a kill between the two leaves `temp`). On
+    failure the half-made link is removed; a `name` taken meanwhile is Conflict."""
     step = f"create {kind} link {name}"
     with _rtnl(step) as rtnl:
         parent = _require(rtnl, base, step) if base else 0
         data = [("IFLA_VLAN_ID", vlan_id)] if kind == "vlan" else []
-        _add(rtnl, step, name, kind, parent, data)
+        made = temp or name
+        _add(rtnl, step, made, kind, parent, data)
+        index = None
         try:
-            rtnl.link_set(_require(rtnl, name, step), up=True, alias=alias)
+            index = _require(rtnl, made, step)
+            rtnl.link_set(index, alias=alias)
+            if temp:
+                _rename(rtnl, index, name)
+            rtnl.link_set(index, up=True)
         except BaseException as exc:
-            _remove_half_made(rtnl, rtnl.index(name), exc)
+            _remove_half_made(rtnl, index, exc)
             raise
+
+
+def _rename(rtnl: Rtnl, index: int, name: str) -> None:
+    """RTM_NEWLINK: link `index` (down) takes the name `name`."""
+    msg = ifinfmsg()
+    msg["index"] = index
+    msg["attrs"] = [("IFLA_IFNAME", name)]
+    rtnl.request(msg, RTM_NEWLINK)
 
 
 def plug_child(kind: str, parent: str, sandbox_key: str, ifname: str, mac: str = "",

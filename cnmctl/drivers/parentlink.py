@@ -15,7 +15,9 @@ Docker's rules (libnetwork's drivers/macvlan and drivers/ipvlan):
   the network's gateway (a router on that LAN) as their default route.
 
 The links cnmctl makes carry its bridges' alias (OWNER_ALIAS + network ID), so
-a repair deletes leftovers and never a link it did not make. A child lives
+a repair deletes leftovers and never a link it did not make. A parent is made
+under a name only cnmctl uses (`mk-<12 of the network ID>`) and renamed once
+marked: an unmarked link of the parent's name is never cnmctl's to delete. A child lives
 only in its sandbox: nothing of an endpoint is on the host.
 """
 
@@ -34,12 +36,19 @@ if TYPE_CHECKING:
 
 PARENT = "parent"
 DUMMY_PREFIX = "dm-"  # Docker's name for a dummy parent: dm- + 12 of the network ID
+MAKING_PREFIX = "mk-"  # a parent cnmctl is making, until marked and renamed (linkkinds.py)
 _VLAN_ID = re.compile(r"[+-]?[0-9]+")  # what Go's strconv.Atoi takes
 
 
 def dummy_name(network_id: str) -> str:
     """The dummy parent link of a network made without -o parent."""
     return DUMMY_PREFIX + network_id[:12]
+
+
+def making_name(network_id: str) -> str:
+    """The name a network's parent is made under, before it is marked as cnmctl's and
+    takes its own: only cnmctl makes links of that name."""
+    return MAKING_PREFIX + network_id[:12]
 
 
 def parse_vlan(name: str) -> tuple[str, int]:
@@ -160,15 +169,18 @@ class ParentLinkDriver(Driver):
 
     def create_network(self, net: Network) -> None:
         """Make the parent when it is cnmctl's to make (a dummy link, a VLAN
-        sub-interface), marked as this network's; else nothing."""
+        sub-interface), under its making name, marked as this network's, then
+        renamed; else nothing. A making link a kill left (of a restore) goes first."""
         from cnmctl import linkkinds
 
         data = net.driver_data
         if not data["make"]:
             return
+        self._delete_made(net, making_only=True)
         try:
             linkkinds.create_parent_link(data["parent"], data["make"], data["base"],
-                                         data["vlan_id"], alias=OWNER_ALIAS + net.id)
+                                         data["vlan_id"], alias=OWNER_ALIAS + net.id,
+                                         temp=making_name(net.id))
         except linkkinds.Unsupported as exc:
             if data["make"] == "dummy":
                 raise KernelError(f"a {self.name} network without -o parent needs a dummy "
@@ -189,17 +201,23 @@ class ParentLinkDriver(Driver):
 
     def delete_network(self, net: Network) -> None:
         """Delete the parent if cnmctl made it for this network: a link of that name
-        and kind marked as this network's, or unmarked (killed before the mark).
-        A parent the user gave is never touched; its children went with their
-        sandboxes."""
+        and kind marked as this network's, or one under its making name (killed
+        before the mark or the rename). An unmarked link of the parent's name is
+        someone else's (a VLAN sub-interface the host's own configuration made
+        again after a reboot): never touched, nor is a parent the user gave."""
+        if net.driver_data.get("make"):
+            self._delete_made(net)
+
+    @staticmethod
+    def _delete_made(net: Network, making_only: bool = False) -> None:
         from cnmctl import netlink
 
-        data = net.driver_data
-        if not data.get("make"):
-            return
+        data, ours = net.driver_data, OWNER_ALIAS + net.id
         for link, kind, _master, alias in netlink.host_links():
-            if link == data["parent"] and kind == data["make"] and alias in (
-                    "", OWNER_ALIAS + net.id):
+            if kind != data["make"]:
+                continue
+            if (link == making_name(net.id) and alias in ("", ours)) or (
+                    not making_only and link == data["parent"] and alias == ours):
                 netlink.delete_link(link)
 
     def create_endpoint(self, net: Network, ep: Endpoint, mac: str = "") -> None:

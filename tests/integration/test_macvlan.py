@@ -316,6 +316,32 @@ def test_a_parent_the_kernel_cannot_make(cnm, lan):
         assert name not in link_names()
 
 
+def test_a_parent_is_marked_under_its_making_name_before_it_takes_its_own(lan):
+    """What linkkinds does for a dummy or VLAN parent, on a kind this kernel has (a
+    macvlan link stands in): made as mk-..., marked, renamed, up. A name taken
+    meanwhile (the user's own link) is refused, that link untouched, nothing left."""
+    from cnmctl import linkkinds
+    from cnmctl.errors import Conflict
+
+    mark = OWNER_ALIAS + "ab" * 32
+    linkkinds.create_parent_link("mvA.10", "macvlan", "mvA", alias=mark, temp="mk-test")
+    try:
+        (link,) = ip_json("link", "show", "mvA.10")
+        assert link["ifalias"] == mark and "UP" in link["flags"]
+        assert "mk-test" not in link_names()
+        subprocess.run(["ip", "link", "add", "mvA.20", "link", "mvA", "type", "macvlan"],
+                       check=True)
+        with pytest.raises(Conflict) as exc:
+            linkkinds.create_parent_link("mvA.20", "macvlan", "mvA", alias=mark,
+                                         temp="mk-test")
+        assert str(exc.value) == "create macvlan link mvA.20: File exists"
+        (users,) = ip_json("link", "show", "mvA.20")
+        assert "ifalias" not in users and "mk-test" not in link_names()
+    finally:
+        for name in ("mvA.10", "mvA.20"):
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
+
+
 def test_ipvlan_where_the_kernel_lacks_it_is_one_line(cnm, lan):
     kernel_ready(cnm)
     before, links = store_snapshot(cnm.root), link_names()

@@ -31,9 +31,10 @@ class FakeKernel:
         monkeypatch.setattr(features, "lacks", lambda kind: (
             str(linkkinds.Unsupported(kind)) if kind in self.lacking else ""))
 
-    def create(self, name, kind, base="", vlan_id=0, alias=""):
+    def create(self, name, kind, base="", vlan_id=0, alias="", temp=""):
         if kind in self.lacking:
             raise linkkinds.Unsupported(kind)
+        assert temp == "mk-" + NET_ID[:12]  # made under its making name, then renamed
         self.links[name] = (kind, alias)
         self.made.append((name, kind, base, vlan_id, alias))
 
@@ -161,9 +162,26 @@ def test_a_vlan_parent_is_made_on_its_link_and_only_ours_deleted(monkeypatch):
     kernel.links["eth0.10"] = ("vlan", "someone else's")  # replaced behind cnmctl's back
     drv.delete_network(net)
     assert kernel.deleted == []
-    kernel.links["eth0.10"] = ("vlan", "")  # killed before the mark: still ours to undo
+    # After a reboot the host's own configuration made eth0.10 again, unmarked: the
+    # network uses it as it is, and never deletes it.
+    kernel.links["eth0.10"] = ("vlan", "")
+    drv.restore_network(net)
     drv.delete_network(net)
-    assert kernel.deleted == ["eth0.10"]
+    assert kernel.deleted == [] and len(kernel.made) == 1
+    # Killed before the mark or the rename: the making name is cnmctl's alone.
+    kernel.links["mk-0123456789ab"] = ("vlan", "")
+    drv.delete_network(net)
+    assert kernel.deleted == ["mk-0123456789ab"]
+
+
+def test_a_making_link_a_kill_left_goes_before_the_parent_is_made_again(monkeypatch):
+    kernel = FakeKernel(monkeypatch)
+    net = validated("macvlan", {"parent": "eth0.10"})
+    kernel.links["mk-0123456789ab"] = ("vlan", "")  # a restore killed before the mark
+    kernel.links["mk-fedcba987654"] = ("vlan", "")  # another network's: not this one's
+    get_driver("macvlan").restore_network(net)
+    assert kernel.deleted == ["mk-0123456789ab"]
+    assert kernel.made == [("eth0.10", "vlan", "eth0", 10, OWNER_ALIAS + NET_ID)]
 
 
 def test_a_kernel_without_the_kind_is_one_line(monkeypatch):
