@@ -3,9 +3,11 @@ endpoint a child of it born in its sandbox.
 
 Docker's rules (libnetwork's drivers/macvlan and drivers/ipvlan):
 - `-o parent=IFACE` names the host's link the children hang off. Without it,
-  a dummy link `dm-<12 of the network ID>` is made as the parent and the
-  network is internal (its containers reach only each other), where the
-  kernel has dummy links.
+  a dummy link `dm-<12 of the network ID>` is made as the parent (where the
+  kernel has dummy links): its containers reach only each other, though, as
+  in Docker 20.10 (libnetwork#2523), the network is not --internal and they
+  keep their gateway. --internal (with or without a parent) is what takes
+  the gateway and the default route away.
 - A parent `IFACE.VLAN` that does not exist is made as the 802.1Q
   sub-interface of IFACE with VLAN ID VLAN; like the dummy, it is deleted with
   the network. A parent that exists is used as it is and never deleted.
@@ -17,8 +19,8 @@ Docker's rules (libnetwork's drivers/macvlan and drivers/ipvlan):
 The links cnmctl makes carry its bridges' alias (OWNER_ALIAS + network ID), so
 a repair deletes leftovers and never a link it did not make. A parent is made
 under a name only cnmctl uses (`mk-<12 of the network ID>`) and renamed once
-marked: an unmarked link of the parent's name is never cnmctl's to delete. A child lives
-only in its sandbox: nothing of an endpoint is on the host.
+marked: an unmarked link of the parent's name is never cnmctl's to delete. A
+child lives only in its sandbox: nothing of an endpoint is on the host.
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ class ParentLinkDriver(Driver):
             if other.driver == self.name and other.driver_data.get("parent") == data["parent"]:
                 raise Conflict(f"network {dummy_name(other.id)} is already using parent "
                                f"interface {data['parent']}")
-        data["internal"] = net.internal or not parent
+        data["internal"] = net.internal
         data["make"], data["base"], data["vlan_id"] = "", "", 0
         if not parent:
             data["make"] = "dummy"
