@@ -104,12 +104,17 @@ def link_add(rtnl: Rtnl, ifname: str, kind: str, parent: int = 0, data: list = (
 def _add(rtnl: Rtnl, step: str, ifname: str, kind: str, parent: int, data: list, *,
          mac: str = "", ns_fd: int = -1) -> None:
     """link_add, a kernel without the kind raising Unsupported, any other refusal
-    translated as netlink.py translates them."""
+    translated as netlink.py translates them. EOPNOTSUPP is also what a kernel
+    with the kind says of a parent that takes no such link (an 802.1Q VLAN on
+    `lo`): the kind is then tried on its own, as features.py tries it."""
     try:
         link_add(rtnl, ifname, kind, parent, data, mac=mac, ns_fd=ns_fd)
     except NetlinkFailure as exc:
         if exc.code == errno.EOPNOTSUPP:
-            raise Unsupported(kind) from None
+            from cnmctl import features
+
+            if features.probe((kind,))[kind]:
+                raise Unsupported(kind) from None
         raise _translate(step, exc) from exc
 
 

@@ -297,3 +297,32 @@ def test_a_link_cnmctl_made_is_no_parent(monkeypatch, driver, parent, message):
         validated(driver, {"parent": parent}, existing=[bridge])
     assert str(exc.value) == message
     assert kernel.made == []
+
+
+class RefusingRtnl:
+    """A socket whose every request the kernel refuses with `code`."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    def request(self, msg, msg_type, flags=0):
+        raise netlink.NetlinkFailure(self.code)
+
+
+@pytest.mark.parametrize(("lacking", "message"), [
+    ("the kernel refused a link of type vlan: Operation not supported",
+     "the kernel has no 802.1Q VLAN links (8021q)"),
+    # A kernel with 8021q refuses a VLAN on lo (NETIF_F_VLAN_CHALLENGED) the same way:
+    # the kernel's own words then, not a missing feature.
+    ("", "create vlan link lo.5: Operation not supported"),
+])
+def test_eopnotsupp_is_a_missing_kind_only_where_the_kernel_lacks_it(monkeypatch, lacking,
+                                                                      message):
+    import errno
+
+    monkeypatch.setattr(features, "probe", lambda kinds: {"vlan": lacking})
+    with pytest.raises(KernelError) as exc:
+        linkkinds._add(RefusingRtnl(errno.EOPNOTSUPP), "create vlan link lo.5", "lo.5", "vlan",
+                       1, [("IFLA_VLAN_ID", 5)])
+    assert str(exc.value) == message
+    assert isinstance(exc.value, linkkinds.Unsupported) == bool(lacking)
