@@ -17,6 +17,7 @@ import os
 from cnmctl.errors import KernelError, NotFound
 from cnmctl.netlink import (
     _IFINFOMSG,
+    IFF_UP,
     NLM_F_CREATE,
     NLM_F_EXCL,
     RTM_NEWLINK,
@@ -121,12 +122,14 @@ def _add(rtnl: Rtnl, step: str, ifname: str, kind: str, parent: int, data: list,
 def create_parent_link(name: str, kind: str, base: str = "", vlan_id: int = 0,
                        alias: str = "", temp: str = "") -> None:
     """Create a parent link for macvlan/ipvlan children: a dummy link, or (kind
-    "vlan") the 802.1Q sub-interface `name` of `base` with `vlan_id`; mark it
+    "vlan") the 802.1Q sub-interface `name` of `base` with `vlan_id`, marked
     with `alias` (IFLA_IFALIAS, which the kernel takes only once the link
-    exists) and set it up. With `temp`, the link is made under that name and
-    takes `name` only once marked: a link called `name` without the mark is
-    then never one cnmctl made (a kill between the two leaves `temp`). On
-    failure the half-made link is removed; a `name` taken meanwhile is Conflict."""
+    exists) and up. With `temp`, the link is made under that name and takes
+    `name`, its mark and the up state in one message (the kernel renames a
+    link only while it is down, then sets the flags): a kill leaves either the
+    unmarked `temp` or the finished link, and a link called `name` without the
+    mark is never one cnmctl made. On failure the half-made link is removed; a
+    `name` taken meanwhile is Conflict."""
     step = f"create {kind} link {name}"
     with _rtnl(step) as rtnl:
         parent = _require(rtnl, base, step) if base else 0
@@ -136,20 +139,19 @@ def create_parent_link(name: str, kind: str, base: str = "", vlan_id: int = 0,
         index = None
         try:
             index = _require(rtnl, made, step)
-            rtnl.link_set(index, alias=alias)
-            if temp:
-                _rename(rtnl, index, name)
-            rtnl.link_set(index, up=True)
+            _finish(rtnl, index, name, alias)
         except BaseException as exc:
             _remove_half_made(rtnl, index, exc)
             raise
 
 
-def _rename(rtnl: Rtnl, index: int, name: str) -> None:
-    """RTM_NEWLINK: link `index` (down) takes the name `name`."""
+def _finish(rtnl: Rtnl, index: int, name: str, alias: str) -> None:
+    """RTM_NEWLINK on a new (down) link: its name (a rename if it has another), its
+    alias, and up; the kernel applies them in that order."""
     msg = ifinfmsg()
     msg["index"] = index
-    msg["attrs"] = [("IFLA_IFNAME", name)]
+    msg["change"] = msg["flags"] = IFF_UP
+    msg["attrs"] = [("IFLA_IFNAME", name)] + ([("IFLA_IFALIAS", alias)] if alias else [])
     rtnl.request(msg, RTM_NEWLINK)
 
 
