@@ -18,8 +18,8 @@ Docker's rules (libnetwork's drivers/macvlan and drivers/ipvlan):
 
 The links cnmctl makes carry its bridges' alias (OWNER_ALIAS + network ID), so
 a repair deletes leftovers and never a link it did not make. A parent is made
-under a name only cnmctl uses (`mk-<12 of the network ID>`) and renamed once
-marked: an unmarked link of the parent's name is never cnmctl's to delete. A
+under a name only cnmctl uses (`mk-<12 of the network ID>`) and takes its own
+with the mark: an unmarked link of the parent's name is never cnmctl's to delete. A
 child lives only in its sandbox: nothing of an endpoint is on the host.
 """
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 PARENT = "parent"
 DUMMY_PREFIX = "dm-"  # Docker's name for a dummy parent: dm- + 12 of the network ID
-MAKING_PREFIX = "mk-"  # a parent cnmctl is making, until marked and renamed (linkkinds.py)
+MAKING_PREFIX = "mk-"  # a parent cnmctl is making, until renamed and marked (linkkinds.py)
 _VLAN_ID = re.compile(r"[+-]?[0-9]+")  # what Go's strconv.Atoi takes
 
 
@@ -171,8 +171,8 @@ class ParentLinkDriver(Driver):
 
     def create_network(self, net: Network) -> None:
         """Make the parent when it is cnmctl's to make (a dummy link, a VLAN
-        sub-interface), under its making name, marked as this network's, then
-        renamed; else nothing. A making link a kill left (of a restore) goes first."""
+        sub-interface), under its making name, then renamed and marked as this
+        network's; else nothing. A making link a kill left (of a restore) goes first."""
         from cnmctl import linkkinds
 
         data = net.driver_data
