@@ -77,7 +77,6 @@ class Unsupported(KernelError):
 
     def __init__(self, kind: str) -> None:
         super().__init__(f"the kernel has no {KIND_NAMES.get(kind, kind + ' links')}")
-        self.kind = kind
 
 
 def link_add(rtnl: Rtnl, ifname: str, kind: str, parent: int = 0, data: list = (), *,
