@@ -87,12 +87,14 @@ def _refuse_own_link(parent: str, link: str, networks: list[Network]) -> None:
     if link not in links:
         return
     master, alias = links[link]
-    owner = owner_of(alias) or owner_of(links.get(master, ("", ""))[1])
+    owner, made = owner_of(alias), "a link"
+    if not owner:  # a port of a bridge cnmctl made: a container's veth, say
+        owner, made = owner_of(links.get(master, ("", ""))[1]), f"a port of {master}, a bridge"
     if not owner:
         return
     names = {net.id: net.name for net in networks}
     what = "it" if link == parent else link
-    raise InvalidArgument(f"invalid parent interface {parent}: {what} is a link cnmctl made "
+    raise InvalidArgument(f"invalid parent interface {parent}: {what} is {made} cnmctl made "
                           f"for network {names.get(owner, owner[:12])}, not a host interface")
 
 

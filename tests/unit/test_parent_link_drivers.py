@@ -274,8 +274,8 @@ def test_passthru_children_keep_the_parent_s_mac(monkeypatch):
 @pytest.mark.parametrize(("parent", "message"), [
     ("br-fedcba987654", "invalid parent interface br-fedcba987654: it is a link cnmctl made "
                         "for network nfed, not a host interface"),
-    ("vethabc1234", "invalid parent interface vethabc1234: it is a link cnmctl made for "
-                    "network nfed, not a host interface"),
+    ("vethabc1234", "invalid parent interface vethabc1234: it is a port of br-fedcba987654, "
+                    "a bridge cnmctl made for network nfed, not a host interface"),
     ("mybr.10", "invalid parent interface mybr.10: mybr is a link cnmctl made for network "
                 "nfed, not a host interface"),
     ("dm-0000000000aa", "invalid parent interface dm-0000000000aa: it is a link cnmctl made "
