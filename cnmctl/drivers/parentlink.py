@@ -19,8 +19,9 @@ Docker's rules (libnetwork's drivers/macvlan and drivers/ipvlan):
 The links cnmctl makes carry its bridges' alias (OWNER_ALIAS + network ID), so
 a repair deletes leftovers and never a link it did not make. A parent is made
 under a name only cnmctl uses (`mk-<12 of the network ID>`) and takes its own
-with the mark: an unmarked link of the parent's name is never cnmctl's to delete. A
-child lives only in its sandbox: nothing of an endpoint is on the host.
+with the mark: an unmarked link of the parent's name is never cnmctl's to
+delete. A child lives only in its sandbox: nothing of an endpoint is on the
+host.
 """
 
 from __future__ import annotations
