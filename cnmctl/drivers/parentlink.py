@@ -3,11 +3,9 @@ endpoint a child of it born in its sandbox.
 
 Docker's rules (libnetwork's drivers/macvlan and drivers/ipvlan):
 - `-o parent=IFACE` names the host's link the children hang off. Without it,
-  a dummy link `dm-<12 of the network ID>` is made as the parent (where the
-  kernel has dummy links): its containers reach only each other, though, as
-  in Docker 20.10 (libnetwork#2523), the network is not --internal and they
-  keep their gateway. --internal (with or without a parent) is what takes
-  the gateway and the default route away.
+  a dummy link `dm-<12 of the network ID>` is made as the parent and the
+  network is internal (its containers reach only each other), where the
+  kernel has dummy links.
 - A parent `IFACE.VLAN` that does not exist is made as the 802.1Q
   sub-interface of IFACE with VLAN ID VLAN; like the dummy, it is deleted with
   the network. A parent that exists is used as it is and never deleted.
@@ -146,7 +144,7 @@ class ParentLinkDriver(Driver):
             if other.driver == self.name and other.driver_data.get("parent") == data["parent"]:
                 raise Conflict(f"network {dummy_name(other.id)} is already using parent "
                                f"interface {data['parent']}")
-        data["internal"] = net.internal
+        data["internal"] = net.internal or not parent
         data["make"], data["base"], data["vlan_id"] = "", "", 0
         if not parent:
             data["make"] = "dummy"
