@@ -227,6 +227,11 @@ MACVLAN_VERBS = [
     ("network connect to macvlan", [MV, ["run", "-d", "--name", "w1", "sleep", "1000"]],
      ["network", "connect", "mv", "w1"], [["rm", "-f", "w1"], ["network", "rm", "mv"]],
      "already exists in network mv"),
+    ("network disconnect from macvlan", [MV, ["run", "-d", "--name", "w1", "sleep", "1000"],
+                                         ["network", "connect", "mv", "w1"]],
+     ["network", "disconnect", "mv", "w1"], [["rm", "-f", "w1"], ["network", "rm", "mv"]],
+     "is not connected to network mv"),
+    ("macvlan network rm", [MV], ["network", "rm", "mv"], [], "No such network: mv"),
 ]
 
 
@@ -237,17 +242,7 @@ def test_kill_macvlan_verbs_at_every_point(cnm):
         subprocess.run(["ip", "link", "set", "mvA", "up"], check=True)
         cnm("network", "rm", cnm("network", "create", "warm").strip())  # the kernel restored
         for verb, setup, command, reset, done_marker in MACVLAN_VERBS:
-            points = _points(cnm, setup, command, reset)
-            assert points > 0, verb
-            for n in range(1, points + 1):
-                when = f"{verb} killed at crash point {n} of {points}"
-                for args in setup:
-                    _ok(cnm, args)
-                result = _run(cnm, command, kill_at=str(n))
-                assert result.returncode == -signal.SIGKILL, (when, result.stderr)
-                story = _recover_and_redo(cnm, verb, command, done_marker, when)
-                _reset(cnm, reset, story)
-                _clean(cnm, when)
+            assert _kill_at_every_point(cnm, verb, setup, command, reset, done_marker) > 0, verb
         assert _leftovers(cnm) == {"links": ["mvA", "mvB"]}
     finally:
         subprocess.run(["ip", "link", "del", "mvA"], check=True)
