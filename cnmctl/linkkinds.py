@@ -17,6 +17,7 @@ import os
 from cnmctl.errors import KernelError, NotFound
 from cnmctl.netlink import (
     _IFINFOMSG,
+    IFF_UP,
     NLM_F_CREATE,
     NLM_F_EXCL,
     RTM_NEWLINK,
@@ -26,6 +27,7 @@ from cnmctl.netlink import (
     _require,
     _rtnl,
     _translate,
+    ifinfmsg,
     nla,
     nlmsg,
 )
@@ -75,7 +77,6 @@ class Unsupported(KernelError):
 
     def __init__(self, kind: str) -> None:
         super().__init__(f"the kernel has no {KIND_NAMES.get(kind, kind + ' links')}")
-        self.kind = kind
 
 
 def link_add(rtnl: Rtnl, ifname: str, kind: str, parent: int = 0, data: list = (), *,
@@ -103,31 +104,54 @@ def link_add(rtnl: Rtnl, ifname: str, kind: str, parent: int = 0, data: list = (
 def _add(rtnl: Rtnl, step: str, ifname: str, kind: str, parent: int, data: list, *,
          mac: str = "", ns_fd: int = -1) -> None:
     """link_add, a kernel without the kind raising Unsupported, any other refusal
-    translated as netlink.py translates them."""
+    translated as netlink.py translates them. EOPNOTSUPP is also what a kernel
+    with the kind says of a parent that takes no such link (an 802.1Q VLAN on
+    `lo`): the kind is then tried on its own, as features.py tries it."""
     try:
         link_add(rtnl, ifname, kind, parent, data, mac=mac, ns_fd=ns_fd)
     except NetlinkFailure as exc:
         if exc.code == errno.EOPNOTSUPP:
-            raise Unsupported(kind) from None
+            from cnmctl import features
+
+            if features.probe((kind,))[kind]:
+                raise Unsupported(kind) from None
         raise _translate(step, exc) from exc
 
 
 def create_parent_link(name: str, kind: str, base: str = "", vlan_id: int = 0,
-                       alias: str = "") -> None:
+                       alias: str = "", temp: str = "") -> None:
     """Create a parent link for macvlan/ipvlan children: a dummy link, or (kind
-    "vlan") the 802.1Q sub-interface `name` of `base` with `vlan_id`; mark it
+    "vlan") the 802.1Q sub-interface `name` of `base` with `vlan_id`, marked
     with `alias` (IFLA_IFALIAS, which the kernel takes only once the link
-    exists) and set it up. On failure the half-made link is removed."""
+    exists) and up. With `temp`, the link is made under that name and takes
+    `name`, its mark and the up state in one message (the kernel renames a
+    link only while it is down, then sets the flags): a kill leaves either the
+    unmarked `temp` or the finished link, and a link called `name` without the
+    mark is never one cnmctl made. On failure the half-made link is removed; a
+    `name` taken meanwhile is Conflict."""
     step = f"create {kind} link {name}"
     with _rtnl(step) as rtnl:
         parent = _require(rtnl, base, step) if base else 0
         data = [("IFLA_VLAN_ID", vlan_id)] if kind == "vlan" else []
-        _add(rtnl, step, name, kind, parent, data)
+        made = temp or name
+        _add(rtnl, step, made, kind, parent, data)
+        index = None
         try:
-            rtnl.link_set(_require(rtnl, name, step), up=True, alias=alias)
+            index = _require(rtnl, made, step)
+            _finish(rtnl, index, name, alias)
         except BaseException as exc:
-            _remove_half_made(rtnl, rtnl.index(name), exc)
+            _remove_half_made(rtnl, index, exc)
             raise
+
+
+def _finish(rtnl: Rtnl, index: int, name: str, alias: str) -> None:
+    """RTM_NEWLINK on a new (down) link: its name (a rename if it has another), its
+    alias, and up; the kernel applies them in that order."""
+    msg = ifinfmsg()
+    msg["index"] = index
+    msg["change"] = msg["flags"] = IFF_UP
+    msg["attrs"] = [("IFLA_IFNAME", name)] + ([("IFLA_IFALIAS", alias)] if alias else [])
+    rtnl.request(msg, RTM_NEWLINK)
 
 
 def plug_child(kind: str, parent: str, sandbox_key: str, ifname: str, mac: str = "",

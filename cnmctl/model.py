@@ -115,6 +115,8 @@ class Network(_Document):
     ipam_driver: str = "default"
     ipam_options: dict[str, str] | None = {}
     ipam_config: list[dict] = []
+    # An IPAM plugin's pools: [{"id", "subnet", "addresses": [gateway and aux it gave]}]
+    ipam_pools: list[dict] = []
     internal: bool = False
     attachable: bool = False
     enable_ipv6: bool = False

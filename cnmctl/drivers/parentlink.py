@@ -15,8 +15,11 @@ Docker's rules (libnetwork's drivers/macvlan and drivers/ipvlan):
   the network's gateway (a router on that LAN) as their default route.
 
 The links cnmctl makes carry its bridges' alias (OWNER_ALIAS + network ID), so
-a repair deletes leftovers and never a link it did not make. A child lives
-only in its sandbox: nothing of an endpoint is on the host.
+a repair deletes leftovers and never a link it did not make. A parent is made
+under a name only cnmctl uses (`mk-<12 of the network ID>`) and takes its own
+with the mark: an unmarked link of the parent's name is never cnmctl's to
+delete. A child lives only in its sandbox: nothing of an endpoint is on the
+host.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import re
 from typing import TYPE_CHECKING
 
 from cnmctl.drivers.api import Capabilities, Driver, JoinInfo
-from cnmctl.drivers.bridge import OWNER_ALIAS, check_ifname, mac_from_ip, random_mac
+from cnmctl.drivers.bridge import OWNER_ALIAS, check_ifname, mac_from_ip, owner_of, random_mac
 from cnmctl.errors import Conflict, InvalidArgument, KernelError, NotFound
 
 if TYPE_CHECKING:
@@ -34,12 +37,19 @@ if TYPE_CHECKING:
 
 PARENT = "parent"
 DUMMY_PREFIX = "dm-"  # Docker's name for a dummy parent: dm- + 12 of the network ID
+MAKING_PREFIX = "mk-"  # a parent cnmctl is making, until renamed and marked (linkkinds.py)
 _VLAN_ID = re.compile(r"[+-]?[0-9]+")  # what Go's strconv.Atoi takes
 
 
 def dummy_name(network_id: str) -> str:
     """The dummy parent link of a network made without -o parent."""
     return DUMMY_PREFIX + network_id[:12]
+
+
+def making_name(network_id: str) -> str:
+    """The name a network's parent is made under, before it is marked as cnmctl's and
+    takes its own: only cnmctl makes links of that name."""
+    return MAKING_PREFIX + network_id[:12]
 
 
 def parse_vlan(name: str) -> tuple[str, int]:
@@ -64,6 +74,27 @@ def parse_vlan(name: str) -> tuple[str, int]:
     if not 1 <= vid <= 4094:
         raise InvalidArgument(f"vlan id must be between 1-4094, received: {vid}")
     return base, vid
+
+
+def _refuse_own_link(parent: str, link: str, networks: list[Network]) -> None:
+    """Refuse a parent (or the link of a VLAN parent to make) that cnmctl made: a
+    bridge, a container's veth on one, another network's dummy or VLAN parent. It
+    goes with its network or container, and the children with it."""
+    from cnmctl import netlink
+
+    links = {name: (master, alias) for name, _kind, master, alias in netlink.host_links()}
+    if link not in links:
+        return
+    master, alias = links[link]
+    owner, made = owner_of(alias), "a link"
+    if not owner:  # a port of a bridge cnmctl made: a container's veth, say
+        owner, made = owner_of(links.get(master, ("", ""))[1]), f"a port of {master}, a bridge"
+    if not owner:
+        return
+    names = {net.id: net.name for net in networks}
+    what = "it" if link == parent else link
+    raise InvalidArgument(f"invalid parent interface {parent}: {what} is {made} cnmctl made "
+                          f"for network {names.get(owner, owner[:12])}, not a host interface")
 
 
 class ParentLinkDriver(Driver):
@@ -120,6 +151,8 @@ class ParentLinkDriver(Driver):
         elif not netlink.link_exists(parent):
             data["make"] = "vlan"
             data["base"], data["vlan_id"] = parse_vlan(parent)
+        if parent:
+            _refuse_own_link(parent, data["base"] or parent, existing)
         lacking = features.lacks(self.name)
         if lacking:
             raise KernelError(f"cannot create {self.name} network {net.name}: {lacking}")
@@ -139,15 +172,18 @@ class ParentLinkDriver(Driver):
 
     def create_network(self, net: Network) -> None:
         """Make the parent when it is cnmctl's to make (a dummy link, a VLAN
-        sub-interface), marked as this network's; else nothing."""
+        sub-interface), under its making name, then renamed and marked as this
+        network's; else nothing. A making link a kill left (of a restore) goes first."""
         from cnmctl import linkkinds
 
         data = net.driver_data
         if not data["make"]:
             return
+        self._delete_made(net, making_only=True)
         try:
             linkkinds.create_parent_link(data["parent"], data["make"], data["base"],
-                                         data["vlan_id"], alias=OWNER_ALIAS + net.id)
+                                         data["vlan_id"], alias=OWNER_ALIAS + net.id,
+                                         temp=making_name(net.id))
         except linkkinds.Unsupported as exc:
             if data["make"] == "dummy":
                 raise KernelError(f"a {self.name} network without -o parent needs a dummy "
@@ -168,17 +204,23 @@ class ParentLinkDriver(Driver):
 
     def delete_network(self, net: Network) -> None:
         """Delete the parent if cnmctl made it for this network: a link of that name
-        and kind marked as this network's, or unmarked (killed before the mark).
-        A parent the user gave is never touched; its children went with their
-        sandboxes."""
+        and kind marked as this network's, or one under its making name (killed
+        before the mark or the rename). An unmarked link of the parent's name is
+        someone else's (a VLAN sub-interface the host's own configuration made
+        again after a reboot): never touched, nor is a parent the user gave."""
+        if net.driver_data.get("make"):
+            self._delete_made(net)
+
+    @staticmethod
+    def _delete_made(net: Network, making_only: bool = False) -> None:
         from cnmctl import netlink
 
-        data = net.driver_data
-        if not data.get("make"):
-            return
+        data, ours = net.driver_data, OWNER_ALIAS + net.id
         for link, kind, _master, alias in netlink.host_links():
-            if link == data["parent"] and kind == data["make"] and alias in (
-                    "", OWNER_ALIAS + net.id):
+            if kind != data["make"]:
+                continue
+            if (link == making_name(net.id) and alias in ("", ours)) or (
+                    not making_only and link == data["parent"] and alias == ours):
                 netlink.delete_link(link)
 
     def create_endpoint(self, net: Network, ep: Endpoint, mac: str = "") -> None:

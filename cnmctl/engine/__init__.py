@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 
+from cnmctl.engine.addresses import AddressOps
 from cnmctl.engine.attach import AttachOps
 from cnmctl.engine.base import (
     BOOT_MARKER,
@@ -42,8 +43,8 @@ from cnmctl.store import Store, StoreCorrupt, open_store
 from cnmctl.validate import is_id, private_dir
 
 
-class Engine(NetworkOps, ContainerOps, LifecycleOps, AttachOps, ConnectOps, DnsOps, LivenessOps,
-             PortOps, RestartOps, PauseOps, ImageOps):
+class Engine(NetworkOps, AddressOps, ContainerOps, LifecycleOps, AttachOps, ConnectOps, DnsOps,
+             LivenessOps, PortOps, RestartOps, PauseOps, ImageOps):
     """cnmctl's state and the operations on it, for one store and run root."""
 
     def __init__(self, root: str | None = None, run_root: str | None = None,

@@ -1,5 +1,5 @@
-"""Containers' records: `create`, names, requested networks, legacy links, IPAM state,
-and the files a container sees.
+"""Containers' records: `create`, names, requested networks, legacy links, and the
+files a container sees.
 
 A container's sandbox and endpoints exist only while it runs, as in Docker:
 `start` builds them (lifecycle.py) and they are released when the process
@@ -16,14 +16,13 @@ from cnmctl.engine.base import check_alias, check_name
 from cnmctl.errors import Conflict, InvalidArgument, NotFound
 from cnmctl.model import (
     Container,
-    Endpoint,
     Network,
     Sandbox,
     new_id,
     now_rfc3339nano,
     split_link,
 )
-from cnmctl.store import Store, StoreCorrupt
+from cnmctl.store import Store
 from cnmctl.validate import check_id
 
 SPECIAL_MODES = ("host", "none")
@@ -336,20 +335,6 @@ class ContainerOps:
                     env.append(f"{prefix}_ENV_{key}={value}")
         return env
 
-    def _check_request(self, net: Network, ip: str, ip6: str, aliases: list[str]) -> None:
-        """Refuse what the network cannot take: addresses or aliases on the default
-        bridge, and addresses IPAM would refuse (allocated and dropped, so the
-        error is exactly the one start would raise)."""
-        if net.is_default_bridge and (ip or ip6):
-            raise InvalidArgument(USER_IP_ONLY)
-        if net.is_default_bridge and aliases:
-            raise InvalidArgument(ALIAS_ONLY)
-        if ip or ip6:
-            allocators = self._load_ipam(net)
-            for text in (ip, ip6):
-                if text:
-                    self._allocate_static(allocators, text)
-
     def _network_for_start(self, ref: str) -> Network:
         try:
             return self.find_network(ref)
@@ -373,89 +358,6 @@ class ContainerOps:
             if self.name_owner(name) is None:
                 return name
         return f"{random_name()}_{os.urandom(2).hex()}"
-
-    # -- IPAM state -----------------------------------------------------------
-    def _load_ipam(self, net: Network) -> list:
-        """The network's address allocators; rebuilt (derived data) when their
-        document is missing, corrupt, or not of the network's subnets."""
-        from cnmctl.ipam.default import SubnetAllocator
-
-        try:
-            doc = self.store.get("ipam", net.id)
-            allocators = [SubnetAllocator.from_doc(d) for d in doc["subnets"]] if doc else None
-        except (StoreCorrupt, KeyError, TypeError, ValueError):
-            allocators = None
-        wanted = sorted(str(c["Subnet"]) for c in net.ipam_config)
-        if allocators is None or sorted(str(a.subnet) for a in allocators) != wanted:
-            allocators = self.rebuilt_ipam(net)
-        return allocators
-
-    def rebuilt_ipam(self, net: Network) -> list:
-        """The allocators as the network's configuration and its endpoints' addresses
-        say they must be (the IPAM document is derived from those)."""
-        import ipaddress
-
-        from cnmctl.ipam.default import SubnetAllocator
-
-        allocators = [SubnetAllocator.from_config(c) for c in net.ipam_config]
-        for ep in self.endpoints(net.id):
-            for cidr in (ep.ipv4, ep.ipv6):
-                if not cidr:
-                    continue
-                addr = ipaddress.ip_interface(cidr).ip
-                for alloc in allocators:
-                    if addr in alloc.subnet and not alloc.is_allocated(addr):
-                        alloc.allocate(addr)
-        return allocators
-
-    def _save_ipam(self, net: Network, allocators: list) -> None:
-        self.store.put("ipam", net.id, {"subnets": [a.to_doc() for a in allocators]})
-
-    @staticmethod
-    def _allocate_static(allocators: list, text: str):
-        import ipaddress
-
-        try:
-            wanted = ipaddress.ip_address(text)
-        except ValueError:
-            family = "IPv6" if ":" in text else "IPv4"
-            raise InvalidArgument(f"invalid {family} address: {text}") from None
-        for alloc in allocators:
-            if alloc.subnet.version == wanted.version and wanted in alloc.subnet:
-                return alloc, alloc.allocate(text)
-        raise InvalidArgument(
-            f"Invalid address {text}: It does not belong to any of this network's subnets"
-        )
-
-    def _allocate(self, net: Network, ep: Endpoint, ip: str, ip6: str) -> None:
-        """Fill `ep`'s addresses and gateways from the network's IPAM state."""
-        allocators = self._load_ipam(net)
-        chosen = {}
-        for text in (ip, ip6):
-            if text:
-                alloc, addr = self._allocate_static(allocators, text)
-                chosen[alloc.subnet.version] = (alloc, addr)
-        for alloc in allocators:
-            version = alloc.subnet.version
-            if version not in chosen:
-                chosen[version] = (alloc, alloc.allocate())
-        for version, (alloc, addr) in chosen.items():
-            cidr = f"{addr}/{alloc.subnet.prefixlen}"
-            if version == 4:
-                ep.ipv4, ep.gateway = cidr, str(alloc.gateway)
-            else:
-                ep.ipv6, ep.ipv6_gateway = cidr, str(alloc.gateway)
-        self._save_ipam(net, allocators)
-
-    def _release(self, net: Network | None, ep: Endpoint) -> None:
-        if net is None:
-            return
-        allocators = self._load_ipam(net)
-        for cidr in (ep.ipv4, ep.ipv6):
-            if cidr:
-                for alloc in allocators:
-                    alloc.release(cidr.split("/")[0])
-        self._save_ipam(net, allocators)
 
     def _file_paths(self, ctr: Container) -> dict[str, str]:
         """{path in the container: path on the host} of resolv.conf, hosts, hostname.

@@ -32,7 +32,7 @@ class LifecycleOps:
         sandbox layer plugs it (as the next name for the join's prefix), external
         connectivity if it carries the default route, record. Each clean-up is on
         record (the caller's transaction) before the call it undoes, `pending` until
-        the driver accepted it; so they run in reverse: revoke, unplug, leave, delete."""
+        the driver answered; so they run in reverse: revoke, unplug, leave, delete."""
         from cnmctl.errors import NotFound
         from cnmctl.sandbox import interfaces
         from cnmctl.sandbox.files import endpoint_aliases
@@ -42,15 +42,17 @@ class LifecycleOps:
             aliases = endpoint_aliases(ctr, req.get("aliases", []))
         ep = Endpoint(id=new_id(), network_id=net.id, container_id=ctr.id, name=ctr.name,
                       aliases=aliases)
-        self._allocate(net, ep, req.get("ip", ""), req.get("ip6", ""))
+        mac = self._allocate(net, ep, req.get("ip", ""), req.get("ip6", ""), req.get("mac", ""))
         driver, tx = self._driver(net), self._tx
         step = self._leave_step(net, ep, sandbox.key)
-        at = tx.created({**step, "leave": False, "pending": True})
-        driver.create_endpoint(net, ep, req.get("mac", ""))
-        tx.accepted(at)
-        at = tx.created({**step, "delete": False, "pending": True})
+        undo = {**step, "leave": False}
+        at = tx.created({**undo, "pending": True})
+        driver.create_endpoint(net, ep, mac)
+        tx.answered(at, undo)
+        undo = {**step, "delete": False}
+        at = tx.created({**undo, "pending": True})
         join = driver.join(net, ep, sandbox.key)
-        tx.accepted(at)
+        tx.answered(at, undo)
         ep.ifname = self._next_ifname(sandbox, net, join.prefix)
         if join.kind == "move":
             ep.src_name = join.host_ifname
@@ -65,12 +67,12 @@ class LifecycleOps:
             interfaces.plug(sandbox.key, ep.ifname, join, default_route)
         if (default_route and not net.internal and not join.disable_gateway_service
                 and (join.gateway or join.gateway6)):
-            at = tx.created({**step, "revoke": True, "leave": False, "delete": False,
-                             "pending": True})
+            undo = {**step, "revoke": True, "leave": False, "delete": False}
+            at = tx.created({**undo, "pending": True})
             driver.program_external_connectivity(
                 net, ep, sandbox.key, {"exposed": ctr.exposed_ports,
                                        "bindings": ctr.port_bindings})
-            tx.accepted(at)
+            tx.answered(at, undo)
             ep.external = True
         driver.endpoint_info(net, ep)
         self.store.put("endpoints", ep.id, ep.to_doc())

@@ -32,6 +32,16 @@ idempotent: running it twice, or on an object already gone, is not an error.
 | firewall  |                          | write cnmctl's nftables table as the store implies it  |
 | store-dir | name                     | remove an image's folder or a container's writable     |
 |           |                          | layer in the store (image-roots/, layers/)             |
+| ipam-pool | driver, pool             | ReleasePool to an IPAM plugin                          |
+| ipam-     | driver, pool, address    | ReleaseAddress to an IPAM plugin, unless a network or  |
+| address   |                          | endpoint in the store still holds the address          |
+
+The two IPAM steps are recorded before the request they undo, with the pool ID
+or address still empty when the plugin chooses it; the answer fills it in
+(Transaction.answered). A step left empty (the command was killed while the
+plugin answered) cannot be undone: the protocol has no way to ask a plugin what
+it gave; it is reported. A plugin that says the thing is not there has nothing
+to release: not an error.
 """
 
 from __future__ import annotations
@@ -55,6 +65,13 @@ def run(step: dict, run_root: str, store: Store | None = None) -> None:
         from cnmctl.firewall import sync
 
         sync.sync(store)
+        return
+    if kind in ("ipam-pool", "ipam-address"):
+        if store is None:
+            raise CnmError("the IPAM steps need the store")
+        from cnmctl.engine.addresses import release_step
+
+        release_step(step, store)
         return
     if kind == "store-dir":
         if store is None:

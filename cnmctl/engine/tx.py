@@ -48,33 +48,38 @@ class Transaction:
         self._path = os.path.join(run_root, INTENTS, f"{self.id}.json")
         self._fd: int | None = None
         self._then_saved = 0
+        self._last: list[dict] = []
         self.reached_commit_point = False
         store.begin(self.id)
 
     # -- recording ----------------------------------------------------------------
-    def created(self, step: dict) -> int:
+    def created(self, step: dict, crash_point: bool = True) -> int:
         """Record how to clean up a kernel object the command is about to make;
         call it before making the object, so a kill in between leaves a no-op.
-        Its index, for `accepted`."""
+        Returns the step's index, for `answered`. A request to a plugin whose
+        answer completes the step has no crash point between the two records."""
         self.intent["undo"].append(step)
         self._append({"undo": step})
-        point()
+        if crash_point:
+            point()
         return len(self.intent["undo"]) - 1
 
-    def accepted(self, index: int) -> None:
-        """The call that clean-up `index` undoes was accepted (a plugin answered it):
-        the clean-up is no longer `pending`. A pending one runs tolerantly, since the
-        call it undoes may never have arrived (steps.py, Driver.tolerant)."""
-        self.intent["undo"][index].pop("pending", None)
-        self._append({"accepted": index})
+    def answered(self, index: int, step: dict) -> None:
+        """Replace undo step `index` with what the answer made known (a plugin's
+        pool ID or address), before acting on the answer."""
+        self.intent["undo"][index] = step
+        self._append({"undo": step, "replaces": index})
         point()
 
-    def then(self, step: dict) -> None:
+    def then(self, step: dict, last: bool = False) -> None:
         """A step to run once the store's change is committed (taking a kernel
         object away, telling the DNS helpers): redone after a crash. A step
-        already listed is not added again."""
-        if step not in self.intent["then"]:
-            self.intent["then"].append(step)
+        already listed is not added again. `last`: after every other one (an
+        address goes back to its IPAM plugin once the endpoint is gone, as in
+        Docker)."""
+        steps = self._last if last else self.intent["then"]
+        if step not in steps:
+            steps.append(step)
 
     # -- ending ---------------------------------------------------------------------
     def commit(self) -> list[str]:
@@ -83,6 +88,8 @@ class Transaction:
         A failure before the commit point (a compare-and-swap conflict, a full
         disk) rolls the whole transaction back and is raised."""
         # The finishing steps must be on record before the commit point.
+        self.intent["then"] += [s for s in self._last if s not in self.intent["then"]]
+        self._last = []
         for step in self.intent["then"][self._then_saved:]:
             self._append({"then": step})
         try:
@@ -107,8 +114,8 @@ class Transaction:
     # -- the intent file ------------------------------------------------------------
     # One JSON record a line, each appended with one write(2) and no fsync (what it
     # describes, kernel state, does not outlive a reboot either): a header, then
-    # {"undo": step}, {"accepted": index of an undo step}, {"then": step} and
-    # {"committed": true} records. A kill in the
+    # {"undo": step}, {"undo": step, "replaces": index} (a plugin's answer completing
+    # an earlier undo step), {"then": step} and {"committed": true} records. A kill in the
     # middle of a write leaves a cut last line, which says nothing yet.
     def _at_commit_point(self) -> None:
         self.reached_commit_point = True
@@ -155,17 +162,16 @@ def read_intent(path: str) -> dict | None:
             if not _INTENT_ID.fullmatch(str(record.get("id"))):
                 raise ValueError("not an intent")
             intent["id"] = record["id"]
+        elif "replaces" in record:  # an answer completing an earlier undo step
+            index = record["replaces"]
+            if not isinstance(index, int) or not 0 <= index < len(intent["undo"]):
+                raise ValueError("not an intent")
+            intent["undo"][index] = record["undo"]
         elif "undo" in record or "then" in record:
             kind = "undo" if "undo" in record else "then"
             intent[kind].append(record[kind])
         elif record.get("committed") is True:
             intent["committed"] = True
-        elif "accepted" in record:
-            index = record["accepted"]
-            if not isinstance(index, int) or not 0 <= index < len(intent["undo"]) \
-                    or not isinstance(intent["undo"][index], dict):
-                raise ValueError("not an intent")
-            intent["undo"][index].pop("pending", None)
     if "id" not in intent:
         if intent["undo"] or intent["then"]:
             raise ValueError("not an intent")

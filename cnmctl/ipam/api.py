@@ -1,10 +1,14 @@
-"""The IPAM driver interface, after libnetwork's ``ipamapi.Ipam``.
+"""The IPAM driver interface, after libnetwork's ``ipamapi.Ipam``: the engine's
+only way to pools and addresses, whichever driver a network names.
 
-An IPAM driver owns address pools (one per configured subnet of a network)
-and hands out addresses from them.  The built-in driver is
-:class:`cnmctl.ipam.default.DefaultIpam`; a remote IPAM plugin (Docker's
-``/IpamDriver.*`` JSON-RPC calls) can implement the same four methods later,
-so the engine never needs to know which one it talks to.
+Two implementations: :class:`cnmctl.ipam.default.DefaultIpam` (built in, its
+state in cnmctl's store) and :class:`cnmctl.ipam.remote.RemoteIpam` (a Docker
+IPAM plugin, its state in the plugin). The engine calls them in Docker's order:
+``network create`` = ``default_address_spaces`` -> ``request_pool`` per subnet ->
+``request_address`` for the gateway (``GATEWAY_OPTIONS``, unless the pool's data
+names one and the user gave none) -> ``request_address`` per aux address; an
+endpoint = ``request_address`` per family (``endpoint_options``); teardown
+releases in reverse.
 
 Kept free of heavy imports: only ``typing`` and ``collections.abc`` at run
 time; ``ipaddress`` types appear in annotations only.
@@ -29,22 +33,48 @@ if TYPE_CHECKING:
     IPAddress = IPv4Address | IPv6Address
     IPInterface = IPv4Interface | IPv6Interface
 
-#: libnetwork's default local address space name; pool IDs start with it.
+#: libnetwork's default local address space name; the default driver's pool IDs
+#: start with it.
 LOCAL_ADDRESS_SPACE = "LocalDefault"
 #: Key of the gateway (CIDR form, e.g. ``"172.18.0.1/16"``) in a pool's data,
 #: as libnetwork's ``netlabel.Gateway``: a remote plugin may return it too.
 GATEWAY_KEY = "com.docker.network.gateway"
+#: ipamapi.RequestAddressType: what an address request is for.
+REQUEST_ADDRESS_TYPE = "RequestAddressType"
+#: The options of the gateway's address request (libnetwork's gatewayOpts).
+GATEWAY_OPTIONS = {REQUEST_ADDRESS_TYPE: GATEWAY_KEY}
+#: netlabel.EndpointName and netlabel.MacAddress: an endpoint's request options.
+ENDPOINT_NAME_KEY = "com.docker.network.endpoint.name"
+MAC_ADDRESS_KEY = "com.docker.network.endpoint.macaddress"
+
+
+def endpoint_options(name: str, mac: str = "") -> dict[str, str]:
+    """An endpoint's ``request_address`` options, as Docker sends them: its name,
+    and its MAC when the driver's capabilities say it requires one."""
+    options = {ENDPOINT_NAME_KEY: name}
+    if mac:
+        options[MAC_ADDRESS_KEY] = mac
+    return options
+
+
+class Capabilities(NamedTuple):
+    """ipamapi.Capability: ``requires_mac``: the endpoint's MAC is chosen before
+    its address and passed in the request's options (RequiresMACAddress)."""
+
+    requires_mac: bool = False
+    requires_replay: bool = False
 
 
 class PoolRequest(NamedTuple):
     """What the engine asks of ``request_pool`` (libnetwork's ``PoolRequest``).
 
     ``pool``/``sub_pool`` are the user's ``--subnet``/``--ip-range`` text
-    (empty: let the driver choose).  ``gateway`` and ``aux_addresses`` are
-    reserved with the pool; libnetwork requests them as addresses afterwards,
-    but reserving them up front keeps the default driver's state in one place.
-    ``exclude`` lists prefixes a driver-chosen pool must not overlap (host
-    routes, resolvers); it does not restrict an explicit ``pool``.
+    (empty: let the driver choose); ``options`` the ``--ipam-opt`` pairs.
+    ``gateway`` and ``aux_addresses`` (the user's, if any) are requested as
+    addresses afterwards, as libnetwork does; the default driver also reserves
+    them with the pool, which keeps its state in one place. ``exclude`` lists
+    prefixes a driver-chosen pool must not overlap (host routes, resolvers,
+    other networks); it does not restrict an explicit ``pool``.
     """
 
     pool: str = ""
@@ -54,6 +84,7 @@ class PoolRequest(NamedTuple):
     options: Mapping[str, str] | None = None
     exclude: Sequence[IPNetwork] = ()
     v6: bool = False
+    address_space: str = LOCAL_ADDRESS_SPACE
 
 
 class AllocatedPool(NamedTuple):
@@ -67,7 +98,23 @@ class AllocatedPool(NamedTuple):
 
 @runtime_checkable
 class Ipam(Protocol):
-    """What an IPAM driver offers (request/release pools and addresses)."""
+    """What an IPAM driver offers (request/release pools and addresses).
+
+    ``external`` says where its state lives: False for the default driver (in
+    cnmctl's store, inside the command's transaction), True for a plugin (every
+    request it accepted must be undone by a recorded step if the command fails).
+    """
+
+    name: str
+    external: bool
+
+    def capabilities(self) -> Capabilities:
+        """What the driver needs of the engine; asked once per command."""
+        ...
+
+    def default_address_spaces(self) -> tuple[str, str]:
+        """(local, global) address space names; ``network create`` asks first."""
+        ...
 
     def request_pool(self, req: PoolRequest) -> AllocatedPool:
         """Reserve a subnet (the requested one, or one the driver picks).

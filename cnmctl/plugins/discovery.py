@@ -21,8 +21,6 @@ from typing import NamedTuple
 
 from cnmctl.errors import CnmError, InvalidArgument, NotFound
 
-#: the environment settings of plugin discovery and calls (passed on to exit hooks)
-SETTINGS = ("CNMCTL_PLUGIN_SOCK_DIR", "CNMCTL_PLUGIN_SPEC_DIRS", "CNMCTL_PLUGIN_TIMEOUT")
 SOCK_DIR = "/run/docker/plugins"
 SPEC_DIRS = ("/etc/docker/plugins", "/usr/lib/docker/plugins")
 # Docker's legacy plugin names are file names; refuse anything that could walk a path.

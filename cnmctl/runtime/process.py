@@ -319,6 +319,9 @@ class Launch:
         self.popen.returncode = 0
 
 
+PLUGIN_SETTINGS = ("CNMCTL_PLUGIN_SOCK_DIR", "CNMCTL_PLUGIN_SPEC_DIRS", "CNMCTL_PLUGIN_TIMEOUT")
+
+
 def launch(ctr: Container, netns: str, files: dict[str, str], *, root: str, run_root: str,
            folder: str, extra_env: list[str] = (), marker: str = "",
            overlay: dict | None = None) -> Launch:
@@ -341,11 +344,8 @@ def launch(ctr: Container, netns: str, files: dict[str, str], *, root: str, run_
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
            "CNMCTL_ROOT": root, "CNMCTL_RUN_ROOT": run_root, "LC_ALL": "C",
            "CNMCTL_LOCK_TIMEOUT": "inf", "PYTHONPATH": os.path.dirname(os.path.dirname(HERE))}
-    # The exit hook tells the network plugins (Leave, DeleteEndpoint): it finds them
-    # where this command did.
-    from cnmctl.plugins.discovery import SETTINGS
-
-    env.update({key: os.environ[key] for key in SETTINGS if key in os.environ})
+    # The exit hook may talk to plugins (releasing addresses, endpoints): the same ones.
+    env.update({k: v for k, v in os.environ.items() if k in PLUGIN_SETTINGS})
     import subprocess  # only for starting: stop, kill and rm do without it
     try:
         shim = subprocess.Popen(

@@ -271,7 +271,35 @@ OTHER_CASES: list[tuple[str, list[str], int | None]] = [
     ("store root a file", ["--root", "/etc/passwd", "network", "ls"], 1),
     ("run root a file", ["--run-root", "/etc/passwd", "ps"], 1),
 ]
-CASES = _cases()
+MV = ["network", "create", "-d", "macvlan", "--subnet", "10.77.0.0/24"]
+IV = ["network", "create", "-d", "ipvlan", "--subnet", "10.77.0.0/24"]
+# -o parent and the modes: refused whatever the kernel has (the host's own links in the
+# test's namespace are lo, the default bridge cnm0 and the module network's bridge).
+PARENT_CASES: list[tuple[str, list[str], int | None]] = [
+    *[(f"macvlan parent {cname}", [*MV, "-o", f"parent=lo{char}x", "n1"], 1)
+      for cname, char in CONTROLS.items()],
+    ("macvlan parent path", [*MV, "-o", "parent=../../etc", "n1"], 1),
+    ("macvlan parent absolute", [*MV, "-o", "parent=/dev/null", "n1"], 1),
+    ("macvlan parent long", [*MV, "-o", "parent=" + "e" * 300, "n1"], 1),
+    ("macvlan parent lo", [*MV, "-o", "parent=lo", "n1"], 1),
+    ("macvlan parent missing", [*MV, "-o", "parent=nosuch0", "n1"], 1),
+    ("macvlan parent missing vlan link", [*MV, "-o", "parent=nosuch0.10", "n1"], 1),
+    ("macvlan parent vlan 0", [*MV, "-o", "parent=lo.0", "n1"], 1),
+    ("macvlan parent vlan 4095", [*MV, "-o", "parent=lo.4095", "n1"], 1),
+    ("macvlan parent vlan word", [*MV, "-o", "parent=lo.ten", "n1"], 1),
+    ("macvlan parent two dots", [*MV, "-o", "parent=lo.1.2", "n1"], 1),
+    ("macvlan parent dot", [*MV, "-o", "parent=.", "n1"], 1),
+    ("macvlan parent cnm0", [*MV, "-o", "parent=cnm0", "n1"], 1),
+    ("macvlan parent cnm0 vlan", [*MV, "-o", "parent=cnm0.10", "n1"], 1),
+    ("macvlan mode case", [*MV, "-o", "parent=cnm0", "-o", "macvlan_mode=BRIDGE", "n1"], 1),
+    ("macvlan mode nl", [*MV, "-o", "macvlan_mode=bridge\n", "n1"], 1),
+    ("macvlan unknown option", [*MV, "-o", "mtu=9000", "n1"], 1),
+    ("ipvlan parent lo", [*IV, "-o", "parent=lo", "n1"], 1),
+    ("ipvlan mode", [*IV, "-o", "ipvlan_mode=l4", "n1"], 1),
+    ("ipvlan flag", [*IV, "-o", "ipvlan_flag=loud", "n1"], 1),
+    ("ipvlan macvlan mode", [*IV, "-o", "macvlan_mode=bridge", "n1"], 1),
+]
+CASES = _cases() + PARENT_CASES
 
 
 @pytest.mark.parametrize(("args", "code"), [case[1:] for case in CASES],

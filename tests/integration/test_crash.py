@@ -143,23 +143,33 @@ def _leftovers(cnm) -> dict:
     return {k: v for k, v in found.items() if v}
 
 
+def _kill_at_every_point(cnm, verb: str, setup, command, reset, done_marker,
+                         check=lambda when, story: None) -> int:
+    """Set up, run `command` killed at crash point N, `system check --fix`, do it
+    again, `check(when, story)`, reset, and `system check` must be clean (then
+    `check` again), for every N; how many points there were."""
+    points = _points(cnm, setup, command, reset)
+    for n in range(1, points + 1):
+        when = f"{verb} killed at crash point {n} of {points}"
+        for args in setup:
+            _ok(cnm, args)
+        result = _run(cnm, command, kill_at=str(n))
+        assert result.returncode == -signal.SIGKILL, (when, result.stderr)
+        story = _recover_and_redo(cnm, verb, command, done_marker, when)
+        check(when, story)
+        _reset(cnm, reset, story)
+        _clean(cnm, when)
+        check(when, story)
+    return points
+
+
 def test_kill_every_verb_at_every_point_then_fill_a_slash_24(cnm, capsys):
     cnm("network", "create", "--subnet", SUBNET, "n1")
     kills = completed = 0
     per_verb = {}
     for verb, setup, command, reset, done_marker in VERBS:
-        points = _points(cnm, setup, command, reset)
-        per_verb[verb] = points
-        for n in range(1, points + 1):
-            when = f"{verb} killed at crash point {n} of {points}"
-            for args in setup:
-                _ok(cnm, args)
-            result = _run(cnm, command, kill_at=str(n))
-            assert result.returncode == -signal.SIGKILL, (when, result.stderr)
-            kills += 1
-            story = _recover_and_redo(cnm, verb, command, done_marker, when)
-            _reset(cnm, reset, story)
-            _clean(cnm, when)
+        per_verb[verb] = _kill_at_every_point(cnm, verb, setup, command, reset, done_marker)
+        kills += per_verb[verb]
     # Kills after random delays, anywhere (also inside the kernel calls).
     rng = random.Random(int(os.environ.get("CNMCTL_CRASH_SEED", "8")))
     random_kills = tries = 0
@@ -217,6 +227,11 @@ MACVLAN_VERBS = [
     ("network connect to macvlan", [MV, ["run", "-d", "--name", "w1", "sleep", "1000"]],
      ["network", "connect", "mv", "w1"], [["rm", "-f", "w1"], ["network", "rm", "mv"]],
      "already exists in network mv"),
+    ("network disconnect from macvlan", [MV, ["run", "-d", "--name", "w1", "sleep", "1000"],
+                                         ["network", "connect", "mv", "w1"]],
+     ["network", "disconnect", "mv", "w1"], [["rm", "-f", "w1"], ["network", "rm", "mv"]],
+     "is not connected to network mv"),
+    ("macvlan network rm", [MV], ["network", "rm", "mv"], [], "No such network: mv"),
 ]
 
 
@@ -227,17 +242,7 @@ def test_kill_macvlan_verbs_at_every_point(cnm):
         subprocess.run(["ip", "link", "set", "mvA", "up"], check=True)
         cnm("network", "rm", cnm("network", "create", "warm").strip())  # the kernel restored
         for verb, setup, command, reset, done_marker in MACVLAN_VERBS:
-            points = _points(cnm, setup, command, reset)
-            assert points > 0, verb
-            for n in range(1, points + 1):
-                when = f"{verb} killed at crash point {n} of {points}"
-                for args in setup:
-                    _ok(cnm, args)
-                result = _run(cnm, command, kill_at=str(n))
-                assert result.returncode == -signal.SIGKILL, (when, result.stderr)
-                story = _recover_and_redo(cnm, verb, command, done_marker, when)
-                _reset(cnm, reset, story)
-                _clean(cnm, when)
+            assert _kill_at_every_point(cnm, verb, setup, command, reset, done_marker) > 0, verb
         assert _leftovers(cnm) == {"links": ["mvA", "mvB"]}
     finally:
         subprocess.run(["ip", "link", "del", "mvA"], check=True)

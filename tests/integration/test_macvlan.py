@@ -265,6 +265,9 @@ def test_each_refusal_is_one_line_and_changes_nothing(cnm, lan):
             "invalid parent interface '$(reboot)': only letters, digits, '_', '.' and '-' "
             "are allowed",
         ("-o", "parent=mvA", "-o", "mode=x"): "unknown macvlan driver option 'mode'",
+        # a link cnmctl made goes with its network: never a parent
+        ("-o", "parent=cnm0"): "invalid parent interface cnm0: it is a link cnmctl made for "
+                               "network bridge, not a host interface",
     }
     for options, message in refused.items():
         assert cnm.fails("network", "create", "-d", "macvlan", *options, "--subnet",
@@ -311,6 +314,59 @@ def test_a_parent_the_kernel_cannot_make(cnm, lan):
         cnm("rm", "-f", "c1")
         cnm("network", "rm", "m")
         assert name not in link_names()
+
+
+def test_a_parent_is_marked_under_its_making_name_before_it_takes_its_own(lan):
+    """What linkkinds does for a dummy or VLAN parent, on a kind this kernel has (a
+    macvlan link stands in): made as mk-..., marked, renamed, up. A name taken
+    meanwhile (the user's own link) is refused, that link untouched, nothing left."""
+    from cnmctl import linkkinds
+    from cnmctl.errors import Conflict
+
+    mark = OWNER_ALIAS + "ab" * 32
+    linkkinds.create_parent_link("mvA.10", "macvlan", "mvA", alias=mark, temp="mk-test")
+    try:
+        (link,) = ip_json("link", "show", "mvA.10")
+        assert link["ifalias"] == mark and "UP" in link["flags"]
+        assert "mk-test" not in link_names()
+        subprocess.run(["ip", "link", "add", "mvA.20", "link", "mvA", "type", "macvlan"],
+                       check=True)
+        with pytest.raises(Conflict) as exc:
+            linkkinds.create_parent_link("mvA.20", "macvlan", "mvA", alias=mark,
+                                         temp="mk-test")
+        assert str(exc.value) == "create macvlan link mvA.20: File exists"
+        (users,) = ip_json("link", "show", "mvA.20")
+        assert "ifalias" not in users and "mk-test" not in link_names()
+    finally:
+        for name in ("mvA.10", "mvA.20"):
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
+
+
+def test_a_missing_parent_cnmctl_made_is_made_again_by_a_fix_or_the_fix_says_why(cnm, lan):
+    """system check finds a VLAN parent cnmctl made gone (deleted by hand; here its
+    record stands for one, this kernel making no VLAN links); --fix makes it again,
+    or, where it cannot, says why instead of reporting it fixed."""
+    net_id = cnm("network", "create", "-d", "macvlan", "-o", "parent=mvA", "--subnet",
+                 SUBNET, "lan").strip()
+    path = os.path.join(cnm.root, "networks", f"{net_id}.json")
+    with open(path) as f:
+        doc = json.load(f)
+    doc["driver_data"].update(parent="mvA.7", make="vlan", base="mvA", vlan_id=7)
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    finding = "parent link mvA.7: network lan has no parent link; --fix will make it again"
+    assert cnm.run("system", "check").out == finding + "\n"
+    fixed = cnm.run("system", "check", "--fix")
+    if features.probe(("vlan",))["vlan"]:
+        assert (fixed.code, fixed.out) == (1, "")  # not "fixed:", three rounds over
+        assert fixed.err == ("Warning: could not fix parent link mvA.7: cannot create the VLAN "
+                             "sub-interface mvA.7 (-o parent): the kernel has no 802.1Q VLAN "
+                             f"links (8021q)\nError: still: {finding}\n")
+    else:
+        assert fixed.code == 0 and fixed.out == f"fixed: {finding}\n", fixed
+        assert ip_json("link", "show", "mvA.7")[0]["ifalias"] == OWNER_ALIAS + net_id
+    cnm("network", "rm", "lan")
+    assert "mvA.7" not in link_names()
 
 
 def test_ipvlan_where_the_kernel_lacks_it_is_one_line(cnm, lan):

@@ -10,17 +10,16 @@ from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address, ip_netw
 import pytest
 
 from cnmctl.errors import CnmError, Conflict, InvalidArgument, NotFound
-from cnmctl.ipam import default as ipam_default
+from cnmctl.ipam import allocator as ipam_allocator
+from cnmctl.ipam.allocator import SubnetAllocator, default_gateway
 from cnmctl.ipam.api import GATEWAY_KEY, AllocatedPool, Ipam, PoolRequest
-from cnmctl.ipam.default import (
-    DefaultIpam,
-    SubnetAllocator,
+from cnmctl.ipam.config import parse_ipam_config
+from cnmctl.ipam.default import DefaultIpam
+from cnmctl.ipam.pools import (
     check_overlap,
     choose_pool,
     choose_pool_v6,
-    default_gateway,
     default_pool_candidates,
-    parse_ipam_config,
     ula_base,
 )
 
@@ -744,7 +743,7 @@ class TestSubnetAllocator:
 
         def traced_lines(alloc: SubnetAllocator, requested=None) -> int:
             count = 0
-            target = ipam_default.__file__
+            target = ipam_allocator.__file__
 
             def tracer(frame, event, arg):
                 nonlocal count
@@ -822,7 +821,7 @@ class TestSubnetAllocator:
         assert roundtrip(a).allocate() == A("fd00:1::abcd:0:2")
 
     def test_dynamic_window_limit(self, monkeypatch):
-        monkeypatch.setattr(ipam_default, "WINDOW_BITS", 16)
+        monkeypatch.setattr(ipam_allocator, "WINDOW_BITS", 16)
         a = SubnetAllocator("fd00:1::/64")
         got = take(a, 14)  # 16 window bits minus network address and gateway
         assert got[0] == "fd00:1::2" and got[-1] == "fd00:1::f"

@@ -31,9 +31,10 @@ class FakeKernel:
         monkeypatch.setattr(features, "lacks", lambda kind: (
             str(linkkinds.Unsupported(kind)) if kind in self.lacking else ""))
 
-    def create(self, name, kind, base="", vlan_id=0, alias=""):
+    def create(self, name, kind, base="", vlan_id=0, alias="", temp=""):
         if kind in self.lacking:
             raise linkkinds.Unsupported(kind)
+        assert temp == "mk-" + NET_ID[:12]  # made under its making name, then renamed
         self.links[name] = (kind, alias)
         self.made.append((name, kind, base, vlan_id, alias))
 
@@ -161,9 +162,26 @@ def test_a_vlan_parent_is_made_on_its_link_and_only_ours_deleted(monkeypatch):
     kernel.links["eth0.10"] = ("vlan", "someone else's")  # replaced behind cnmctl's back
     drv.delete_network(net)
     assert kernel.deleted == []
-    kernel.links["eth0.10"] = ("vlan", "")  # killed before the mark: still ours to undo
+    # After a reboot the host's own configuration made eth0.10 again, unmarked: the
+    # network uses it as it is, and never deletes it.
+    kernel.links["eth0.10"] = ("vlan", "")
+    drv.restore_network(net)
     drv.delete_network(net)
-    assert kernel.deleted == ["eth0.10"]
+    assert kernel.deleted == [] and len(kernel.made) == 1
+    # Killed before the mark or the rename: the making name is cnmctl's alone.
+    kernel.links["mk-0123456789ab"] = ("vlan", "")
+    drv.delete_network(net)
+    assert kernel.deleted == ["mk-0123456789ab"]
+
+
+def test_a_making_link_a_kill_left_goes_before_the_parent_is_made_again(monkeypatch):
+    kernel = FakeKernel(monkeypatch)
+    net = validated("macvlan", {"parent": "eth0.10"})
+    kernel.links["mk-0123456789ab"] = ("vlan", "")  # a restore killed before the mark
+    kernel.links["mk-fedcba987654"] = ("vlan", "")  # another network's: not this one's
+    get_driver("macvlan").restore_network(net)
+    assert kernel.deleted == ["mk-0123456789ab"]
+    assert kernel.made == [("eth0.10", "vlan", "eth0", 10, OWNER_ALIAS + NET_ID)]
 
 
 def test_a_kernel_without_the_kind_is_one_line(monkeypatch):
@@ -242,3 +260,61 @@ def test_passthru_children_keep_the_parent_s_mac(monkeypatch):
     assert ep.mac == "" and get_driver("macvlan").join(net, ep, "/run/x").mac == ""
     with pytest.raises(InvalidArgument):
         get_driver("macvlan").create_endpoint(net, endpoint(), "02:00:00:00:00:01")
+
+
+@pytest.mark.parametrize("driver", ["macvlan", "ipvlan"])
+@pytest.mark.parametrize(("parent", "message"), [
+    ("br-fedcba987654", "invalid parent interface br-fedcba987654: it is a link cnmctl made "
+                        "for network nfed, not a host interface"),
+    ("vethabc1234", "invalid parent interface vethabc1234: it is a port of br-fedcba987654, "
+                    "a bridge cnmctl made for network nfed, not a host interface"),
+    ("mybr.10", "invalid parent interface mybr.10: mybr is a link cnmctl made for network "
+                "nfed, not a host interface"),
+    ("dm-0000000000aa", "invalid parent interface dm-0000000000aa: it is a link cnmctl made "
+                        "for network 0000000000aa, not a host interface"),
+])
+def test_a_link_cnmctl_made_is_no_parent(monkeypatch, driver, parent, message):
+    """A bridge cnmctl made (or a container's veth on it, or another network's parent)
+    goes with its network: as a parent it would vanish under the containers."""
+    kernel = FakeKernel(monkeypatch)
+    bridge = network("bridge", net_id=OTHER_ID)
+    kernel.links["br-fedcba987654"] = ("bridge", OWNER_ALIAS + OTHER_ID)
+    kernel.links["mybr"] = ("bridge", OWNER_ALIAS + OTHER_ID)  # -o ...bridge.name=mybr
+    kernel.links["vethabc1234"] = ("veth", "")
+    kernel.links["dm-0000000000aa"] = ("dummy", OWNER_ALIAS + "0000000000aa" + "0" * 52)
+    monkeypatch.setattr(netlink, "host_links", lambda: [
+        (name, kind, "br-fedcba987654" if name.startswith("veth") else "", alias)
+        for name, (kind, alias) in kernel.links.items()])
+    with pytest.raises(InvalidArgument) as exc:
+        validated(driver, {"parent": parent}, existing=[bridge])
+    assert str(exc.value) == message
+    assert kernel.made == []
+
+
+class RefusingRtnl:
+    """A socket whose every request the kernel refuses with `code`."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    def request(self, msg, msg_type, flags=0):
+        raise netlink.NetlinkFailure(self.code)
+
+
+@pytest.mark.parametrize(("lacking", "message"), [
+    ("the kernel refused a link of type vlan: Operation not supported",
+     "the kernel has no 802.1Q VLAN links (8021q)"),
+    # A kernel with 8021q refuses a VLAN on lo (NETIF_F_VLAN_CHALLENGED) the same way:
+    # the kernel's own words then, not a missing feature.
+    ("", "create vlan link lo.5: Operation not supported"),
+])
+def test_eopnotsupp_is_a_missing_kind_only_where_the_kernel_lacks_it(monkeypatch, lacking,
+                                                                      message):
+    import errno
+
+    monkeypatch.setattr(features, "probe", lambda kinds: {"vlan": lacking})
+    with pytest.raises(KernelError) as exc:
+        linkkinds._add(RefusingRtnl(errno.EOPNOTSUPP), "create vlan link lo.5", "lo.5", "vlan",
+                       1, [("IFLA_VLAN_ID", 5)])
+    assert str(exc.value) == message
+    assert isinstance(exc.value, linkkinds.Unsupported) == bool(lacking)

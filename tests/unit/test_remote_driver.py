@@ -1,6 +1,6 @@
 """drivers/remote.py without a kernel: the payloads it sends, how it reads (and
 refuses) a plugin's answers, and the tolerant clean-ups of calls that may never
-have arrived; plus the intent records that make a clean-up pending."""
+have arrived; plus the intent record that ends a clean-up's pending state."""
 
 from __future__ import annotations
 
@@ -158,7 +158,7 @@ def test_port_options_in_dockers_shapes():
                                                      {"Proto": 17, "Port": 53}]}
 
 
-def test_accepted_clears_pending_in_the_intent(tmp_path):
+def test_an_answer_clears_pending_in_the_intent(tmp_path):
     from memstore import MemoryStore
 
     from cnmctl.engine.tx import Transaction, read_intent
@@ -168,33 +168,9 @@ def test_accepted_clears_pending_in_the_intent(tmp_path):
         tx = Transaction(store, str(tmp_path), "run")
         first = tx.created({"kind": "dir", "name": "a", "pending": True})
         tx.created({"kind": "dir", "name": "b", "pending": True})
-        tx.accepted(first)
+        tx.answered(first, {"kind": "dir", "name": "a"})
         intent = read_intent(tx._path)  # what a recovery after a kill would read
         assert intent["undo"] == [{"kind": "dir", "name": "a"},
                                   {"kind": "dir", "name": "b", "pending": True}]
         assert tx.intent["undo"] == intent["undo"]
         tx.store.abort()
-
-
-@pytest.mark.parametrize("answer, error", [
-    ({"Scope": "cluster"}, "expecting 'local' or 'global', got 'cluster'"),
-    ({}, "got 'None'"),
-    ({"Scope": "local", "ConnectivityScope": "everywhere"}, "got 'everywhere'"),
-])
-def test_bad_capabilities_are_refused(answer, error):
-    driver = RemoteDriver("p")
-    driver._plugin = FakePlugin({"GetCapabilities": answer})
-    with pytest.raises(PluginError, match=r'^plugin "p": NetworkDriver.GetCapabilities: '
-                                          r"invalid capability") as info:
-        driver.capabilities()
-    assert error in str(info.value)
-
-
-def test_capabilities_asked_once_and_connectivity_scope_defaults_to_scope():
-    driver = RemoteDriver("p")
-    driver._plugin = FakePlugin({"GetCapabilities": {"Scope": "local"}})
-    driver.delete_endpoint(NET, _ep())
-    caps = driver.capabilities()
-    assert (caps.scope, caps.connectivity_scope, caps.external_connectivity) == (
-        "local", "local", False)
-    assert [m for m, _ in driver._plugin.calls] == ["GetCapabilities", "DeleteEndpoint"]
