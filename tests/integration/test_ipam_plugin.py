@@ -279,3 +279,32 @@ def test_start_of_a_lost_container_keeps_its_static_address(cnm, refipam):
     cnm("rm", "-f", "c1")
     cnm("network", "rm", "n1")
     assert refipam.state() == {}
+
+
+def test_a_plugin_named_by_a_spec_file_whose_socket_is_gone(cnm, refipam, tmp_path):
+    """A .spec naming a socket that is not there (the plugin not started, or stopped):
+    one line naming the plugin, no traceback; a release that cannot reach it is
+    reported, never taken as done."""
+    specs = tmp_path / "specs"
+    specs.mkdir(mode=0o755)
+    (specs / f"{NAME}.spec").write_text(f"unix://{refipam.sock}\n")
+    cnm.env = dict(cnm.env, CNMCTL_PLUGIN_SOCK_DIR=str(tmp_path / "nosocks"),
+                   CNMCTL_PLUGIN_SPEC_DIRS=str(specs), CNMCTL_PLUGIN_TIMEOUT="0.5")
+    refipam.stop()
+    os.unlink(refipam.sock)
+    cnm("network", "ls")
+    before = store_snapshot(cnm.root)
+    line = cnm.fails("network", "create", "--ipam-driver", NAME, "n1")
+    assert line == (f'Error: plugin "{NAME}": Plugin.Activate: cannot connect to '
+                    f"unix://{refipam.sock}: No such file or directory")
+    assert store_snapshot(cnm.root) == before
+    refipam.start()
+    cnm("network", "create", "--ipam-driver", NAME, "n1")
+    refipam.stop()
+    os.unlink(refipam.sock)
+    result = cnm.run("network", "rm", "n1")
+    assert result.code == 0
+    warnings = result.err.strip().splitlines()
+    assert len(warnings) == 2 and all(
+        w.startswith("Warning: ipam-") and f'plugin "{NAME}": ' in w
+        and "cannot connect to" in w for w in warnings), warnings

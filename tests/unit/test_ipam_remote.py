@@ -152,6 +152,12 @@ def test_releases_and_what_counts_as_released_already():
     assert released_already(PluginError("address 10.7.0.2 not allocated"))
     assert not released_already(PluginError("connection lost"))
     assert not released_already(CallNotFound("not found (404)"))
+    # the plugin never answered: nothing says it let go, whatever the transport's words
+    for unanswered in ("cannot connect to unix:///run/p.sock: No such file or directory",
+                       "no answer within 2 s", "connection lost: pool not found",
+                       "malformed answer: 'Not Found'"):
+        assert not released_already(
+            PluginError(f'plugin "x": IpamDriver.ReleasePool: {unanswered}')), unanswered
 
 
 # -- the default driver hands out what it reserved with a pool once ------------------------------
