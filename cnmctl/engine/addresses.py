@@ -122,7 +122,7 @@ class AddressOps:
         checked: in the pool, not the subnet's own address, not held already."""
         if not ipam.external:
             return ipam.request_address(pool.id, preferred, options)
-        from cnmctl.ipam.remote import BadAnswer
+        from cnmctl.ipam.remote import BadAnswer, unanswered
 
         step = {"kind": "ipam-address", "driver": ipam.name, "pool": pool.id,
                 "address": preferred or ""}
@@ -134,8 +134,11 @@ class AddressOps:
                 self._tx.answered(index, {**step, "address": exc.accepted} if exc.accepted
                                   else {**step, "refused": True})
             raise
-        except CnmError:
-            self._tx.answered(index, {**step, "refused": True})
+        except CnmError as exc:
+            # Sent and not answered in time: the address asked for may be held, and
+            # its step (recorded with it) releases it; any other answer is a refusal.
+            if not (preferred and unanswered(exc)):
+                self._tx.answered(index, {**step, "refused": True})
             raise
         self._tx.answered(index, {**step, "address": str(got.ip)})
         where = f'plugin "{ipam.name}": IpamDriver.RequestAddress: returned {got.ip}'

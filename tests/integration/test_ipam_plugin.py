@@ -281,6 +281,23 @@ def test_start_of_a_lost_container_keeps_its_static_address(cnm, refipam):
     assert refipam.state() == {}
 
 
+def test_a_static_address_the_plugin_gave_too_late_is_released(cnm, refipam):
+    """The plugin did the request but its answer never came (a timeout): the address
+    asked for may be held, so it is released, not taken as refused."""
+    cnm("network", "create", "--ipam-driver", NAME, "n1")
+    pool = "ref/10.77.0.0/24"
+    refipam.faults({"IpamDriver.RequestAddress": "late"})
+    run = ["run", "-d", "--name", "c1", "--network", "n1", "--ip", "10.77.0.50", "sleep", "1000"]
+    line = cnm.fails(*run, code=125)
+    assert line.endswith(f'plugin "{NAME}": IpamDriver.RequestAddress: no answer within 2 s')
+    refipam.faults({})
+    assert held_by_store(cnm.root) == plugin_holds(refipam) == {pool: ["10.77.0.1"]}
+    cnm(*run)  # and the address can be had again
+    cnm("rm", "-f", "c1")
+    cnm("network", "rm", "n1")
+    assert refipam.state() == {}
+
+
 def test_a_plugin_named_by_a_spec_file_whose_socket_is_gone(cnm, refipam, tmp_path):
     """A .spec naming a socket that is not there (the plugin not started, or stopped):
     one line naming the plugin, no traceback; a release that cannot reach it is
