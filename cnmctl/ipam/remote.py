@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 MAX_TEXT = 512  # characters of a pool ID, address space or data value accepted
 MAX_DATA = 64  # entries of a Data map accepted
+# Characters of a PoolID refused but still given back by ReleasePool (JSON escapes
+# whatever it holds); a longer one is not written to an intent: it stays with the plugin.
+MAX_RELEASED_ID = 64 << 10
 # How plugins say "I do not have that" when asked to release it: a release that
 # finds nothing is done (a redone step, or a request the plugin never accepted).
 _GONE = ("not found", "not allocated", "does not exist", "no such", "cannot find",
@@ -113,7 +116,13 @@ class RemoteIpam:
         answer = self.plugin.call(f"IpamDriver.{method}", {
             "AddressSpace": req.address_space, "Pool": req.pool, "SubPool": req.sub_pool,
             "Options": dict(req.options or {}), "V6": req.v6})
-        pool_id = self._text(answer, "PoolID", method, required=True)
+        try:
+            pool_id = self._text(answer, "PoolID", method, required=True)
+        except BadAnswer as exc:  # a pool all the same: given back with the plugin's own ID
+            raw = answer.get("PoolID")
+            if isinstance(raw, str) and len(raw) <= MAX_RELEASED_ID:
+                exc.accepted = raw
+            raise
         try:
             return self._pool(req, pool_id, answer)
         except BadAnswer as exc:

@@ -189,6 +189,8 @@ def test_run_failure_at_the_address_request_changes_nothing(cnm, refipam, fault)
                 "(10.66.0.0/24)"),
     ("outside", "IpamDriver.RequestAddress: returned 192.0.2.77, outside the pool "
                 "10.66.0.0/24"),
+    ("badid", "IpamDriver.RequestPool: malformed answer: PoolID is not a string of at most "
+              "512 printable characters"),
 ])
 def test_hostile_answers_are_refused_and_released(cnm, refipam, answer, message):
     cnm("network", "ls")

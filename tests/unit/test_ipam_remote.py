@@ -103,7 +103,12 @@ def test_request_pool_payload_and_answer():
      "gateway '10.7.0.1' is not an address in CIDR form", "p1"),
     ({**POOL, "Data": ["x"]}, PoolRequest(),
      "malformed answer: Data is not a small map of strings", "p1"),
+    # a pool all the same: given back with the ID the plugin chose, whatever it holds
     ({**POOL, "PoolID": "p\n1"}, PoolRequest(),
+     "malformed answer: PoolID is not a string of at most 512 printable characters", "p\n1"),
+    ({**POOL, "PoolID": "p" * 600}, PoolRequest(),
+     "malformed answer: PoolID is not a string of at most 512 printable characters", "p" * 600),
+    ({**POOL, "PoolID": "p" * (1 << 20)}, PoolRequest(),  # not written to an intent
      "malformed answer: PoolID is not a string of at most 512 printable characters", ""),
     ({**POOL, "PoolID": 7}, PoolRequest(),
      "malformed answer: PoolID is not a string of at most 512 printable characters", ""),
