@@ -278,8 +278,10 @@ class AddressOps:
         return mac
 
     def _held(self, net: Network) -> set[str]:
-        """The addresses of a network's gateways, aux addresses and endpoints."""
+        """The addresses of a network's gateways (those a pool's data named too, which
+        the plugin never handed out), aux addresses and endpoints."""
         held = {a for rec in net.ipam_pools for a in rec["addresses"]}
+        held.update(pool.gateway for pool in self._pools(net))
         held.update(cidr.split("/")[0] for ep in self.endpoints(net.id)
                     for cidr in (ep.ipv4, ep.ipv6) if cidr)
         return held

@@ -126,6 +126,15 @@ def test_pool_data_gateway_is_used_without_requesting_one(cnm, refipam):
     assert [m for m, _ in _ipam_calls(refipam)] == ["GetDefaultAddressSpaces", "RequestPool"]
     assert json.loads(cnm("network", "inspect", "n1"))[0]["IPAM"]["Config"] == [
         {"Subnet": "10.77.0.0/24", "Gateway": "10.77.0.254"}]
+    # The plugin never handed that gateway out, so it would give it to an endpoint:
+    # the bridge holds it, it is refused and released.
+    before = store_snapshot(cnm.root)
+    line = cnm.fails("run", "-d", "--network", "n1", "--ip", "10.77.0.254", "sleep", "1000",
+                     code=125)
+    assert line.endswith(f'plugin "{NAME}": IpamDriver.RequestAddress: returned 10.77.0.254, '
+                         "which is not free on this network"), line
+    assert store_snapshot(cnm.root) == before
+    assert plugin_holds(refipam) == {"ref/10.77.0.0/24": []}
     cnm("network", "rm", "n1")
     assert refipam.state() == {}
 
