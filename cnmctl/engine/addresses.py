@@ -122,7 +122,7 @@ class AddressOps:
         checked: in the pool, not the subnet's own address, not held already."""
         if not ipam.external:
             return ipam.request_address(pool.id, preferred, options)
-        from cnmctl.ipam.remote import BadAnswer
+        from cnmctl.ipam.remote import BadAnswer, unanswered
 
         step = {"kind": "ipam-address", "driver": ipam.name, "pool": pool.id,
                 "address": preferred or ""}
@@ -134,8 +134,11 @@ class AddressOps:
                 self._tx.answered(index, {**step, "address": exc.accepted} if exc.accepted
                                   else {**step, "refused": True})
             raise
-        except CnmError:
-            self._tx.answered(index, {**step, "refused": True})
+        except CnmError as exc:
+            # Sent and not answered in time: the address asked for may be held, and
+            # its step (recorded with it) releases it; any other answer is a refusal.
+            if not (preferred and unanswered(exc)):
+                self._tx.answered(index, {**step, "refused": True})
             raise
         self._tx.answered(index, {**step, "address": str(got.ip)})
         where = f'plugin "{ipam.name}": IpamDriver.RequestAddress: returned {got.ip}'
@@ -275,8 +278,10 @@ class AddressOps:
         return mac
 
     def _held(self, net: Network) -> set[str]:
-        """The addresses of a network's gateways, aux addresses and endpoints."""
+        """The addresses of a network's gateways (those a pool's data named too, which
+        the plugin never handed out), aux addresses and endpoints."""
         held = {a for rec in net.ipam_pools for a in rec["addresses"]}
+        held.update(pool.gateway for pool in self._pools(net))
         held.update(cidr.split("/")[0] for ep in self.endpoints(net.id)
                     for cidr in (ep.ipv4, ep.ipv6) if cidr)
         return held

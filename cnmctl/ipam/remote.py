@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 MAX_TEXT = 512  # characters of a pool ID, address space or data value accepted
 MAX_DATA = 64  # entries of a Data map accepted
+# Characters of a PoolID refused but still given back by ReleasePool (JSON escapes
+# whatever it holds); a longer one is not written to an intent: it stays with the plugin.
+MAX_RELEASED_ID = 64 << 10
 # How plugins say "I do not have that" when asked to release it: a release that
 # finds nothing is done (a redone step, or a request the plugin never accepted).
 _GONE = ("not found", "not allocated", "does not exist", "no such", "cannot find",
@@ -48,10 +51,31 @@ class BadAnswer(PluginError):
         self.accepted = accepted
 
 
+# How plugins/client.py words a call the plugin never answered (or answered with no
+# readable JSON): the first connected or not, the others sent, perhaps acted on.
+_UNSENT = ("cannot connect to ",)
+_UNANSWERED = ("no answer within ", "connection lost: ", "answer larger than ",
+               "malformed answer: ")
+
+
+def _said(exc: PluginError) -> str:
+    """An error's message without its 'plugin "NAME": METHOD: ' prefix."""
+    return str(exc).split(": ", 2)[-1]
+
+
 def released_already(exc: PluginError) -> bool:
-    """Whether a release's error says there was nothing to release."""
-    text = str(exc).lower()
-    return not isinstance(exc, CallNotFound) and any(word in text for word in _GONE)
+    """Whether a release's error is the plugin saying there was nothing to release
+    (never an error of the transport: a plugin that could not be reached let go of
+    nothing)."""
+    said = _said(exc)
+    return not isinstance(exc, CallNotFound) and not said.startswith(_UNSENT + _UNANSWERED) \
+        and any(word in said.lower() for word in _GONE)
+
+
+def unanswered(exc: PluginError) -> bool:
+    """Whether a request's error leaves open that the plugin did it: it was sent and
+    no answer came back in time, or none that could be read."""
+    return not isinstance(exc, BadAnswer) and _said(exc).startswith(_UNANSWERED)
 
 
 class RemoteIpam:
@@ -92,7 +116,13 @@ class RemoteIpam:
         answer = self.plugin.call(f"IpamDriver.{method}", {
             "AddressSpace": req.address_space, "Pool": req.pool, "SubPool": req.sub_pool,
             "Options": dict(req.options or {}), "V6": req.v6})
-        pool_id = self._text(answer, "PoolID", method, required=True)
+        try:
+            pool_id = self._text(answer, "PoolID", method, required=True)
+        except BadAnswer as exc:  # a pool all the same: given back with the plugin's own ID
+            raw = answer.get("PoolID")
+            if isinstance(raw, str) and len(raw) <= MAX_RELEASED_ID:
+                exc.accepted = raw
+            raise
         try:
             return self._pool(req, pool_id, answer)
         except BadAnswer as exc:

@@ -61,15 +61,23 @@ class Untrusted(CnmError):
 def check_trusted(path: str) -> None:
     """Refuse `path` unless it and every folder above it belong to root, and no folder
     can have its entries replaced by anyone else: writable by root alone, or sticky
-    (like /tmp: others may add entries there but not replace root's)."""
+    (like /tmp: others may add entries there but not replace root's). A path not
+    there yet (the socket of a plugin not started) is trusted when only root can
+    make it: the folder that would hold it, sticky or not, is writable by root alone."""
     current = os.path.realpath(path)
+    missing = False
     while True:
-        st = os.lstat(current)
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            missing, current = True, os.path.dirname(current)
+            continue
         shared = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        if stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX:
+        if stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX and not missing:
             shared = 0
         elif stat.S_ISSOCK(st.st_mode):
             shared = 0  # who may connect is not who made it: the owner says that
+        missing = False
         if st.st_uid != 0 or shared:
             raise Untrusted(f"plugin {path} is not trusted: {current} must belong to root and "
                             "be writable by root alone")

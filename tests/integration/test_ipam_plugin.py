@@ -126,6 +126,15 @@ def test_pool_data_gateway_is_used_without_requesting_one(cnm, refipam):
     assert [m for m, _ in _ipam_calls(refipam)] == ["GetDefaultAddressSpaces", "RequestPool"]
     assert json.loads(cnm("network", "inspect", "n1"))[0]["IPAM"]["Config"] == [
         {"Subnet": "10.77.0.0/24", "Gateway": "10.77.0.254"}]
+    # The plugin never handed that gateway out, so it would give it to an endpoint:
+    # the bridge holds it, it is refused and released.
+    before = store_snapshot(cnm.root)
+    line = cnm.fails("run", "-d", "--network", "n1", "--ip", "10.77.0.254", "sleep", "1000",
+                     code=125)
+    assert line.endswith(f'plugin "{NAME}": IpamDriver.RequestAddress: returned 10.77.0.254, '
+                         "which is not free on this network"), line
+    assert store_snapshot(cnm.root) == before
+    assert plugin_holds(refipam) == {"ref/10.77.0.0/24": []}
     cnm("network", "rm", "n1")
     assert refipam.state() == {}
 
@@ -189,6 +198,8 @@ def test_run_failure_at_the_address_request_changes_nothing(cnm, refipam, fault)
                 "(10.66.0.0/24)"),
     ("outside", "IpamDriver.RequestAddress: returned 192.0.2.77, outside the pool "
                 "10.66.0.0/24"),
+    ("badid", "IpamDriver.RequestPool: malformed answer: PoolID is not a string of at most "
+              "512 printable characters"),
 ])
 def test_hostile_answers_are_refused_and_released(cnm, refipam, answer, message):
     cnm("network", "ls")
@@ -279,3 +290,49 @@ def test_start_of_a_lost_container_keeps_its_static_address(cnm, refipam):
     cnm("rm", "-f", "c1")
     cnm("network", "rm", "n1")
     assert refipam.state() == {}
+
+
+def test_a_static_address_the_plugin_gave_too_late_is_released(cnm, refipam):
+    """The plugin did the request but its answer never came (a timeout): the address
+    asked for may be held, so it is released, not taken as refused."""
+    cnm("network", "create", "--ipam-driver", NAME, "n1")
+    pool = "ref/10.77.0.0/24"
+    refipam.faults({"IpamDriver.RequestAddress": "late"})
+    run = ["run", "-d", "--name", "c1", "--network", "n1", "--ip", "10.77.0.50", "sleep", "1000"]
+    line = cnm.fails(*run, code=125)
+    assert line.endswith(f'plugin "{NAME}": IpamDriver.RequestAddress: no answer within 2 s')
+    refipam.faults({})
+    assert held_by_store(cnm.root) == plugin_holds(refipam) == {pool: ["10.77.0.1"]}
+    cnm(*run)  # and the address can be had again
+    cnm("rm", "-f", "c1")
+    cnm("network", "rm", "n1")
+    assert refipam.state() == {}
+
+
+def test_a_plugin_named_by_a_spec_file_whose_socket_is_gone(cnm, refipam, tmp_path):
+    """A .spec naming a socket that is not there (the plugin not started, or stopped):
+    one line naming the plugin, no traceback; a release that cannot reach it is
+    reported, never taken as done."""
+    specs = tmp_path / "specs"
+    specs.mkdir(mode=0o755)
+    (specs / f"{NAME}.spec").write_text(f"unix://{refipam.sock}\n")
+    cnm.env = dict(cnm.env, CNMCTL_PLUGIN_SOCK_DIR=str(tmp_path / "nosocks"),
+                   CNMCTL_PLUGIN_SPEC_DIRS=str(specs), CNMCTL_PLUGIN_TIMEOUT="0.5")
+    refipam.stop()
+    os.unlink(refipam.sock)
+    cnm("network", "ls")
+    before = store_snapshot(cnm.root)
+    line = cnm.fails("network", "create", "--ipam-driver", NAME, "n1")
+    assert line == (f'Error: plugin "{NAME}": Plugin.Activate: cannot connect to '
+                    f"unix://{refipam.sock}: No such file or directory")
+    assert store_snapshot(cnm.root) == before
+    refipam.start()
+    cnm("network", "create", "--ipam-driver", NAME, "n1")
+    refipam.stop()
+    os.unlink(refipam.sock)
+    result = cnm.run("network", "rm", "n1")
+    assert result.code == 0
+    warnings = result.err.strip().splitlines()
+    assert len(warnings) == 2 and all(
+        w.startswith("Warning: ipam-") and f'plugin "{NAME}": ' in w
+        and "cannot connect to" in w for w in warnings), warnings

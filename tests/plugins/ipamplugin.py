@@ -13,6 +13,7 @@ GetCapabilities answer; a pool requested with `--ipam-opt answer=HOW` answers
 with hostile values: notcidr (a Pool that is not CIDR), overlap (the Pool
 10.99.0.0/24, whatever was asked), outside (addresses outside the pool;
 outsideep: only endpoints'),
+badid (a PoolID with control characters, which it knows as its own),
 datagateway (the gateway in the pool's Data, the pool's last host).
 """
 
@@ -92,6 +93,8 @@ def request_pool(payload: dict) -> dict:
         if net is None:
             raise PluginError("all predefined address pools have been fully subnetted")
     pool_id = f"ref/{net}" + (f"/{sub}" if sub else "")
+    if options.get("answer") == "badid":  # its own ID, with control characters
+        pool_id += "\n\x1b[2J"
     if pool_id in _pools:
         _pools[pool_id]["refs"] += 1
     elif _taken(net):

@@ -5,7 +5,8 @@ A plugin is a dict of handlers {"NetworkDriver.Join": fn(payload) -> answer}. Ru
 as `python -m plugins.NAME SOCKET LOG [FAULTS]` (tests/ on sys.path): it serves
 SOCKET, appends one JSON line per call to LOG ({"method", "payload"}), and reads
 FAULTS (a JSON file, re-read at every call so a test can change it while the
-plugin runs): {"Method": "err" | "err500" | "hang" | "die" | "garbage" | "404"}.
+plugin runs): {"Method": "err" | "err500" | "hang" | "die" | "garbage" | "404" |
+"late"} ("late": the call is done, its answer never sent).
 """
 
 from __future__ import annotations
@@ -53,7 +54,10 @@ def serve(handlers: dict, implements: list[str]) -> None:
             if method == "Plugin.Activate":
                 return self._answer(200, {"Implements": implements})
             try:
-                self._answer(200, handlers[method](payload or {}))
+                answer = handlers[method](payload or {})
+                if fault == "late":
+                    time.sleep(3600)
+                self._answer(200, answer)
             except PluginError as exc:
                 self._answer(500, {"Err": str(exc)})
 

@@ -103,7 +103,12 @@ def test_request_pool_payload_and_answer():
      "gateway '10.7.0.1' is not an address in CIDR form", "p1"),
     ({**POOL, "Data": ["x"]}, PoolRequest(),
      "malformed answer: Data is not a small map of strings", "p1"),
+    # a pool all the same: given back with the ID the plugin chose, whatever it holds
     ({**POOL, "PoolID": "p\n1"}, PoolRequest(),
+     "malformed answer: PoolID is not a string of at most 512 printable characters", "p\n1"),
+    ({**POOL, "PoolID": "p" * 600}, PoolRequest(),
+     "malformed answer: PoolID is not a string of at most 512 printable characters", "p" * 600),
+    ({**POOL, "PoolID": "p" * (1 << 20)}, PoolRequest(),  # not written to an intent
      "malformed answer: PoolID is not a string of at most 512 printable characters", ""),
     ({**POOL, "PoolID": 7}, PoolRequest(),
      "malformed answer: PoolID is not a string of at most 512 printable characters", ""),
@@ -152,6 +157,12 @@ def test_releases_and_what_counts_as_released_already():
     assert released_already(PluginError("address 10.7.0.2 not allocated"))
     assert not released_already(PluginError("connection lost"))
     assert not released_already(CallNotFound("not found (404)"))
+    # the plugin never answered: nothing says it let go, whatever the transport's words
+    for unanswered in ("cannot connect to unix:///run/p.sock: No such file or directory",
+                       "no answer within 2 s", "connection lost: pool not found",
+                       "malformed answer: 'Not Found'"):
+        assert not released_already(
+            PluginError(f'plugin "x": IpamDriver.ReleasePool: {unanswered}')), unanswered
 
 
 # -- the default driver hands out what it reserved with a pool once ------------------------------

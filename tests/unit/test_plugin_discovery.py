@@ -126,3 +126,23 @@ def test_spec_pointing_at_an_untrusted_socket(dirs, tmp_path):
         (spec1 / "p.spec").write_text(f"unix://{other}/x.sock")
         with pytest.raises(discovery.Untrusted):
             discovery.find("p")
+
+
+def test_a_spec_naming_a_socket_not_there_yet(tmp_path, monkeypatch):
+    """Found (the client waits for the socket, as Docker does) when only root can make
+    it; refused when its folder lets others make entries."""
+    if os.geteuid() != 0:
+        pytest.skip("the trust check wants root-owned folders")
+    os.chmod(tmp_path, 0o755)
+    specs = tmp_path / "specs"
+    specs.mkdir(mode=0o755)
+    monkeypatch.setenv("CNMCTL_PLUGIN_SOCK_DIR", str(tmp_path / "socks"))
+    monkeypatch.setenv("CNMCTL_PLUGIN_SPEC_DIRS", str(specs))
+    (specs / "p.spec").write_text(f"unix://{tmp_path}/run/p/p.sock\n")
+    assert discovery.find("p").url == f"unix://{tmp_path}/run/p/p.sock"
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    (specs / "p.spec").write_text(f"unix://{shared}/p.sock\n")
+    with pytest.raises(discovery.Untrusted, match="writable by root alone"):
+        discovery.find("p")
