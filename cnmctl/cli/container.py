@@ -428,9 +428,12 @@ def internal() -> None:
 @click.pass_obj
 def exited(obj, container_id, code, pid) -> None:
     """Record that a container's process exited (called by its supervisor)."""
+    from cnmctl.engine import reports
     from cnmctl.validate import check_id
 
     check_id(container_id, "container")
+    # Its stderr is the pipe of the command that started the container, maybe gone.
+    reports.divert_stderr(obj.engine.run_root)
     # With a restart policy, this process waits out the back-off and starts it again.
     delay = obj.engine.container_exited(container_id, code, expected_pid=pid, waiter=True)
     if delay is not None:

@@ -76,6 +76,7 @@ class Checker:
                                  "remove it", lambda p=path: _unlink(p)))
         # (Journals and intents need no fix of their own: the repair's transaction
         # recovers them all as it starts.)
+        found += self._reports()
         containers = {c.id: c for c in self.engine.containers()}
         for name in _listdir(os.path.join(self.run_root, "starting")):
             ctr = containers.get(name[:-5])
@@ -83,6 +84,15 @@ class Checker:
                 found.append(Finding("start", name[:-5][:12], "a start that never opened its "
                                      "gate", "undo it", lambda c=name[:-5]: self._undo(c)))
         return found
+
+    def _reports(self) -> list[Finding]:
+        """What background hooks reported (engine/reports.py), a finding a line."""
+        from cnmctl.engine import reports
+
+        lines = reports.read_reports(self.run_root)
+        return [Finding("report", f"{n}/{len(lines)}", line, "forget it (shown here)",
+                        lambda: reports.clear_reports(self.run_root))
+                for n, line in enumerate(lines, 1)]
 
     def _undo(self, cid: str) -> None:
         if not self.engine._abandoned_start(cid):

@@ -145,6 +145,29 @@ def test_a_container_that_exits_by_itself_leaves_the_plugin_network(cnm, refnet)
     _nothing_left(cnm, refnet, links(), ("rn",))
 
 
+def test_what_an_exit_hook_could_not_do_is_kept_for_system_check(cnm, refnet):
+    """The exit hook's stderr is the pipe of a `run` long gone: a plugin refusing its
+    Leave is written to the run root's reports, shown by `system check` (exit 1),
+    cleared by `--fix`."""
+    from conftest import wait_until
+
+    cnm("network", "create", "-d", "refnet", "rn")
+    refnet.fault(Leave="err")
+    cnm("run", "-d", "--name", "a", "--network", "rn", "sh", "-c", "sleep 0.3")
+    wait_until(lambda: "DeleteEndpoint" in refnet.methods(), timeout=10,
+               what="the exit hook's DeleteEndpoint")
+    wait_until(lambda: cnm.run("system", "check").code == 1, timeout=10,
+               what="the exit hook's report")
+    found = cnm.run("system", "check").out
+    assert 'plugin "refnet": NetworkDriver.Leave: NetworkDriver.Leave refused' in found, found
+    assert found.startswith("report 1/"), found
+    fixed = cnm("system", "check", "--fix")
+    assert "fixed: report 1/" in fixed and "Leave refused by test" in fixed
+    assert cnm("system", "check") == ""
+    refnet.fault()
+    cnm("rm", "a")
+
+
 def test_no_gateway_from_the_plugin_means_no_default_route(cnm, refnet):
     cnm("network", "create", "-d", "refnet", "-o", "refnet.nogateway=1", "rn")
     cnm("run", "-d", "--name", "a", "--network", "rn", "sleep", "1000")
