@@ -32,6 +32,8 @@ def read_reports(run_root: str) -> list[str]:
         fd = os.open(os.path.join(run_root, REPORTS), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return []
+    except OSError as exc:  # a symlink planted there (O_NOFOLLOW): shown, never followed
+        return [f"{REPORTS} cannot be read: {exc.strerror}"]
     with os.fdopen(fd, "rb") as f:
         size = f.seek(0, os.SEEK_END)
         f.seek(max(size - MAX_SHOWN, 0))
