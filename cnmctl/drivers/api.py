@@ -76,6 +76,11 @@ class Driver:
     """A network driver. Subclasses override what their kind of network needs."""
 
     name = ""
+    #: whether a sandbox's interfaces on this driver's networks are deleted before the
+    #: namespace rather than left to go with it: the kernel frees a namespace a moment
+    #: later, and until then a child of a shared parent keeps its MAC (the same
+    #: container started again would be refused). Known without asking a plugin.
+    unplug_first = False
 
     def capabilities(self) -> Capabilities:
         """The driver's scope and needs; asked before any other hook."""

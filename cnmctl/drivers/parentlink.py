@@ -105,6 +105,7 @@ class ParentLinkDriver(Driver):
     `vlan_id` of a VLAN parent, `internal` (no default route), `mode`, `flag`.
     """
 
+    unplug_first = True  # a lingering child holds its MAC on the parent
     #: -o key of the mode, and the modes (the first is the default)
     mode_option = ""
     modes: tuple[str, ...] = ()

@@ -387,7 +387,7 @@ class LifecycleOps:
     def _teardown(self, ctr: Container, unplug: bool = False) -> None:
         """Release the endpoints and the sandbox in the store; once committed, the
         DNS helpers let go of the namespace, what still runs in it is killed and it
-        is deleted (its veths vanish with it, or first if `unplug`)."""
+        is deleted (its veths vanish with it; first if `unplug`, or if a driver asks)."""
         tx = self._tx
         self._drop_cgroup(ctr)  # thawed before what runs in the sandbox is killed
         sandbox_doc = self.store.get("sandboxes", ctr.sandbox_id) if ctr.sandbox_id else None
@@ -402,6 +402,7 @@ class LifecycleOps:
             for net in self._dns_networks(nets):
                 tx.then({"kind": "dns-detach", "network": net.id, "name": sandbox.key})
             tx.then({"kind": "dns-reload"})
+            unplug = unplug or any(self._driver(net).unplug_first for net in nets if net)
             tx.then({"kind": "netns", "name": sandbox.key, "keep": self._kept(ctr, sandbox),
                      "ifaces": [ep.ifname for ep in eps], "unplug": unplug,
                      "restore": [[ep.ifname, ep.src_name] for ep in eps if ep.src_name]})

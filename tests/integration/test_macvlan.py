@@ -211,6 +211,27 @@ def test_network_connect_and_disconnect_plug_a_child(cnm, lan):
     cnm("network", "rm", "lan", "br")
 
 
+def test_a_stopped_or_removed_child_is_gone_before_the_command_returns(cnm, lan):
+    """A child left to die with its namespace lingers while the kernel frees it (a
+    pending neighbour entry holds it: here, a ping nobody answers), and a new child
+    with its MAC (02:42 + the same address) would be refused. So it is deleted
+    first: restart, and rm -f + run with the same --ip, work at once."""
+    cnm("network", "create", "-d", "macvlan", "-o", "parent=mvA", "--subnet", SUBNET, "lan")
+    cnm("run", "-d", "--name", "k1", "--network", "lan", "sleep", "300")
+    address = cnm("inspect", "-f", "{{.NetworkSettings.Networks.lan.IPAddress}}",
+                  "k1").strip()
+    for _ in range(2):
+        assert not pings(cnm, "k1", "198.51.100.250")  # nobody: an INCOMPLETE neighbour
+        cnm("restart", "-t", "0", "k1")
+        assert cnm("inspect", "-f", "{{.State.Status}}", "k1").strip() == "running"
+    assert not pings(cnm, "k1", "198.51.100.250")
+    cnm("rm", "-f", "k1")
+    cnm("run", "-d", "--name", "k2", "--network", "lan", "--ip", address, "sleep", "300")
+    assert pings(cnm, "k2", HOST_B)
+    cnm("rm", "-f", "k2")
+    cnm("network", "rm", "lan")
+
+
 def test_passthru_is_one_container_with_the_parent_s_mac(cnm, lan):
     cnm("network", "create", "-d", "macvlan", "-o", "parent=mvA", "-o",
         "macvlan_mode=passthru", "--subnet", SUBNET, "pt")
