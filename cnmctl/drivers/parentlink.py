@@ -78,8 +78,9 @@ def parse_vlan(name: str) -> tuple[str, int]:
 
 def _refuse_own_link(parent: str, link: str, networks: list[Network]) -> None:
     """Refuse a parent (or the link of a VLAN parent to make) that cnmctl made: a
-    bridge, a container's veth on one, another network's dummy or VLAN parent. It
-    goes with its network or container, and the children with it."""
+    bridge, a container's veth on one, another network's dummy or VLAN parent (it
+    goes with its network or container, and the children with it); or any bridge's
+    port (the kernel makes no child of it)."""
     from cnmctl import netlink
 
     links = {name: (master, alias) for name, _kind, master, alias in netlink.host_links()}
@@ -89,10 +90,13 @@ def _refuse_own_link(parent: str, link: str, networks: list[Network]) -> None:
     owner, made = owner_of(alias), "a link"
     if not owner:  # a port of a bridge cnmctl made: a container's veth, say
         owner, made = owner_of(links.get(master, ("", ""))[1]), f"a port of {master}, a bridge"
+    what = "it" if link == parent else link
+    if not owner and master:  # the kernel would refuse each child (EBUSY) at run
+        raise InvalidArgument(f"invalid parent interface {parent}: {what} is a port of "
+                              f"{master}, and a bridge's port cannot be a parent")
     if not owner:
         return
     names = {net.id: net.name for net in networks}
-    what = "it" if link == parent else link
     raise InvalidArgument(f"invalid parent interface {parent}: {what} is {made} cnmctl made "
                           f"for network {names.get(owner, owner[:12])}, not a host interface")
 

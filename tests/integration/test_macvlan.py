@@ -306,6 +306,26 @@ def test_each_refusal_is_one_line_and_changes_nothing(cnm, lan):
     assert cnm.run("system", "check").out == ""
 
 
+def test_a_port_of_a_users_bridge_is_refused_at_create(cnm, lan):
+    """The kernel makes no macvlan child of a bridge's port (EBUSY at every run):
+    refused when the network is made, not when each container starts."""
+    for cmd in (["ip", "link", "add", "ubr", "type", "bridge"],
+                ["ip", "link", "add", "uport", "type", "veth", "peer", "name", "upeer"],
+                ["ip", "link", "set", "uport", "master", "ubr"]):
+        subprocess.run(cmd, check=True)
+    try:
+        kernel_ready(cnm)
+        before, links = store_snapshot(cnm.root), link_names()
+        assert cnm.fails("network", "create", "-d", "macvlan", "-o", "parent=uport",
+                         "--subnet", "203.0.113.0/24", "m2") == (
+            "Error: invalid parent interface uport: it is a port of ubr, and a bridge's port "
+            "cannot be a parent")
+        assert store_snapshot(cnm.root) == before and link_names() == links
+    finally:
+        for link in ("uport", "ubr"):
+            subprocess.run(["ip", "link", "del", link], check=True)
+
+
 def test_a_parent_the_kernel_cannot_make(cnm, lan):
     """Without -o parent: a dummy link; with IFACE.VLAN: an 802.1Q sub-interface. Where
     the kernel lacks them, one line naming it and nothing changed; where it has them,
