@@ -127,13 +127,13 @@ def _read_spec(name: str, path: str, kind: str) -> PluginAddress:
             doc = json.loads(text)
             url, tls = str(doc["Addr"]).strip(), doc.get("TLSConfig") or {}
         except (ValueError, KeyError, TypeError, AttributeError):
-            raise CnmError(f"plugin {name}: {path} is not a plugin description "
+            raise CnmError(f'plugin "{name}": {path} is not a plugin description '
                            '(expected {"Addr": URL})') from None
         if not isinstance(tls, dict):
-            raise CnmError(f"plugin {name}: {path}: TLSConfig is not an object")
+            raise CnmError(f'plugin "{name}": {path}: TLSConfig is not an object')
     scheme = url.partition("://")[0] if "://" in url else ""
     if scheme not in ("unix", "tcp", "http", "https"):
-        raise CnmError(f"plugin {name}: {path}: Unknown protocol in {url[:80]!r}")
+        raise CnmError(f'plugin "{name}": {path}: Unknown protocol in {url[:80]!r}')
     if scheme == "unix":
         check_trusted(url[len("unix://"):])
     return PluginAddress(name, url, tls)
