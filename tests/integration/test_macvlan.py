@@ -69,7 +69,9 @@ def lan(tmp_path):
     """Machine B (a namespace with host address HOST_B) joined to this namespace by a
     veth pair: `mvA` here, `mvB` there. Yields B's cnmctl; afterwards B's containers,
     helpers and namespace go."""
-    name = f"lanB{os.getpid()}"
+    # /run/netns is one folder for every mount namespace on the machine (the same
+    # tmpfs): a name of this run's own, not the pid (2 in every suite's namespace).
+    name = f"lanB{os.urandom(4).hex()}"
     subprocess.run(["ip", "netns", "add", name], check=True)
     path = f"/run/netns/{name}"
     subprocess.run(["ip", "link", "add", "mvA", "type", "veth", "peer", "name", "mvB",
