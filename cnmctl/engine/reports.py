@@ -11,18 +11,45 @@ EPIPE. The hook writes its stderr to the run root's reports file instead;
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import sys
 
 REPORTS = "reports.log"
 MAX_SHOWN = 64 << 10  # bytes of the file's end shown: a flood must not flood the check
 
 
+class _ReportWriter(io.TextIOBase):
+    """A hook's sys.stderr: appended to the reports file, made at the first write
+    (a hook with nothing to say leaves no file). Takes bytes too: click writes them."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def write(self, text: str | bytes) -> int:
+        data = text if isinstance(text, bytes) else text.encode("utf-8", errors="replace")
+        if data:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                                   | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            os.write(self._fd, data)
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+
 def divert_stderr(run_root: str) -> None:
-    """Send this process's stderr (fd 2) to the run root's reports file."""
-    fd = os.open(os.path.join(run_root, REPORTS),
-                 os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    os.dup2(fd, 2)
-    os.close(fd)
+    """Send this process's stderr to the run root's reports file (sys.stderr), and fd
+    2 (what children inherit) to /dev/null rather than a pipe nobody reads."""
+    from cnmctl.store import jsonstore
+
+    null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    os.dup2(null, 2)
+    os.close(null)
+    sys.stderr = _ReportWriter(os.path.join(run_root, REPORTS))
+    jsonstore.LOCK_NOTICES = False  # a wait for the lock is no report: nobody waits here
 
 
 def read_reports(run_root: str) -> list[str]:

@@ -44,6 +44,8 @@ JOURNAL = "journal"
 #: the pseudo-kind of top-level documents (schema.json)
 META = "meta"
 LOCK_NOTICE_AFTER = 2.0  # seconds before saying who holds the lock
+#: whether a wait says who holds the lock: off in a background hook (nobody is waiting)
+LOCK_NOTICES = True
 DEFAULT_LOCK_TIMEOUT = 30.0  # seconds before giving up (CNMCTL_LOCK_TIMEOUT)
 
 __all__ = ["DERIVED_KINDS", "KINDS", "PRIMARY_KINDS", "SCHEMA_VERSION", "JsonStore"]
@@ -400,7 +402,7 @@ def _acquire(fd: int, timeout: float) -> None:
         if waited >= timeout:
             raise LockTimeout(f"gave up after {timeout:g} s waiting for the store lock, held by "
                               f"{_holder(fd)} (set CNMCTL_LOCK_TIMEOUT to wait longer)")
-        if not noticed and waited >= LOCK_NOTICE_AFTER:
+        if LOCK_NOTICES and not noticed and waited >= LOCK_NOTICE_AFTER:
             noticed = True
             print(f"Waiting for the store lock, held by {_holder(fd)}...", file=sys.stderr)
         time.sleep(delay)

@@ -37,3 +37,17 @@ def test_a_symlink_is_not_followed(tmp_path):
     reports.clear_reports(str(tmp_path))
     assert (tmp_path / "elsewhere").read_text() == "secret\n"
     assert reports.read_reports(str(tmp_path)) == []
+
+
+def test_a_hook_with_nothing_to_say_leaves_no_file(tmp_path):
+    code = ("import click; from cnmctl.engine import reports; "
+            f"reports.divert_stderr({str(tmp_path)!r}); click.echo('', err=True, nl=False)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert os.listdir(tmp_path) == []
+
+
+def test_click_s_error_lines_are_kept_too(tmp_path):
+    code = ("import click; from cnmctl.engine import reports; "
+            f"reports.divert_stderr({str(tmp_path)!r}); click.echo('Error: x', err=True)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert reports.read_reports(str(tmp_path)) == ["Error: x"]
