@@ -131,8 +131,6 @@ def test_spec_pointing_at_an_untrusted_socket(dirs, tmp_path):
 def test_a_spec_naming_a_socket_not_there_yet(tmp_path, monkeypatch):
     """Found (the client waits for the socket, as Docker does) when only root can make
     it; refused when its folder lets others make entries."""
-    if os.geteuid() != 0:
-        pytest.skip("the trust check wants root-owned folders")
     os.chmod(tmp_path, 0o755)
     specs = tmp_path / "specs"
     specs.mkdir(mode=0o755)
