@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from cnmctl.ipam.allocator import parse_cidr
 from cnmctl.ipam.api import GATEWAY_KEY, AllocatedPool, Capabilities, PoolRequest
-from cnmctl.plugins.client import CallNotFound, PluginError
+from cnmctl.plugins.client import CallNotFound, NoAnswer, PluginError, PluginRefused
 
 if TYPE_CHECKING:
     from cnmctl.ipam.api import IPAddress, IPInterface
@@ -51,13 +51,6 @@ class BadAnswer(PluginError):
         self.accepted = accepted
 
 
-# How plugins/client.py words a call the plugin never answered (or answered with no
-# readable JSON): the first connected or not, the others sent, perhaps acted on.
-_UNSENT = ("cannot connect to ",)
-_UNANSWERED = ("no answer within ", "connection lost: ", "answer larger than ",
-               "malformed answer: ")
-
-
 def _said(exc: PluginError) -> str:
     """An error's message without its 'plugin "NAME": METHOD: ' prefix."""
     return str(exc).split(": ", 2)[-1]
@@ -65,17 +58,16 @@ def _said(exc: PluginError) -> str:
 
 def released_already(exc: PluginError) -> bool:
     """Whether a release's error is the plugin saying there was nothing to release
-    (never an error of the transport: a plugin that could not be reached let go of
-    nothing)."""
-    said = _said(exc)
-    return not isinstance(exc, CallNotFound) and not said.startswith(_UNSENT + _UNANSWERED) \
-        and any(word in said.lower() for word in _GONE)
+    (its own refusal, never the transport's: a plugin that could not be reached, or
+    did not answer, let go of nothing we know of)."""
+    return isinstance(exc, PluginRefused) and any(word in _said(exc).lower()
+                                                  for word in _GONE)
 
 
 def unanswered(exc: PluginError) -> bool:
     """Whether a request's error leaves open that the plugin did it: it was sent and
     no answer came back in time, or none that could be read."""
-    return not isinstance(exc, BadAnswer) and _said(exc).startswith(_UNANSWERED)
+    return isinstance(exc, NoAnswer)
 
 
 class RemoteIpam:

@@ -36,6 +36,11 @@ class PluginRefused(PluginError):
     """The plugin answered and refused: its Err (or Error), or an error status."""
 
 
+class NoAnswer(PluginError):
+    """The request was sent and no readable answer came back (none in time, the
+    connection lost, too large, not JSON): the plugin may have acted on it."""
+
+
 def call_timeout() -> float:
     """Seconds a call may take, connecting included (CNMCTL_PLUGIN_TIMEOUT, else 30)."""
     text = os.environ.get("CNMCTL_PLUGIN_TIMEOUT", "")
@@ -66,7 +71,8 @@ class Plugin:
             answer = self.call("Plugin.Activate")
             kinds = answer.get("Implements")
             if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
-                raise self._error("Plugin.Activate", "malformed answer: no Implements list")
+                raise self._error("Plugin.Activate", "malformed answer: no Implements list",
+                                  NoAnswer)
             self._implements = kinds
         return self._implements
 
@@ -109,9 +115,11 @@ class Plugin:
                 data = response.read(MAX_ANSWER + 1)
                 return response.status, data
             except TimeoutError:
-                raise self._error(method, f"no answer within {self.timeout:g} s") from None
+                raise self._error(method, f"no answer within {self.timeout:g} s",
+                                  NoAnswer) from None
             except (OSError, http.client.HTTPException) as exc:
-                raise self._error(method, f"connection lost: {exc or type(exc).__name__}") \
+                raise self._error(method, f"connection lost: {exc or type(exc).__name__}",
+                                  NoAnswer) \
                     from None
             finally:
                 conn.close()
@@ -129,7 +137,7 @@ class Plugin:
 
     def _decode(self, method: str, status: int, data: bytes) -> dict:
         if len(data) > MAX_ANSWER:
-            raise self._error(method, f"answer larger than {MAX_ANSWER >> 20} MiB")
+            raise self._error(method, f"answer larger than {MAX_ANSWER >> 20} MiB", NoAnswer)
         text = data.decode("utf-8", errors="replace").strip()
         if status == 404:
             raise CallNotFound(f'plugin "{self.name}": {method}: not implemented (404)')
@@ -141,7 +149,7 @@ class Plugin:
         if not text:
             return {}
         if not isinstance(doc, dict):
-            raise self._error(method, f"malformed answer: {_one_line(text)[:120]!r}")
+            raise self._error(method, f"malformed answer: {_one_line(text)[:120]!r}", NoAnswer)
         # Network plugins say Err, IPAM plugins Error (libnetwork's two response structs).
         message = doc.get("Err") or doc.get("Error")
         if message:

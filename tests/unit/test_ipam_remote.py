@@ -17,7 +17,7 @@ from cnmctl.ipam import get_ipam
 from cnmctl.ipam.api import GATEWAY_KEY, GATEWAY_OPTIONS, Capabilities, Ipam, PoolRequest
 from cnmctl.ipam.default import DefaultIpam
 from cnmctl.ipam.remote import BadAnswer, RemoteIpam, released_already
-from cnmctl.plugins.client import CallNotFound, PluginError
+from cnmctl.plugins.client import CallNotFound, NoAnswer, PluginError, PluginRefused
 
 POOL = {"PoolID": "p1", "Pool": "10.7.0.0/24", "Data": {}}
 
@@ -153,16 +153,17 @@ def test_releases_and_what_counts_as_released_already():
     assert plugin.calls == [
         ("IpamDriver.ReleaseAddress", {"PoolID": "p1", "Address": "10.7.0.2"}),
         ("IpamDriver.ReleasePool", {"PoolID": "p1"})]
-    assert released_already(PluginError('plugin "x": IpamDriver.ReleasePool: pool p1 not found'))
-    assert released_already(PluginError("address 10.7.0.2 not allocated"))
-    assert not released_already(PluginError("connection lost"))
+    assert released_already(PluginRefused('plugin "x": IpamDriver.ReleasePool: pool p1 not found'))
+    assert released_already(PluginRefused("address 10.7.0.2 not allocated"))
+    assert not released_already(NoAnswer("connection lost"))
     assert not released_already(CallNotFound("not found (404)"))
     # the plugin never answered: nothing says it let go, whatever the transport's words
-    for unanswered in ("cannot connect to unix:///run/p.sock: No such file or directory",
-                       "no answer within 2 s", "connection lost: pool not found",
-                       "malformed answer: 'Not Found'"):
+    for kind, unanswered in (
+            (PluginError, "cannot connect to unix:///run/p.sock: No such file or directory"),
+            (NoAnswer, "no answer within 2 s"), (NoAnswer, "connection lost: pool not found"),
+            (NoAnswer, "malformed answer: 'Not Found'")):
         assert not released_already(
-            PluginError(f'plugin "x": IpamDriver.ReleasePool: {unanswered}')), unanswered
+            kind(f'plugin "x": IpamDriver.ReleasePool: {unanswered}')), unanswered
 
 
 # -- the default driver hands out what it reserved with a pool once ------------------------------
@@ -194,7 +195,7 @@ def released(monkeypatch) -> list:
         def call(self, method, payload=None):
             done.append((method.removeprefix("IpamDriver."), payload))
             if payload and payload.get("PoolID") == "gone":
-                raise PluginError(f'plugin "fake": {method}: pool gone not found')
+                raise PluginRefused(f'plugin "fake": {method}: pool gone not found')
             return {}
 
     monkeypatch.setattr("cnmctl.plugins.client.get", lambda name, kind: Recorder())
